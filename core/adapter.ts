@@ -1,0 +1,116 @@
+import type { PreparedMessage } from './compose.ts';
+import { MessageTooLargeError, type RejectedRecipient, UnsupportedFeatureError } from './errors.ts';
+import { allRecipients } from './message.ts';
+
+export type Mode = 'smtp' | 'api';
+
+/** What a provider mode can carry. The core refuses a message that needs more, before any adapter is called. */
+export interface Capabilities {
+  attachments: boolean;
+  inlineImages: boolean;
+  tags: boolean;
+  customHeaders: boolean;
+  replyTo: boolean;
+  cc: boolean;
+  bcc: boolean;
+}
+
+export interface Limits {
+  /** The largest encoded (MIME) message the provider takes, in bytes. */
+  maxEncodedBytes: number;
+  /** The most recipients (to + cc + bcc) in one message. */
+  maxRecipients: number;
+}
+
+export interface SendContext {
+  /** Epoch milliseconds by which the send must have answered (a function's remaining time). */
+  deadline?: number;
+  signal?: AbortSignal;
+}
+
+/** What an adapter returns; the mailer adds name, timings and the composed message's facts. */
+export interface AdapterSendResult {
+  providerMessageId?: string;
+  accepted: string[];
+  rejected: RejectedRecipient[];
+  /** Provider-specific facts worth keeping (an ACS operation id, an OCI envelope id). */
+  details?: Record<string, unknown>;
+}
+
+export interface SendResult extends AdapterSendResult {
+  /** The configured name of the provider entry that sent it. */
+  name: string;
+  provider: string;
+  mode: Mode;
+  /** The `Message-ID` header. */
+  messageId: string;
+  size: number;
+  metadata?: Record<string, string | number | boolean>;
+  timings: { validateMs: number; composeMs: number; sendMs: number; totalMs: number };
+}
+
+/**
+ * One provider in one mode. Adapters translate every provider or SDK error into the project's error classes
+ * at this boundary, so the router decides from the class alone.
+ */
+export interface Adapter {
+  readonly name: string;
+  readonly provider: string;
+  readonly mode: Mode;
+  readonly capabilities: Capabilities;
+  readonly limits: Limits;
+  send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult>;
+  /** Checks connectivity and credentials without sending mail. */
+  verify(context?: SendContext): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const ALL_CAPABILITIES: Capabilities = {
+  attachments: true,
+  inlineImages: true,
+  tags: true,
+  customHeaders: true,
+  replyTo: true,
+  cc: true,
+  bcc: true,
+};
+
+/**
+ * Checks a composed message against an adapter's declared capabilities and limits, once, before sending:
+ * the message is refused with "<provider> does not support <feature>" rather than sent with a part dropped.
+ */
+export function checkCapabilities(prepared: PreparedMessage, adapter: Adapter): void {
+  const { message } = prepared;
+  const origin = { provider: adapter.provider, mode: adapter.mode };
+  const caps = adapter.capabilities;
+  const unsupported = (feature: string, path: string) =>
+    new UnsupportedFeatureError(`${feature} in ${adapter.mode} mode`, { ...origin, path });
+  const inline = message.attachments.findIndex((a) => a.contentId);
+  const regular = message.attachments.findIndex((a) => !a.contentId);
+  if (regular !== -1 && !caps.attachments) throw unsupported('attachments', `attachments[${regular}]`);
+  if (inline !== -1 && !caps.inlineImages) throw unsupported('inline images', `attachments[${inline}].contentId`);
+  if (message.tags.length && !caps.tags) throw unsupported('tags', 'tags');
+  if (Object.keys(message.headers).length && !caps.customHeaders) throw unsupported('custom headers', 'headers');
+  if (message.replyTo.length && !caps.replyTo) throw unsupported('reply-to', 'replyTo');
+  if (message.cc.length && !caps.cc) throw unsupported('cc', 'cc');
+  if (message.bcc.length && !caps.bcc) throw unsupported('bcc', 'bcc');
+  const recipients = allRecipients(message).length;
+  if (recipients > adapter.limits.maxRecipients) {
+    throw new MessageTooLargeError(
+      'recipients (to + cc + bcc)',
+      recipients,
+      adapter.limits.maxRecipients,
+      'recipients',
+      origin,
+    );
+  }
+  if (prepared.size > adapter.limits.maxEncodedBytes) {
+    throw new MessageTooLargeError(
+      'the encoded message',
+      prepared.size,
+      adapter.limits.maxEncodedBytes,
+      'bytes',
+      origin,
+    );
+  }
+}

@@ -1,0 +1,242 @@
+import { redactSecrets } from './secrets.ts';
+
+/** Which provider and mode raised an error; both absent for errors raised before any adapter ran. */
+export interface ErrorOrigin {
+  provider?: string;
+  mode?: 'smtp' | 'api';
+}
+
+export interface FieldIssue {
+  /** Path of the offending field, such as `to[2]` or `attachments[0].content`. */
+  path: string;
+  message: string;
+}
+
+export interface MailrouteErrorOptions extends ErrorOrigin {
+  cause?: unknown;
+  /** The provider's own status or reply code (`454`, `TooManyRequestsException`), when there is one. */
+  providerCode?: string | number;
+}
+
+/**
+ * The one base error. Each subclass says, as data, whether retrying the same provider may help (`retryable`)
+ * and whether another provider may help (`failover`). The router decides from these two flags only.
+ */
+export abstract class MailrouteError extends Error {
+  abstract readonly code: string;
+  abstract readonly retryable: boolean;
+  abstract readonly failover: boolean;
+  readonly provider?: string;
+  readonly mode?: 'smtp' | 'api';
+  readonly providerCode?: string | number;
+
+  constructor(message: string, options: MailrouteErrorOptions = {}) {
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
+    this.provider = options.provider;
+    this.mode = options.mode;
+    this.providerCode = options.providerCode;
+    this.name = new.target.name;
+  }
+
+  /** A JSON form for CLI output, HTTP answers and logs: no stack, no secret, the cause as text. */
+  toJSON(): Record<string, unknown> {
+    const out: Record<string, unknown> = {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      failover: this.failover,
+    };
+    if (this.provider) out.provider = this.provider;
+    if (this.mode) out.mode = this.mode;
+    if (this.providerCode !== undefined) out.providerCode = this.providerCode;
+    Object.assign(out, this.details());
+    if (this.cause !== undefined) out.cause = redactSecrets(describeCause(this.cause));
+    return out;
+  }
+
+  protected details(): Record<string, unknown> {
+    return {};
+  }
+}
+
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) return `${cause.name}: ${cause.message}`;
+  return String(cause);
+}
+
+/** The message itself is wrong; no retry and no other provider will change that. */
+export class InvalidMessageError extends MailrouteError {
+  readonly code = 'INVALID_MESSAGE';
+  readonly retryable = false;
+  readonly failover = false;
+  readonly issues: FieldIssue[];
+  constructor(issues: FieldIssue[], options: MailrouteErrorOptions = {}) {
+    const summary = issues.map((i) => `${i.path || '(message)'}: ${i.message}`).join('; ');
+    super(`Invalid message: ${summary}`, options);
+    this.issues = issues;
+  }
+  protected override details() {
+    return { issues: this.issues };
+  }
+}
+
+/** The chosen provider cannot carry a feature the message uses; another provider may. */
+export class UnsupportedFeatureError extends MailrouteError {
+  readonly code = 'UNSUPPORTED_FEATURE';
+  readonly retryable = false;
+  readonly failover = true;
+  readonly feature: string;
+  readonly path?: string;
+  constructor(feature: string, options: MailrouteErrorOptions & { path?: string } = {}) {
+    super(`${options.provider ?? 'this provider'} does not support ${feature}`, options);
+    this.feature = feature;
+    this.path = options.path;
+  }
+  protected override details() {
+    return { feature: this.feature, ...(this.path ? { path: this.path } : {}) };
+  }
+}
+
+/** Over a size or count limit of the provider (bytes, recipients); another provider may have a higher one. */
+export class MessageTooLargeError extends MailrouteError {
+  readonly code = 'MESSAGE_TOO_LARGE';
+  readonly retryable = false;
+  readonly failover = true;
+  readonly field: string;
+  readonly limit: number;
+  readonly actual: number;
+  constructor(field: string, actual: number, limit: number, unit: string, options: MailrouteErrorOptions = {}) {
+    super(
+      `${field} is ${actual} ${unit}, over the limit of ${limit} ${unit} of ${options.provider ?? 'the provider'}`,
+      options,
+    );
+    this.field = field;
+    this.limit = limit;
+    this.actual = actual;
+  }
+  protected override details() {
+    return { field: this.field, limit: this.limit, actual: this.actual };
+  }
+}
+
+export interface RejectedRecipient {
+  address: string;
+  reason: string;
+  providerCode?: string | number;
+}
+
+/** Every recipient was refused; another provider would refuse them too. */
+export class RecipientRejectedError extends MailrouteError {
+  readonly code = 'RECIPIENT_REJECTED';
+  readonly retryable = false;
+  readonly failover = false;
+  readonly recipients: RejectedRecipient[];
+  constructor(recipients: RejectedRecipient[], options: MailrouteErrorOptions = {}) {
+    super(`Recipient rejected: ${recipients.map((r) => `${r.address} (${r.reason})`).join(', ')}`, options);
+    this.recipients = recipients;
+  }
+  protected override details() {
+    return { recipients: this.recipients };
+  }
+}
+
+/** The content was refused (spam, virus, policy); another provider would refuse it too. */
+export class ContentRejectedError extends MailrouteError {
+  readonly code = 'CONTENT_REJECTED';
+  readonly retryable = false;
+  readonly failover = false;
+}
+
+/** Rate or quota exceeded. `retryAfterMs` says when this provider may take it again. */
+export class ThrottledError extends MailrouteError {
+  readonly code = 'THROTTLED';
+  readonly retryable = true;
+  readonly failover = true;
+  readonly retryAfterMs?: number;
+  constructor(message: string, options: MailrouteErrorOptions & { retryAfterMs?: number } = {}) {
+    super(message, options);
+    this.retryAfterMs = options.retryAfterMs;
+  }
+  protected override details() {
+    return this.retryAfterMs === undefined ? {} : { retryAfterMs: this.retryAfterMs };
+  }
+}
+
+/** The provider is down, paused or unreachable. */
+export class ProviderUnavailableError extends MailrouteError {
+  readonly code = 'PROVIDER_UNAVAILABLE';
+  readonly retryable = true;
+  readonly failover = true;
+}
+
+/** A passing fault (a dropped connection before the message was handed over, a 4xx reply): retry soon. */
+export class TransientError extends MailrouteError {
+  readonly code = 'TRANSIENT';
+  readonly retryable = true;
+  readonly failover = true;
+}
+
+/** Credentials refused or the provider set up wrong: retrying the same provider will not help, another may. */
+export class AuthenticationError extends MailrouteError {
+  readonly code = 'AUTHENTICATION';
+  readonly retryable = false;
+  readonly failover = true;
+}
+
+/** Configuration is wrong or missing; `path` names the field to fix. */
+export class ConfigurationError extends MailrouteError {
+  readonly code = 'CONFIGURATION';
+  readonly retryable = false;
+  readonly failover = true;
+  readonly issues: FieldIssue[];
+  constructor(message: string, options: MailrouteErrorOptions & { issues?: FieldIssue[] } = {}) {
+    super(message, options);
+    this.issues = options.issues ?? [];
+  }
+  protected override details() {
+    return this.issues.length ? { issues: this.issues } : {};
+  }
+}
+
+/**
+ * The provider may have accepted the message: the connection dropped after it was handed over. Sending it again
+ * anywhere may deliver it twice, so neither a retry nor a failover happens unless a route allows duplicates.
+ */
+export class AmbiguousDeliveryError extends MailrouteError {
+  readonly code = 'AMBIGUOUS';
+  readonly retryable = false;
+  readonly failover = false;
+}
+
+export interface Attempt {
+  provider: string;
+  mode: 'smtp' | 'api';
+  name: string;
+  outcome: 'sent' | 'failed';
+  error?: Record<string, unknown>;
+  latencyMs: number;
+}
+
+/** Every provider tried failed; `attempts` lists each one with its error. */
+export class AllProvidersFailedError extends MailrouteError {
+  readonly code = 'ALL_PROVIDERS_FAILED';
+  readonly retryable: boolean;
+  readonly failover = false;
+  readonly attempts: Attempt[];
+  constructor(attempts: Attempt[], errors: MailrouteError[], options: MailrouteErrorOptions = {}) {
+    super(
+      `All providers failed: ${attempts.map((a) => `${a.name}: ${String(a.error?.message ?? 'failed')}`).join('; ')}`,
+      options,
+    );
+    this.attempts = attempts;
+    this.retryable = errors.some((e) => e.retryable || e.failover);
+  }
+  protected override details() {
+    return { attempts: this.attempts };
+  }
+}
+
+export function isMailrouteError(value: unknown): value is MailrouteError {
+  return value instanceof MailrouteError;
+}
