@@ -175,11 +175,10 @@ function checkAttachments(value: unknown, issues: FieldIssue[]): NormalizedAttac
 }
 
 function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
+  if (issue.code !== 'unrecognized_keys' && valueAt(raw, issue.path) === undefined) return 'is required';
   switch (issue.code) {
-    case 'invalid_type': {
-      const present = valueAt(raw, issue.path) !== undefined;
-      return present ? `must be ${issue.expected === 'record' ? 'an object' : `a ${issue.expected}`}` : 'is required';
-    }
+    case 'invalid_type':
+      return `must be ${issue.expected === 'record' ? 'an object' : `a ${issue.expected}`}`;
     case 'unrecognized_keys':
       return `has unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     case 'invalid_format':

@@ -1,0 +1,188 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { loadConfig, missingSecrets, redactConfig } from '../core/config.ts';
+import { isMailrouteError } from '../core/errors.ts';
+import { Mailer } from '../core/mailer.ts';
+import { createAdapter } from '../providers/index.ts';
+import { listOutbox, outboxPath } from '../providers/local/outbox.ts';
+import { LocalSmtpAdapter } from '../providers/local/smtp.ts';
+import { startLocalApi } from './serve.ts';
+
+const USAGE = `Usage:
+  mailroute send --message FILE.json|- [--from A] [--to A]... [--cc A]... [--bcc A]... [--reply-to A]
+                 [--subject S] [--text T] [--html H] [--idempotency-key K] [--provider NAME] [--config FILE]
+  mailroute config check [--config FILE] [--connect]
+  mailroute outbox [--dir DIR]
+  mailroute serve [--port 3025] [--host 127.0.0.1] [--config FILE]`;
+
+type Out = (line: string) => void;
+
+/** Runs one CLI command and returns its exit code: 0 done, 1 failed, 2 wrong usage. */
+export async function main(argv: string[], out: Out = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'send':
+        return await sendCommand(rest, out);
+      case 'config':
+        return await configCommand(rest, out);
+      case 'outbox':
+        return await outboxCommand(rest, out);
+      case 'serve':
+        return await serveCommand(rest, out);
+      default:
+        out(USAGE);
+        return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
+    }
+  } catch (error) {
+    if (error instanceof TypeError && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      out(JSON.stringify({ ok: false, error: { code: 'USAGE', message: error.message } }));
+      return 2;
+    }
+    out(JSON.stringify({ ok: false, error: describe(error) }, null, 2));
+    return 1;
+  }
+}
+
+function describe(error: unknown): Record<string, unknown> {
+  return isMailrouteError(error)
+    ? error.toJSON()
+    : { name: 'Error', code: 'INTERNAL', message: (error as Error).message };
+}
+
+async function sendCommand(args: string[], out: Out): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      message: { type: 'string', short: 'm' },
+      from: { type: 'string' },
+      to: { type: 'string', multiple: true },
+      cc: { type: 'string', multiple: true },
+      bcc: { type: 'string', multiple: true },
+      'reply-to': { type: 'string', multiple: true },
+      subject: { type: 'string' },
+      text: { type: 'string' },
+      html: { type: 'string' },
+      'idempotency-key': { type: 'string' },
+      provider: { type: 'string' },
+      config: { type: 'string' },
+    },
+  });
+  let message: Record<string, unknown> = {};
+  if (values.message) {
+    const text = values.message === '-' ? await readStdin() : await readFile(values.message, 'utf8');
+    try {
+      message = JSON.parse(text) as Record<string, unknown>;
+    } catch (error) {
+      const issue = { path: '', message: `${values.message} is not valid JSON: ${(error as Error).message}` };
+      out(JSON.stringify({ ok: false, error: { name: 'InvalidMessageError', code: 'INVALID_JSON', issues: [issue] } }));
+      return 1;
+    }
+  }
+  const flags: Record<string, unknown> = {
+    from: values.from,
+    to: values.to,
+    cc: values.cc,
+    bcc: values.bcc,
+    replyTo: values['reply-to'],
+    subject: values.subject,
+    text: values.text,
+    html: values.html,
+    idempotencyKey: values['idempotency-key'],
+  };
+  for (const [key, value] of Object.entries(flags)) if (value !== undefined) message[key] = value;
+  const mailer = new Mailer(loadConfig({ file: values.config }).config, createAdapter);
+  try {
+    const result = await mailer.send(message, values.provider ? { provider: values.provider } : {});
+    out(JSON.stringify({ ok: true, result }, null, 2));
+    return 0;
+  } finally {
+    await mailer.close();
+  }
+}
+
+async function configCommand(args: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'check') {
+    out(USAGE);
+    return 2;
+  }
+  const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, connect: { type: 'boolean' } } });
+  const { config, source } = loadConfig({ file: values.config });
+  const missing = missingSecrets(config);
+  const report: Record<string, unknown> = { ok: missing.length === 0, source, config: redactConfig(config) };
+  if (missing.length) report.missingSecrets = missing;
+  if (values.connect && missing.length === 0) {
+    const mailer = new Mailer(config, createAdapter);
+    try {
+      const connect = await mailer.verify();
+      report.connect = connect;
+      report.ok = connect.every((c) => c.ok);
+    } finally {
+      await mailer.close();
+    }
+  }
+  out(JSON.stringify(report, null, 2));
+  return report.ok ? 0 : 1;
+}
+
+async function outboxCommand(args: string[], out: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { dir: { type: 'string' } } });
+  const dir = outboxPath(values.dir ?? loadConfig().config.outboxDir);
+  out(JSON.stringify({ dir, messages: await listOutbox(dir) }, null, 2));
+  return 0;
+}
+
+async function serveCommand(args: string[], out: Out): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' } },
+  });
+  const { config, source } = loadConfig({ file: values.config });
+  const mailer = new Mailer(config, createAdapter);
+  const port = Number(values.port ?? process.env.PORT ?? 3025);
+  const api = await startLocalApi(mailer, { port, host: values.host ?? '127.0.0.1' });
+  out(
+    `mailroute is serving the HTTP API on ${api.url} (configuration: ${source}; providers: ${mailer.names().join(', ')})`,
+  );
+  const first = mailer.adapter();
+  if (first instanceof LocalSmtpAdapter) {
+    const capture = await first.captureServer();
+    if (capture) out(`Local capture inbox: SMTP on ${capture.host}:${capture.port}, messages in ${capture.outboxDir}`);
+  }
+  out('Send a message (then `npx mailroute outbox` lists what arrived):');
+  out(curlExample(api.url));
+  const stop = async () => {
+    await api.close();
+    await mailer.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return new Promise<number>(() => {});
+}
+
+/** A curl command that works against the served API: one message with text, html and an attachment. */
+export function curlExample(url: string): string {
+  const message = {
+    from: 'Mailroute Demo <demo@example.com>',
+    to: ['You <you@example.com>'],
+    subject: 'Hello from mailroute',
+    text: 'It works.',
+    html: '<p>It <b>works</b>.</p>',
+    attachments: [
+      {
+        filename: 'hello.txt',
+        contentType: 'text/plain',
+        content: Buffer.from('Hello, attachment!\n').toString('base64'),
+      },
+    ],
+  };
+  return `curl -sS -X POST ${url}/v1/send -H 'content-type: application/json' -d '${JSON.stringify(message)}'`;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

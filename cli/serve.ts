@@ -1,0 +1,85 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type HttpAnswer, handleSendRequest } from '../core/http-api.ts';
+import type { Mailer } from '../core/mailer.ts';
+
+/** The largest request body taken: the biggest provider message (40 MB) plus base64 and JSON overhead. */
+export const MAX_BODY_BYTES = 60 * 1024 * 1024;
+
+export interface LocalApi {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves the HTTP API the cloud functions expose: `POST /v1/send`, `GET /healthz`. */
+export async function startLocalApi(mailer: Mailer, options: { host?: string; port?: number } = {}): Promise<LocalApi> {
+  const server = createServer((req, res) => {
+    route(mailer, req).then(
+      (answer) => write(res, answer),
+      () => write(res, { status: 500, headers: {}, body: { error: { code: 'INTERNAL', message: 'internal error' } } }),
+    );
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://${host}:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function route(mailer: Mailer, req: IncomingMessage): Promise<HttpAnswer> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (path === '/healthz' && req.method === 'GET') {
+    return { status: 200, headers: {}, body: { ok: true, providers: mailer.names() } };
+  }
+  if (path !== '/v1/send')
+    return { status: 404, headers: {}, body: { error: { code: 'NOT_FOUND', message: `no route ${path}` } } };
+  if (req.method !== 'POST') {
+    return {
+      status: 405,
+      headers: { allow: 'POST' },
+      body: { error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } },
+    };
+  }
+  const body = await readBody(req);
+  if (body === undefined) {
+    return {
+      status: 413,
+      headers: {},
+      body: {
+        error: { code: 'BODY_TOO_LARGE', message: `the request body is over the limit of ${MAX_BODY_BYTES} bytes` },
+      },
+    };
+  }
+  return handleSendRequest(mailer, body);
+}
+
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        resolve(undefined);
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function write(res: ServerResponse, answer: HttpAnswer): void {
+  const body = `${JSON.stringify(answer.body)}\n`;
+  res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
+  res.end(body);
+}

@@ -1,0 +1,112 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, missingSecrets, parseConfig, redactConfig, resolveSecret } from '../../core/config.ts';
+import { ConfigurationError, ProviderUnavailableError } from '../../core/errors.ts';
+
+function configIssues(text: string) {
+  try {
+    parseConfig(text);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return (error as ConfigurationError).issues;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('configuration', () => {
+  it('falls back to the embedded default: the local capture inbox over SMTP', () => {
+    const { config, source } = loadConfig({ env: {}, cwd: mkdtempSync(join(tmpdir(), 'mr-')) });
+    expect(source).toBe('default');
+    expect(config.providers).toEqual([{ name: 'local', provider: 'local', mode: 'smtp' }]);
+  });
+
+  it('reads YAML from a file in the working directory and JSON from MAILROUTE_CONFIG', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mr-'));
+    writeFileSync(join(dir, 'mailroute.config.yaml'), 'providers:\n  - provider: local\n    mode: api\n');
+    expect(loadConfig({ env: {}, cwd: dir }).config.providers[0]).toMatchObject({ name: 'local-api', mode: 'api' });
+    const env = { MAILROUTE_CONFIG: '{"providers":[{"name":"x","provider":"local","mode":"smtp"}]}' };
+    expect(loadConfig({ env, cwd: dir })).toMatchObject({
+      source: 'MAILROUTE_CONFIG',
+      config: { providers: [{ name: 'x' }] },
+    });
+    expect(loadConfig({ env: { MAILROUTE_OUTBOX: '/tmp/o' }, cwd: dir }).config.outboxDir).toBe('/tmp/o');
+  });
+
+  it('names the exact field of every mistake', () => {
+    const issues = configIssues(`
+providers:
+  - provider: ses
+    mode: smtp
+    region: nowhere
+  - provider: azure
+    mode: api
+    regoin: typo
+  - provider: gmail
+    mode: smtp
+    smtpAuth: password
+`);
+    expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(['providers[0].region', 'providers[1]']));
+    expect(issues.find((i) => i.path === 'providers[1]')?.message).toMatch(/regoin/);
+    const second = configIssues('providers:\n  - provider: ses\n    mode: smtp\n    region: eu-west-1\n');
+    expect(second).toEqual([
+      {
+        path: 'providers[0].smtpCredentials',
+        message: 'is required in smtp mode (or give credentials to derive the SMTP password)',
+      },
+    ]);
+    expect(configIssues('providers: []')[0]!.path).toBe('providers');
+    expect(configIssues('providers:\n  - {provider: local, mode: api}\n  - {provider: local, mode: api}\n')[0]).toEqual(
+      {
+        path: 'providers[1].name',
+        message: '"local-api" is used by another provider entry',
+      },
+    );
+  });
+
+  it('refuses a secret written in clear and asks for a reference', () => {
+    const issues = configIssues(`
+providers:
+  - provider: oci
+    mode: smtp
+    region: eu-frankfurt-1
+    smtpCredentials: { username: { env: OCI_USER }, password: "hunter2-in-clear" }
+`);
+    expect(issues).toEqual([
+      {
+        path: 'providers[0].smtpCredentials.password',
+        message: 'a secret must be a reference such as { env: "VARIABLE" }, never the value itself',
+      },
+    ]);
+  });
+
+  it('reports missing secret variables by field and never prints a resolved value', () => {
+    const config = parseConfig(`
+providers:
+  - name: oci
+    provider: oci
+    mode: smtp
+    region: eu-frankfurt-1
+    smtpCredentials: { username: { env: OCI_USER }, password: { env: OCI_PASS } }
+`);
+    expect(missingSecrets(config, { OCI_USER: 'u' })).toEqual([
+      { path: 'providers[0].smtpCredentials.password', message: 'environment variable OCI_PASS is not set' },
+    ]);
+    const secret = 'very-secret-password-123';
+    expect(resolveSecret({ env: 'OCI_PASS' }, 'password', { OCI_PASS: secret })).toBe(secret);
+    const printed = JSON.stringify(redactConfig(config));
+    expect(printed).toContain('OCI_PASS');
+    expect(printed).not.toContain(secret);
+    // Once resolved, the value is scrubbed from any error text, even when a provider echoes it back.
+    const error = new ProviderUnavailableError(`server said: bad password ${secret}`, { cause: new Error(secret) });
+    expect(JSON.stringify(error.toJSON())).not.toContain(secret);
+    expect(error.message).toContain('[REDACTED]');
+  });
+
+  it('throws a ConfigurationError naming the variable when a secret is missing', () => {
+    expect(() => resolveSecret({ env: 'NOPE_NOT_SET' }, 'providers[0].accessKey', {})).toThrow(
+      /providers\[0\]\.accessKey: environment variable NOPE_NOT_SET is not set/,
+    );
+  });
+});
