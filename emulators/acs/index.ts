@@ -1,0 +1,10 @@
+export type { AcsAuthConfig } from './auth.ts';
+export { checkAcsAuth } from './auth.ts';
+export type { AcsErrorDetail } from './errors.ts';
+export type { AcsEmulator, AcsEmulatorOptions } from './server.ts';
+export { startAcsEmulator } from './server.ts';
+export type { AcsSignOptions } from './sign.ts';
+export { signAcsRequest, signedAcsFetch } from './sign.ts';
+export type { AcsSendStatus, OutcomeRule, StoredAcsEmail } from './store.ts';
+export { AcsStore, OutcomePlan } from './store.ts';
+export { supportedApiVersions, validateEmailMessage } from './validate.ts';
