@@ -1,0 +1,9 @@
+export { GOOGLE_TOKEN_URL, type ServiceAccountKey } from './jwt-assertion.ts';
+export { GMAIL_SEND_SCOPE } from './oauth.ts';
+export { GMAIL_SEND_MAX_BYTES, type UploadType } from './send-request.ts';
+export {
+  type GmailEmulator,
+  type GmailEmulatorOptions,
+  type GmailStoredMessage,
+  startGmailEmulator,
+} from './server.ts';

@@ -1,0 +1,3 @@
+export { type OciEmulator, type OciEmulatorOptions, type OciStoredEmail, startOciEmulator } from './server.ts';
+export type { OciApiKey } from './signature.ts';
+export { type EmailAddress, MAX_RECIPIENTS } from './submission.ts';
