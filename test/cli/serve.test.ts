@@ -63,14 +63,14 @@ describe('npm start', () => {
     const before = (await listOutbox(outbox)).length;
     const badJson = await fetch(`${url}/v1/send`, { method: 'POST', body: '{"from": ' });
     expect(badJson.status).toBe(400);
-    expect((await badJson.json()).error.code).toBe('INVALID_JSON');
+    expect(((await badJson.json()) as { error: { code: string } }).error.code).toBe('INVALID_JSON');
     const invalid = await fetch(`${url}/v1/send`, {
       method: 'POST',
       body: JSON.stringify({ to: 'a@example.com', subject: 'x\ny', text: 't' }),
     });
     expect(invalid.status).toBe(400);
-    const body = await invalid.json();
-    expect(body.error.issues.map((i: { path: string }) => i.path).sort()).toEqual(['from', 'subject']);
+    const body = (await invalid.json()) as { error: { issues: { path: string }[] } };
+    expect(body.error.issues.map((i) => i.path).sort()).toEqual(['from', 'subject']);
     expect((await fetch(`${url}/v1/send`)).status).toBe(405);
     expect((await listOutbox(outbox)).length).toBe(before);
   });
