@@ -1,5 +1,5 @@
 import type { PreparedMessage } from './compose.ts';
-import { MessageTooLargeError, type RejectedRecipient, UnsupportedFeatureError } from './errors.ts';
+import { type Attempt, MessageTooLargeError, type RejectedRecipient, UnsupportedFeatureError } from './errors.ts';
 import { allRecipients } from './message.ts';
 
 export type Mode = 'smtp' | 'api';
@@ -45,6 +45,12 @@ export interface SendResult extends AdapterSendResult {
   /** The `Message-ID` header. */
   messageId: string;
   size: number;
+  /** The route the send took. */
+  route?: string;
+  /** Every provider tried, in order, with its outcome. */
+  attempts?: Attempt[];
+  /** True when this result was recorded by an earlier send with the same idempotency key: nothing was sent now. */
+  duplicate?: boolean;
   metadata?: Record<string, string | number | boolean>;
   timings: { validateMs: number; composeMs: number; sendMs: number; totalMs: number };
 }

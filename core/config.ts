@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigurationError, type FieldIssue } from './errors.ts';
 import { formatPath, valueAt } from './paths.ts';
+import { providerRoutingFields, routingFields, routingIssues } from './routing-config.ts';
 import { registerSecret, SECRET_FIELD } from './secrets.ts';
 
 /**
@@ -34,6 +35,15 @@ const smtpSettings = z
     connectionTimeoutMs: z.number().int().positive().optional(),
     greetingTimeoutMs: z.number().int().positive().optional(),
     socketTimeoutMs: z.number().int().positive().optional(),
+    dkim: z
+      .object({
+        domainName: z.string().min(1),
+        keySelector: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a DNS label such as "mail2026"'),
+        privateKey: secretRef,
+      })
+      .strict()
+      .optional()
+      .describe('Signs every message sent over SMTP with this DKIM key (PEM, from the secret).'),
   })
   .strict()
   .describe('SMTP endpoint override: host, port and TLS settings.');
@@ -55,6 +65,7 @@ const common = {
   endpoint: z.url().optional().describe('API base URL override (tests, private endpoints, sovereign clouds).'),
   smtp: smtpSettings.optional(),
   limits: limits.optional(),
+  ...providerRoutingFields,
 };
 
 const credentialPair = z.object({ username: secretRef, password: secretRef }).strict();
@@ -66,7 +77,10 @@ const sesProvider = z
     ...common,
     provider: z.literal('ses'),
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
-    configurationSet: z.string().optional(),
+    configurationSet: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be at most 64 letters, digits, _ or -')
+      .optional(),
     credentials: z
       .object({ accessKeyId: secretRef, secretAccessKey: secretRef, sessionToken: secretRef.optional() })
       .strict()
@@ -92,6 +106,12 @@ const azureProvider = z
     engagementTracking: z.boolean().optional(),
     waitForCompletion: z.boolean().optional(),
     pollTimeoutMs: z.number().int().positive().optional(),
+    pollIntervalMs: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('API mode: poll interval when the service gives no retry-after; default 2000.'),
   })
   .strict();
 
@@ -103,7 +123,11 @@ const gmailProvider = z
     smtpAuth: z.enum(['none', 'password', 'xoauth2']).optional(),
     smtpCredentials: credentialPair.optional(),
     serviceAccount: z
-      .object({ clientEmail: z.string(), privateKey: secretRef })
+      .object({
+        clientEmail: z.string(),
+        privateKey: secretRef,
+        tokenUrl: z.url().optional().describe('OAuth token endpoint; default https://oauth2.googleapis.com/token.'),
+      })
       .strict()
       .optional()
       .describe('Service account with domain-wide delegation (API mode and SMTP XOAUTH2).'),
@@ -145,6 +169,7 @@ export const configSchema = z
     providers: z.array(providerConfigSchema).min(1),
     defaultProvider: z.string().optional().describe('Name of the provider entry used when a send names none.'),
     outboxDir: z.string().optional().describe('Where the local capture inbox writes; default .mailroute/outbox.'),
+    ...routingFields,
   })
   .strict();
 
@@ -232,6 +257,7 @@ export function validateConfig(data: unknown, source = 'configuration'): Mailrou
     for (const issue of modeRequirements(p))
       issues.push({ path: `providers[${i}].${issue.path}`, message: issue.message });
   });
+  issues.push(...routingIssues(config));
   if (config.defaultProvider && !names.has(config.defaultProvider)) {
     issues.push({ path: 'defaultProvider', message: `names no provider entry (have: ${[...names].join(', ')})` });
   }
@@ -251,6 +277,12 @@ function modeRequirements(p: ProviderConfig): FieldIssue[] {
     case 'ses':
       if (p.mode === 'smtp' && !p.smtpCredentials && !p.credentials) {
         return need('smtpCredentials', 'is required in smtp mode (or give credentials to derive the SMTP password)');
+      }
+      if (p.mode === 'smtp' && !p.smtpCredentials && p.credentials?.sessionToken) {
+        return need(
+          'credentials.sessionToken',
+          'temporary credentials cannot sign in to SES SMTP: give smtpCredentials or long-term IAM keys',
+        );
       }
       return [];
     case 'azure':

@@ -29,6 +29,8 @@ export abstract class MailrouteError extends Error {
   readonly provider?: string;
   readonly mode?: 'smtp' | 'api';
   readonly providerCode?: string | number;
+  /** Every attempt the router made before this error was returned, when it came from a send. */
+  attempts?: Attempt[];
 
   constructor(message: string, options: MailrouteErrorOptions = {}) {
     super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
@@ -50,6 +52,7 @@ export abstract class MailrouteError extends Error {
     if (this.provider) out.provider = this.provider;
     if (this.mode) out.mode = this.mode;
     if (this.providerCode !== undefined) out.providerCode = this.providerCode;
+    if (this.attempts) out.attempts = this.attempts;
     Object.assign(out, this.details());
     if (this.cause !== undefined) out.cause = redactSecrets(describeCause(this.cause));
     return out;
@@ -210,10 +213,14 @@ export class AmbiguousDeliveryError extends MailrouteError {
 }
 
 export interface Attempt {
+  /** The provider entry's configured name. */
+  name: string;
   provider: string;
   mode: 'smtp' | 'api';
-  name: string;
-  outcome: 'sent' | 'failed';
+  /** `skipped`: not tried (circuit open, marked down, rate limit, unsupported); `reason` says why. */
+  outcome: 'sent' | 'failed' | 'skipped';
+  errorCode?: string;
+  reason?: string;
   error?: Record<string, unknown>;
   latencyMs: number;
 }
@@ -223,17 +230,64 @@ export class AllProvidersFailedError extends MailrouteError {
   readonly code = 'ALL_PROVIDERS_FAILED';
   readonly retryable: boolean;
   readonly failover = false;
-  readonly attempts: Attempt[];
+  override attempts: Attempt[];
   constructor(attempts: Attempt[], errors: MailrouteError[], options: MailrouteErrorOptions = {}) {
     super(
-      `All providers failed: ${attempts.map((a) => `${a.name}: ${String(a.error?.message ?? 'failed')}`).join('; ')}`,
+      `All providers failed: ${attempts.map((a) => `${a.name}: ${String(a.error?.message ?? a.reason ?? 'failed')}`).join('; ')}`,
       options,
     );
     this.attempts = attempts;
-    this.retryable = errors.some((e) => e.retryable || e.failover);
+    this.retryable = errors.length === 0 || errors.some((e) => e.retryable || e.failover);
+  }
+}
+
+/** The same idempotency key was used for a different message: a bug in the producer, never retried. */
+export class IdempotencyConflictError extends MailrouteError {
+  readonly code = 'IDEMPOTENCY_CONFLICT';
+  readonly retryable = false;
+  readonly failover = false;
+  readonly idempotencyKey: string;
+  constructor(key: string, options: MailrouteErrorOptions = {}) {
+    super(`idempotency key "${key}" was already used for a different message`, options);
+    this.idempotencyKey = key;
   }
   protected override details() {
-    return { attempts: this.attempts };
+    return { idempotencyKey: this.idempotencyKey };
+  }
+}
+
+/** Another instance is sending the message with this key right now: retry later, when it has finished. */
+export class SendInProgressError extends MailrouteError {
+  readonly code = 'IN_PROGRESS';
+  readonly retryable = true;
+  readonly failover = false;
+  readonly idempotencyKey: string;
+  readonly retryAfterMs?: number;
+  constructor(key: string, expiresAt?: number, options: MailrouteErrorOptions = {}) {
+    super(`a send with idempotency key "${key}" is in progress elsewhere`, options);
+    this.idempotencyKey = key;
+    if (expiresAt !== undefined) this.retryAfterMs = Math.max(0, expiresAt - Date.now());
+  }
+  protected override details() {
+    return {
+      idempotencyKey: this.idempotencyKey,
+      ...(this.retryAfterMs === undefined ? {} : { retryAfterMs: this.retryAfterMs }),
+    };
+  }
+}
+
+/** The caller's deadline came before any provider could take the message; it was not sent: redeliver it. */
+export class DeadlineExceededError extends MailrouteError {
+  readonly code = 'DEADLINE_EXCEEDED';
+  readonly retryable = true;
+  readonly failover = false;
+  override attempts: Attempt[];
+  constructor(attempts: Attempt[], options: MailrouteErrorOptions = {}) {
+    super(
+      `the deadline came before the message could be sent (${attempts.length} attempt(s) made); it was not sent`,
+      options,
+    );
+    this.attempts = attempts;
   }
 }
 

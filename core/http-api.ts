@@ -21,6 +21,9 @@ const STATUS_BY_CODE: Record<string, number> = {
   PROVIDER_UNAVAILABLE: 503,
   TRANSIENT: 503,
   ALL_PROVIDERS_FAILED: 503,
+  IDEMPOTENCY_CONFLICT: 409,
+  IN_PROGRESS: 409,
+  DEADLINE_EXCEEDED: 503,
 };
 
 /** The HTTP status and body for an error: the body is the error's JSON form, which holds no secret. */

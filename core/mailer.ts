@@ -1,15 +1,34 @@
-import { type Adapter, checkCapabilities, type SendContext, type SendResult } from './adapter.ts';
+import type { Adapter, SendContext, SendResult } from './adapter.ts';
 import { composeMessage } from './compose.ts';
 import type { MailrouteConfig, ProviderConfig } from './config.ts';
-import { ConfigurationError, isMailrouteError, ProviderUnavailableError } from './errors.ts';
+import { AmbiguousDeliveryError, isMailrouteError } from './errors.ts';
+import { DEFAULT_RETRY, sendWithFailover } from './failover.ts';
+import { HealthTracker } from './health.ts';
+import { IdempotencyGuard, payloadHash } from './idempotency.ts';
+import { type Logger, silentLogger } from './log.ts';
+import { MemoryStore } from './memory-store.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { type Plan, planRoute } from './routing.ts';
+import type { StateStore } from './store.ts';
 import { normalizeMessage } from './validate.ts';
 
 /** Builds the adapter for one provider entry. Injected, so `core/` imports nothing from `providers/`. */
 export type AdapterFactory = (config: ProviderConfig, mailroute: MailrouteConfig) => Adapter;
 
 export interface SendOptions extends SendContext {
-  /** Name of the provider entry to use; default: `defaultProvider`, else the first one. */
+  /** Send through this provider entry only, bypassing routes. */
   provider?: string;
+  /** Send through this route (a route named in the message wins). */
+  route?: string;
+  /** Used when the message has none, e.g. the queue message id, so a redelivery is recognized. */
+  idempotencyKey?: string;
+}
+
+export interface MailerOptions {
+  /** Where health, rate limits and idempotency records live; default: this process's memory. */
+  store?: StateStore;
+  logger?: Logger;
+  random?: () => number;
 }
 
 export interface VerifyReport {
@@ -21,7 +40,8 @@ export interface VerifyReport {
 }
 
 /**
- * Validates, composes once, checks the chosen adapter's capabilities and limits, and sends.
+ * Validates, composes once, picks a route, and sends with failover; records the idempotency key before and
+ * the result after, so a retried or redelivered message is never sent twice.
  *
  * @example
  * const mailer = new Mailer(loadConfig().config, createAdapter);
@@ -29,12 +49,26 @@ export interface VerifyReport {
  */
 export class Mailer {
   readonly config: MailrouteConfig;
+  readonly health: HealthTracker;
   private readonly createAdapter: AdapterFactory;
   private readonly adapters = new Map<string, Adapter>();
+  private readonly limiters = new Map<string, RateLimiter>();
+  private readonly store: StateStore;
+  private readonly sharedStore: boolean;
+  private readonly idempotency: IdempotencyGuard;
+  private readonly log: Logger;
+  private readonly random: () => number;
 
-  constructor(config: MailrouteConfig, createAdapter: AdapterFactory) {
+  constructor(config: MailrouteConfig, createAdapter: AdapterFactory, options: MailerOptions = {}) {
     this.config = config;
     this.createAdapter = createAdapter;
+    this.sharedStore = options.store !== undefined;
+    this.store = options.store ?? new MemoryStore();
+    this.log = options.logger ?? silentLogger;
+    this.random = options.random ?? Math.random;
+    this.health = new HealthTracker(this.store, config.health);
+    const ttl = config.idempotency?.completedTtlSeconds;
+    this.idempotency = new IdempotencyGuard(this.store, ttl ? { completedTtlMs: ttl * 1000 } : {});
   }
 
   adapter(name?: string): Adapter {
@@ -42,11 +76,7 @@ export class Mailer {
     let adapter = this.adapters.get(wanted);
     if (!adapter) {
       const entry = this.config.providers.find((p) => p.name === wanted);
-      if (!entry) {
-        throw new ConfigurationError(`no provider entry is named "${wanted}"`, {
-          issues: [{ path: 'provider', message: `names no provider entry (have: ${this.names().join(', ')})` }],
-        });
-      }
+      if (!entry) throw new Error(`no provider entry is named "${wanted}"`);
       adapter = this.createAdapter(entry, this.config);
       this.adapters.set(wanted, adapter);
     }
@@ -57,42 +87,94 @@ export class Mailer {
     return this.config.providers.map((p) => p.name);
   }
 
+  private limiter(name: string): RateLimiter {
+    let limiter = this.limiters.get(name);
+    if (!limiter) {
+      const rules = this.config.providers.find((p) => p.name === name)?.rateLimits ?? [];
+      limiter = new RateLimiter(name, rules, this.sharedStore ? this.store : undefined);
+      this.limiters.set(name, limiter);
+    }
+    return limiter;
+  }
+
+  /** Which route and providers a message would use, and why, without sending it. */
+  explain(input: unknown, options: SendOptions = {}): Plan & { health: Record<string, string> } {
+    const message = normalizeMessage(input);
+    const plan = planRoute(this.config, message, { ...options, random: this.random });
+    const health = Object.fromEntries(plan.candidates.map((c) => [c.name, this.health.state(c.name)]));
+    return { ...plan, health };
+  }
+
   async send(input: unknown, options: SendOptions = {}): Promise<SendResult> {
     const started = performance.now();
     const message = normalizeMessage(input);
+    message.idempotencyKey ??= options.idempotencyKey;
     const validateMs = performance.now() - started;
-    const prepared = await composeMessage(message);
-    const adapter = this.adapter(options.provider);
-    checkCapabilities(prepared, adapter);
-    const sendStarted = performance.now();
-    let sent: Awaited<ReturnType<Adapter['send']>>;
+    const key = message.idempotencyKey;
+    const hash = key ? payloadHash(input) : '';
+    let claim: string | undefined;
+    if (key) {
+      const claimTtl = options.deadline
+        ? Math.max(1_000, options.deadline - Date.now())
+        : (this.config.idempotency?.inProgressTtlMs ?? 60_000);
+      const begun = await this.idempotency.begin(key, hash, claimTtl);
+      if (begun.kind === 'completed') {
+        this.log.info('duplicate', { idempotencyKey: key, messageId: begun.result.messageId });
+        return { ...begun.result, duplicate: true };
+      }
+      if (begun.kind === 'ambiguous') {
+        throw new AmbiguousDeliveryError(
+          `an earlier send with idempotency key "${key}" may have been delivered (${String(begun.error.message ?? 'ambiguous')}); not sending again`,
+        );
+      }
+      claim = begun.version;
+    }
     try {
-      sent = await adapter.send(prepared, options);
-    } catch (error) {
-      if (isMailrouteError(error)) throw error;
-      // An adapter should translate every error; one that slipped through is treated as an outage, not lost.
-      throw new ProviderUnavailableError(`${adapter.name} failed: ${(error as Error).message}`, {
+      const prepared = await composeMessage(message);
+      const plan = planRoute(this.config, message, { ...options, random: this.random });
+      const sendStarted = performance.now();
+      const outcome = await sendWithFailover(
+        prepared,
+        plan,
+        {
+          adapter: (name) => this.adapter(name),
+          health: this.health,
+          limiter: (name) => this.limiter(name),
+          retry: { ...DEFAULT_RETRY, ...this.config.retry },
+          log: this.log,
+          random: this.random,
+        },
+        options.deadline,
+      );
+      const now = performance.now();
+      const { adapter, sent, attempts } = outcome;
+      const result: SendResult = {
+        name: adapter.name,
         provider: adapter.provider,
         mode: adapter.mode,
-        cause: error,
-      });
+        route: plan.route,
+        messageId: prepared.messageId,
+        size: prepared.size,
+        ...sent,
+        attempts,
+        ...(Object.keys(message.metadata).length ? { metadata: message.metadata } : {}),
+        timings: {
+          validateMs: round(validateMs),
+          composeMs: round(prepared.composeMs),
+          sendMs: round(now - sendStarted),
+          totalMs: round(now - started),
+        },
+      };
+      if (key && claim) await this.idempotency.complete(key, claim, hash, result);
+      return result;
+    } catch (error) {
+      if (key && claim) {
+        if (isMailrouteError(error) && error.code === 'AMBIGUOUS')
+          await this.idempotency.markAmbiguous(key, claim, hash, error);
+        else await this.idempotency.release(key, claim);
+      }
+      throw error;
     }
-    const now = performance.now();
-    return {
-      name: adapter.name,
-      provider: adapter.provider,
-      mode: adapter.mode,
-      messageId: prepared.messageId,
-      size: prepared.size,
-      ...sent,
-      ...(Object.keys(message.metadata).length ? { metadata: message.metadata } : {}),
-      timings: {
-        validateMs: round(validateMs),
-        composeMs: round(prepared.composeMs),
-        sendMs: round(now - sendStarted),
-        totalMs: round(now - started),
-      },
-    };
   }
 
   /** Opens each provider (connect, TLS, AUTH) without sending, and reports each one's outcome. */

@@ -84,6 +84,11 @@ export const messageSchema = z
       .regex(/^[\x21-\x7e]+$/)
       .optional()
       .describe('A retry or redelivery with the same key is recognized and not sent twice.'),
+    route: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/)
+      .optional()
+      .describe('Name of a configured route to send through, instead of the one the sender domain picks.'),
     providerOptions: z
       .object({
         local: z.record(z.string(), z.unknown()).optional(),
@@ -129,6 +134,7 @@ export interface NormalizedMessage {
   tags: Tag[];
   metadata: Record<string, string | number | boolean>;
   idempotencyKey?: string;
+  route?: string;
   providerOptions: Record<string, Record<string, unknown>>;
 }
 

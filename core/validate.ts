@@ -101,6 +101,7 @@ export function validateMessage(input: unknown): ValidationResult {
       tags: m.tags ?? [],
       metadata: m.metadata ?? {},
       ...(m.idempotencyKey === undefined ? {} : { idempotencyKey: m.idempotencyKey }),
+      ...(m.route === undefined ? {} : { route: m.route }),
       providerOptions: (m.providerOptions ?? {}) as Record<string, Record<string, unknown>>,
     },
   };

@@ -1,0 +1,138 @@
+import {
+  BrokenCircuitError,
+  type CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhen,
+} from 'cockatiel';
+import { isMailrouteError, type MailrouteError } from './errors.ts';
+import type { StateStore } from './store.ts';
+
+export interface HealthOptions {
+  /** Consecutive provider-level failures that open a provider's circuit. */
+  failureThreshold: number;
+  /** How long an open circuit (or a provider marked down) waits before one probe is let through. */
+  cooldownMs: number;
+  /** How long a shared health record read from the store is reused before reading it again. */
+  sharedCacheMs: number;
+}
+
+export const DEFAULT_HEALTH: HealthOptions = { failureThreshold: 3, cooldownMs: 30_000, sharedCacheMs: 1_000 };
+
+interface SharedHealth {
+  downUntil: number;
+  reason: string;
+}
+
+/**
+ * A failure that says something about the provider rather than the message: it counts towards opening the
+ * circuit. Recipient and content rejections never do, so one bad address cannot take a provider out.
+ */
+export function isProviderFailure(error: unknown): boolean {
+  if (!isMailrouteError(error)) return true;
+  // Throttling is not an outage: it is paced or moved elsewhere, and a quota exhausted marks the provider down.
+  return ['PROVIDER_UNAVAILABLE', 'TRANSIENT', 'AUTHENTICATION', 'CONFIGURATION'].includes(error.code);
+}
+
+/**
+ * Errors after which a provider is marked down at once for the cool-down, without waiting for the threshold:
+ * revoked credentials, a paused account or an exhausted daily quota do not heal in a second.
+ */
+function marksDownAtOnce(error: MailrouteError, maxThrottleWaitMs: number): boolean {
+  if (error.code === 'AUTHENTICATION' || error.code === 'CONFIGURATION' || error.code === 'PROVIDER_UNAVAILABLE')
+    return true;
+  const retryAfterMs = (error as MailrouteError & { retryAfterMs?: number }).retryAfterMs;
+  return error.code === 'THROTTLED' && retryAfterMs !== undefined && retryAfterMs > maxThrottleWaitMs;
+}
+
+export type Availability = { ok: true } | { ok: false; reason: string; untilMs?: number };
+
+/**
+ * Health of every provider entry: a cockatiel circuit breaker per entry in this process, and, through the
+ * store, a "down until" record that other instances read, so an outage found by one instance is skipped by all.
+ */
+export class HealthTracker {
+  private readonly options: HealthOptions;
+  private readonly store: StateStore;
+  private readonly breakers = new Map<string, CircuitBreakerPolicy>();
+  private readonly shared = new Map<string, { value?: SharedHealth; version?: string; readAt: number }>();
+
+  constructor(store: StateStore, options: Partial<HealthOptions> = {}) {
+    this.store = store;
+    this.options = { ...DEFAULT_HEALTH, ...options };
+  }
+
+  private breaker(name: string): CircuitBreakerPolicy {
+    let breaker = this.breakers.get(name);
+    if (!breaker) {
+      breaker = circuitBreaker(handleWhen(isProviderFailure), {
+        halfOpenAfter: this.options.cooldownMs,
+        breaker: new ConsecutiveBreaker(this.options.failureThreshold),
+      });
+      breaker.onReset(() => void this.clearShared(name));
+      this.breakers.set(name, breaker);
+    }
+    return breaker;
+  }
+
+  /** Whether a send may go to this entry now, and if not, why. */
+  async availability(name: string, now = Date.now()): Promise<Availability> {
+    const state = this.breaker(name).state;
+    if (state === CircuitState.HalfOpen) return { ok: false, reason: 'circuit half-open: a probe is in flight' };
+    const shared = await this.readShared(name, now);
+    if (shared && shared.downUntil > now) {
+      return { ok: false, reason: `marked down: ${shared.reason}`, untilMs: shared.downUntil };
+    }
+    return { ok: true };
+  }
+
+  /** Runs one send through the entry's breaker; a BrokenCircuitError means the circuit is open. */
+  async run<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.breaker(name).execute(fn);
+  }
+
+  static isOpenCircuit(error: unknown): boolean {
+    return error instanceof BrokenCircuitError;
+  }
+
+  /** Records what a failed send says about the provider, marking it down for everyone when it warrants it. */
+  async recordFailure(name: string, error: MailrouteError, maxThrottleWaitMs: number): Promise<void> {
+    const state = this.breaker(name).state;
+    if (marksDownAtOnce(error, maxThrottleWaitMs) || state === CircuitState.Open) {
+      await this.markDown(name, `${error.code}: ${error.message}`.slice(0, 300));
+    }
+  }
+
+  async markDown(name: string, reason: string, now = Date.now()): Promise<void> {
+    const value: SharedHealth = { downUntil: now + this.options.cooldownMs, reason };
+    const key = `health:${name}`;
+    // Kept well past the cool-down, so the record can be compared with; it only matters while downUntil > now.
+    const ttlMs = this.options.cooldownMs * 10;
+    const current = await this.store.get<SharedHealth>(key);
+    const written = current
+      ? await this.store.update(key, value, current.version, { ttlMs })
+      : await this.store.put(key, value, { ttlMs });
+    if (written) this.shared.set(name, { value, readAt: now });
+  }
+
+  private async readShared(name: string, now: number): Promise<SharedHealth | undefined> {
+    const cached = this.shared.get(name);
+    if (cached && now - cached.readAt < this.options.sharedCacheMs) return cached.value;
+    const record = await this.store.get<SharedHealth>(`health:${name}`);
+    this.shared.set(name, { ...(record ? { value: record.value, version: record.version } : {}), readAt: now });
+    return record?.value;
+  }
+
+  private async clearShared(name: string): Promise<void> {
+    this.shared.set(name, { readAt: Date.now() });
+    await this.store.delete(`health:${name}`);
+  }
+
+  /** A snapshot for `explain` and logs. */
+  state(name: string): string {
+    return this.breaker(name).state === CircuitState.Closed
+      ? 'closed'
+      : CircuitState[this.breaker(name).state].toLowerCase();
+  }
+}
