@@ -101,7 +101,14 @@ function weightedOrder(names: string[], weights: Record<string, number> | undefi
   const total = names.reduce((sum, n) => sum + (weights[n] ?? 0), 0);
   if (total <= 0) return names;
   let draw = random() * total;
-  const first = names.find((n) => (draw -= weights[n] ?? 0) < 0) ?? names[names.length - 1]!;
+  let first = names[names.length - 1]!;
+  for (const n of names) {
+    draw -= weights[n] ?? 0;
+    if (draw < 0) {
+      first = n;
+      break;
+    }
+  }
   return [first, ...names.filter((n) => n !== first)];
 }
 
