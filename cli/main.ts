@@ -12,6 +12,7 @@ const USAGE = `Usage:
   mailroute send --message FILE.json|- [--from A] [--to A]... [--cc A]... [--bcc A]... [--reply-to A]
                  [--subject S] [--text T] [--html H] [--idempotency-key K] [--provider NAME] [--config FILE]
   mailroute config check [--config FILE] [--connect]
+  mailroute explain --message FILE.json|- [--route NAME] [--config FILE]
   mailroute outbox [--dir DIR]
   mailroute serve [--port 3025] [--host 127.0.0.1] [--config FILE]`;
 
@@ -28,6 +29,8 @@ export async function main(argv: string[], out: Out = (l) => process.stdout.writ
         return await configCommand(rest, out);
       case 'outbox':
         return await outboxCommand(rest, out);
+      case 'explain':
+        return await explainCommand(rest, out);
       case 'serve':
         return await serveCommand(rest, out);
       default:
@@ -99,6 +102,24 @@ async function sendCommand(args: string[], out: Out): Promise<number> {
   } finally {
     await mailer.close();
   }
+}
+
+/** Which route and providers a message would take, and why, without sending it. */
+async function explainCommand(args: string[], out: Out): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { message: { type: 'string', short: 'm' }, route: { type: 'string' }, config: { type: 'string' } },
+  });
+  if (!values.message) {
+    out(JSON.stringify({ ok: false, error: { code: 'USAGE', message: '--message FILE.json (or -) is required' } }));
+    return 2;
+  }
+  const text = values.message === '-' ? await readStdin() : await readFile(values.message, 'utf8');
+  const { config, source } = loadConfig({ file: values.config });
+  const mailer = new Mailer(config, createAdapter);
+  const plan = mailer.explain(JSON.parse(text), values.route ? { route: values.route } : {});
+  out(JSON.stringify({ ok: true, source, ...plan }, null, 2));
+  return 0;
 }
 
 async function configCommand(args: string[], out: Out): Promise<number> {

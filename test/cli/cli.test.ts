@@ -129,3 +129,31 @@ describe('mailroute CLI', () => {
     expect(json.connect).toEqual([{ name: 'local', provider: 'local', mode: 'smtp', ok: true }]);
   });
 });
+
+describe('mailroute explain', () => {
+  it('prints the route, the providers in order and why, without sending', async () => {
+    const config = JSON.stringify({
+      providers: [
+        { name: 'primary', provider: 'local', mode: 'api', domains: ['example.com'] },
+        { name: 'backup', provider: 'local', mode: 'smtp' },
+      ],
+      routes: [{ name: 'main', providers: ['primary', 'backup'], senderDomains: ['example.com'] }],
+    });
+    const { code, json, outbox } = await mailroute(['explain', '--message', messageFile(good)], {
+      MAILROUTE_CONFIG: config,
+    });
+    expect(code).toBe(0);
+    expect(json).toMatchObject({
+      ok: true,
+      route: 'main',
+      why: 'route "main" serves sender domain example.com',
+      candidates: [
+        { name: 'primary', why: 'first in the route' },
+        { name: 'backup', why: 'failover #1' },
+      ],
+      health: { primary: 'closed', backup: 'closed' },
+    });
+    const listed = await mailroute(['outbox', '--dir', outbox]);
+    expect(listed.json.messages).toEqual([]);
+  });
+});
