@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import { type NamedKeyCredential, TableClient, type TableEntity } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/identity';
+import { expiryFrom, isLive, type StateStore, type StoredRecord, type WriteOptions } from '../core/store.ts';
+
+export type AzureTableStoreOptions =
+  | { client: TableClient }
+  | { tableName: string; connectionString: string }
+  | { tableName: string; endpoint: string; credential: TokenCredential | NamedKeyCredential };
+
+interface StateEntity {
+  /** The original key, so a row can be recognised in Storage Explorer: the RowKey is encoded. */
+  key: string;
+  value: string;
+  /** Epoch ms as Edm.Int64 (read back as a bigint); absent when the record does not expire. */
+  expiresAt?: bigint;
+}
+
+interface RawRecord {
+  etag: string;
+  value: string;
+  expiresAt?: number;
+}
+
+/**
+ * Idempotency records, shared health and shared rate limits in one Azure Storage table.
+ *
+ * Layout: PartitionKey = two hex digits of the key's SHA-256 (spreads load over 256 partitions; every
+ * operation addresses one entity, so nothing queries across them), RowKey = the key in base64url (RowKey forbids
+ * `/ \ # ?` and control characters), or `.` + its SHA-256 when that would pass the RowKey limit (1 KiB of
+ * UTF-16, i.e. 512 characters, which Azurite enforces).
+ * Properties: `key`, `value` (JSON; a string property holds at most 64 KiB), `expiresAt` (Int64 epoch ms).
+ *
+ * Azure Table has no TTL: expired rows stay until overwritten or deleted, reads treat them as absent and `put`
+ * replaces them. The version is the entity's ETag, prefixed with the expiry it was written with
+ * (`<expiresAt>;<etag>`), so `update` refuses an expired record without a read: while the ETag still matches, the
+ * row is exactly the one that expiry belongs to.
+ */
+export class AzureTableStore implements StateStore {
+  private readonly client: TableClient;
+
+  constructor(options: AzureTableStoreOptions) {
+    this.client = 'client' in options ? options.client : createTableClient(options);
+  }
+
+  async get<T>(key: string): Promise<StoredRecord<T> | undefined> {
+    const record = await this.read(key);
+    if (!record || !isLive(record)) return undefined;
+    return {
+      key,
+      value: JSON.parse(record.value) as T,
+      version: versionOf(record.etag, record.expiresAt),
+      ...(record.expiresAt === undefined ? {} : { expiresAt: record.expiresAt }),
+    };
+  }
+
+  async put<T>(key: string, value: T, options?: WriteOptions): Promise<boolean> {
+    const entity = toEntity(key, value, expiryFrom(options));
+    // Bounded: each round means another writer created or deleted the row meanwhile.
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      try {
+        await this.client.createEntity(entity);
+        return true;
+      } catch (error) {
+        if (statusOf(error) !== 409) throw error;
+      }
+      const existing = await this.read(key);
+      if (!existing) continue;
+      if (isLive(existing)) return false;
+      try {
+        // Conditional on the expired row's ETag: of several writers reviving the same key, one wins.
+        await this.client.updateEntity(entity, 'Replace', { etag: existing.etag });
+        return true;
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 412) return false;
+        if (status !== 404) throw error;
+      }
+    }
+    return false;
+  }
+
+  async update<T>(key: string, value: T, version: string, options?: WriteOptions): Promise<boolean> {
+    const parsed = parseVersion(version);
+    if (!parsed || !isLive(parsed)) return false;
+    try {
+      await this.client.updateEntity(toEntity(key, value, expiryFrom(options)), 'Replace', { etag: parsed.etag });
+      return true;
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412 || status === 404) return false;
+      throw error;
+    }
+  }
+
+  async delete(key: string, version?: string): Promise<void> {
+    const etag = version === undefined ? '*' : parseVersion(version)?.etag;
+    if (etag === undefined) return;
+    const { partitionKey, rowKey } = addressOf(key);
+    try {
+      await this.client.deleteEntity(partitionKey, rowKey, { etag });
+    } catch (error) {
+      const status = statusOf(error);
+      if (status !== 404 && status !== 412) throw error;
+    }
+  }
+
+  /** The row as stored, expired or not; undefined when there is none. */
+  private async read(key: string): Promise<RawRecord | undefined> {
+    const { partitionKey, rowKey } = addressOf(key);
+    try {
+      const entity = await this.client.getEntity<StateEntity>(partitionKey, rowKey);
+      return {
+        etag: entity.etag,
+        value: entity.value,
+        ...(entity.expiresAt === undefined ? {} : { expiresAt: Number(entity.expiresAt) }),
+      };
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+}
+
+function createTableClient(options: Exclude<AzureTableStoreOptions, { client: TableClient }>): TableClient {
+  if ('connectionString' in options) {
+    // Azurite and other local emulators speak plain HTTP, which the SDK refuses unless told.
+    const insecure = /(^|;)\s*(TableEndpoint=http:|DefaultEndpointsProtocol=http;|UseDevelopmentStorage=true)/i.test(
+      options.connectionString,
+    );
+    return TableClient.fromConnectionString(options.connectionString, options.tableName, {
+      allowInsecureConnection: insecure,
+    });
+  }
+  const clientOptions = { allowInsecureConnection: options.endpoint.startsWith('http:') };
+  const { credential } = options;
+  return 'getToken' in credential
+    ? new TableClient(options.endpoint, options.tableName, credential, clientOptions)
+    : new TableClient(options.endpoint, options.tableName, credential, clientOptions);
+}
+
+function addressOf(key: string): { partitionKey: string; rowKey: string } {
+  const digest = createHash('sha256').update(key).digest();
+  const encoded = Buffer.from(key).toString('base64url');
+  // `.` is outside the base64url alphabet, so a hashed RowKey never equals an encoded one.
+  const rowKey = encoded.length <= 512 ? encoded : `.${digest.toString('base64url')}`;
+  return { partitionKey: digest.toString('hex', 0, 1), rowKey };
+}
+
+function toEntity(key: string, value: unknown, expiresAt: number | undefined): TableEntity<Record<string, unknown>> {
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new TypeError(`State store value for "${key}" is not JSON-serializable`);
+  return {
+    ...addressOf(key),
+    key,
+    value: json,
+    // Typed explicitly: an untyped JSON number this large is not reliably read back as an exact integer.
+    ...(expiresAt === undefined ? {} : { expiresAt: { value: String(expiresAt), type: 'Int64' } }),
+  };
+}
+
+function versionOf(etag: string, expiresAt: number | undefined): string {
+  return `${expiresAt ?? ''};${etag}`;
+}
+
+/** Undefined for a string this store never issued: it cannot match any row, and Azure answers 400 to a bad ETag. */
+function parseVersion(version: string): { etag: string; expiresAt?: number } | undefined {
+  const match = /^(\d*);(W\/".+"|".+")$/s.exec(version);
+  if (!match) return undefined;
+  const etag = match[2]!;
+  return match[1] ? { etag, expiresAt: Number(match[1]) } : { etag };
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}

@@ -1,0 +1,237 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { TableClient } from '@azure/data-tables';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../core/memory-store.ts';
+import type { StateStore } from '../../core/store.ts';
+import { AzureTableStore } from '../../stores/azure-table.ts';
+import { createDynamoDbTable, DynamoDbStore } from '../../stores/dynamodb.ts';
+import { startAzurite } from '../helpers/azurite.ts';
+import { startDynalite } from '../helpers/dynalite.ts';
+
+interface Started {
+  store: StateStore;
+  stop(): Promise<void>;
+}
+
+interface Subject {
+  name: string;
+  start(): Promise<Started>;
+}
+
+const subjects: Subject[] = [
+  {
+    name: 'MemoryStore',
+    start: async () => ({ store: new MemoryStore(), stop: async () => {} }),
+  },
+  {
+    name: 'DynamoDbStore on dynalite',
+    start: async () => {
+      const dynalite = await startDynalite();
+      const { endpoint, region, credentials } = dynalite;
+      const client = new DynamoDBClient({ endpoint, region, credentials });
+      // dynalite has no UpdateTimeToLive; the store never relies on TTL deletion anyway.
+      await createDynamoDbTable(client, 'mailroute-state', { timeToLive: false });
+      return {
+        store: new DynamoDbStore({ client, tableName: 'mailroute-state' }),
+        stop: async () => {
+          client.destroy();
+          await dynalite.stop();
+        },
+      };
+    },
+  },
+  {
+    name: 'AzureTableStore on Azurite',
+    start: async () => {
+      const azurite = await startAzurite();
+      const client = TableClient.fromConnectionString(azurite.connectionString, 'mailroutestate', {
+        allowInsecureConnection: true,
+      });
+      await client.createTable();
+      return { store: new AzureTableStore({ client }), stop: azurite.stop };
+    },
+  },
+];
+
+// Long enough that a few requests to a busy emulator (two shared cores) finish while the record is still live;
+// the expiry tests run concurrently, so the suite waits about this long once.
+const TTL_MS = 1_000;
+/** Until TTL_MS after `since`, so a record whose write had returned by then has surely expired. */
+const outlive = (since: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.max(0, since + TTL_MS + 50 - Date.now())));
+
+// All backends start together (Azurite alone takes about a second) and each block's tests run concurrently, so the
+// expiry waits overlap; every test writes its own keys, so they never see each other's records.
+let starting: Promise<Started>[] = [];
+beforeAll(() => {
+  starting = subjects.map((subject) => subject.start());
+  // Awaited by the blocks below; this only keeps a failed start from being reported as unhandled first.
+  for (const start of starting) start.catch(() => {});
+});
+afterAll(() =>
+  Promise.all(
+    starting.map((start) =>
+      start.then(
+        (started) => started.stop(),
+        () => {},
+      ),
+    ),
+  ),
+);
+
+describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
+  let store: StateStore;
+  const newKey = (label: string) => `${label}:${randomUUID()}`;
+
+  beforeAll(async () => {
+    ({ store } = await starting[subjects.indexOf(subject)]!);
+  });
+
+  it('reads an absent key as undefined', async () => {
+    expect(await store.get(newKey('absent'))).toBeUndefined();
+  });
+
+  it('creates with put, refuses a second put on a live key, and reads value, version and expiry back', async () => {
+    const key = newKey('put');
+    const before = Date.now();
+    expect(await store.put(key, { state: 'in-progress' }, { ttlMs: 60_000 })).toBe(true);
+    expect(await store.put(key, { state: 'other' })).toBe(false);
+    const record = await store.get<{ state: string }>(key);
+    expect(record).toMatchObject({ key, value: { state: 'in-progress' } });
+    expect(typeof record?.version).toBe('string');
+    expect(record?.expiresAt).toBeGreaterThanOrEqual(before + 60_000);
+    expect(record?.expiresAt).toBeLessThanOrEqual(Date.now() + 60_000);
+  });
+
+  it('has no expiresAt for a record written without a lifetime', async () => {
+    const key = newKey('forever');
+    await store.put(key, 1);
+    expect((await store.get(key))?.expiresAt).toBeUndefined();
+  });
+
+  it('updates at the current version, giving a new version, and refuses a stale version', async () => {
+    const key = newKey('update');
+    await store.put(key, { n: 1 }, { ttlMs: 60_000 });
+    const first = (await store.get<{ n: number }>(key))!;
+    expect(await store.update(key, { n: 2 }, first.version)).toBe(true);
+    const second = (await store.get<{ n: number }>(key))!;
+    expect(second.value).toEqual({ n: 2 });
+    expect(second.version).not.toBe(first.version);
+    // A write replaces the lifetime too: none given, none kept.
+    expect(second.expiresAt).toBeUndefined();
+
+    expect(await store.update(key, { n: 3 }, first.version)).toBe(false);
+    expect(await store.get(key)).toEqual(second);
+  });
+
+  it('refuses an update of a record that vanished, and of a version it never issued', async () => {
+    const key = newKey('update-vanished');
+    await store.put(key, 1);
+    const { version } = (await store.get(key))!;
+    await store.delete(key);
+    expect(await store.update(key, 2, version)).toBe(false);
+    expect(await store.get(key)).toBeUndefined();
+    await store.put(key, 3);
+    expect(await store.update(key, 4, 'not-a-version')).toBe(false);
+    expect(await store.update(newKey('update-absent'), 1, 'not-a-version')).toBe(false);
+    expect((await store.get(key))?.value).toBe(3);
+  });
+
+  it('deletes only at the current version when one is given, and unconditionally without one', async () => {
+    const key = newKey('delete');
+    await store.put(key, 'a');
+    const stale = (await store.get(key))!.version;
+    await store.update(key, 'b', stale);
+    await store.delete(key, stale);
+    expect((await store.get(key))?.value).toBe('b');
+    await store.delete(key);
+    expect(await store.get(key)).toBeUndefined();
+    await store.delete(key);
+    await store.delete(newKey('delete-absent'), stale);
+  });
+
+  it('treats an expired record as absent: get misses it, update refuses it, put replaces it', async () => {
+    const key = newKey('expiry');
+    const other = newKey('expiry-update');
+    expect(await store.put(key, 'first', { ttlMs: TTL_MS })).toBe(true);
+    await store.put(other, 'first', { ttlMs: TTL_MS });
+    // Both expiries were computed before their requests went out, so both are before this.
+    const writtenAt = Date.now();
+    const version = (await store.get(other))!.version;
+    expect((await store.get(key))?.value).toBe('first');
+    await outlive(writtenAt);
+
+    expect(await store.get(key)).toBeUndefined();
+    expect(await store.update(other, 'late', version)).toBe(false);
+    expect(await store.put(key, 'second', { ttlMs: 60_000 })).toBe(true);
+    expect((await store.get(key))?.value).toBe('second');
+    expect(await store.put(key, 'third')).toBe(false);
+  });
+
+  it.each([
+    ['slashes', 'a/b\\c'],
+    ['hash and question mark', 'idem#1?x=2'],
+    ['spaces', '  leading and trailing  '],
+    ['unicode', 'clé-✉️-键-🔑'],
+    ['control characters', 'tab\there\u0001'],
+    ['200+ characters', `long:${'x/#?é'.repeat(60)}`],
+    ['1200 characters', `longer:${'abcdef'.repeat(200)}`],
+  ])('accepts keys with %s', async (_label, suffix) => {
+    const key = `${randomUUID()}:${suffix}`;
+    expect(await store.put(key, { suffix })).toBe(true);
+    expect(await store.get(key)).toMatchObject({ key, value: { suffix } });
+    const twin = `${key}!`;
+    expect(await store.get(twin)).toBeUndefined();
+    await store.delete(key);
+    expect(await store.get(key)).toBeUndefined();
+  });
+
+  it('round-trips nested JSON values', async () => {
+    const key = newKey('json');
+    const value = {
+      status: 'completed',
+      result: { messageId: '<a@b>', attempts: [{ provider: 'ses', ok: false, ms: 12.5 }, { provider: 'acs' }] },
+      empty: {},
+      list: [],
+      nothing: null,
+      flags: [true, false],
+      text: 'quote " backslash \\ newline \n unicode ✉️',
+    };
+    await store.put(key, value);
+    expect((await store.get(key))?.value).toEqual(value);
+    for (const scalar of [0, 'plain', false, null]) {
+      const scalarKey = newKey('scalar');
+      await store.put(scalarKey, scalar);
+      expect((await store.get(scalarKey))?.value).toEqual(scalar);
+    }
+  });
+
+  it('lets exactly one of 10 concurrent puts of a new key win', async () => {
+    const key = newKey('race-put');
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.put(key, { winner: i })));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await store.get(key))?.value).toEqual({ winner: results.indexOf(true) });
+  });
+
+  it('lets exactly one of 10 concurrent puts over an expired record win', async () => {
+    const key = newKey('race-revive');
+    await store.put(key, 'old', { ttlMs: TTL_MS });
+    const writtenAt = Date.now();
+    await outlive(writtenAt);
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.put(key, { winner: i })));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await store.get(key))?.value).toEqual({ winner: results.indexOf(true) });
+  });
+
+  it('lets exactly one of 10 concurrent updates at the same version win', async () => {
+    const key = newKey('race-update');
+    await store.put(key, { winner: -1 });
+    const { version } = (await store.get(key))!;
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => store.update(key, { winner: i }, version, { ttlMs: 60_000 })),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await store.get(key))?.value).toEqual({ winner: results.indexOf(true) });
+  });
+});
