@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig, missingSecrets, redactConfig } from '../core/config.ts';
 import { isMailrouteError } from '../core/errors.ts';
-import { Mailer } from '../core/mailer.ts';
-import { createAdapter } from '../providers/index.ts';
+import { jsonLogger } from '../core/log.ts';
+import { createMailer } from '../index.ts';
 import { listOutbox, outboxPath } from '../providers/local/outbox.ts';
 import { LocalSmtpAdapter } from '../providers/local/smtp.ts';
 import { startLocalApi } from './serve.ts';
@@ -94,7 +94,7 @@ async function sendCommand(args: string[], out: Out): Promise<number> {
     idempotencyKey: values['idempotency-key'],
   };
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) message[key] = value;
-  const mailer = new Mailer(loadConfig({ file: values.config }).config, createAdapter);
+  const mailer = await createMailer(loadConfig({ file: values.config }).config);
   try {
     const result = await mailer.send(message, values.provider ? { provider: values.provider } : {});
     out(JSON.stringify({ ok: true, result }, null, 2));
@@ -116,7 +116,7 @@ async function explainCommand(args: string[], out: Out): Promise<number> {
   }
   const text = values.message === '-' ? await readStdin() : await readFile(values.message, 'utf8');
   const { config, source } = loadConfig({ file: values.config });
-  const mailer = new Mailer(config, createAdapter);
+  const mailer = await createMailer(config);
   const plan = mailer.explain(JSON.parse(text), values.route ? { route: values.route } : {});
   out(JSON.stringify({ ok: true, source, ...plan }, null, 2));
   return 0;
@@ -134,7 +134,7 @@ async function configCommand(args: string[], out: Out): Promise<number> {
   const report: Record<string, unknown> = { ok: missing.length === 0, source, config: redactConfig(config) };
   if (missing.length) report.missingSecrets = missing;
   if (values.connect && missing.length === 0) {
-    const mailer = new Mailer(config, createAdapter);
+    const mailer = await createMailer(config);
     try {
       const connect = await mailer.verify();
       report.connect = connect;
@@ -160,7 +160,7 @@ async function serveCommand(args: string[], out: Out): Promise<number> {
     options: { port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' } },
   });
   const { config, source } = loadConfig({ file: values.config });
-  const mailer = new Mailer(config, createAdapter);
+  const mailer = await createMailer(config, { logger: jsonLogger() });
   const port = Number(values.port ?? process.env.PORT ?? 3025);
   const api = await startLocalApi(mailer, { port, host: values.host ?? '127.0.0.1' });
   out(
