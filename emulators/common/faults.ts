@@ -9,6 +9,8 @@ export interface Fault {
   status?: number;
   /** The service's error code to put in the body (`TooManyRequests`, `userRateLimitExceeded`, ...). */
   errorCode?: string;
+  /** The error message in the body, instead of the service's usual wording for the code (SES proxy). */
+  message?: string;
   /** Seconds for a `Retry-After` header. */
   retryAfter?: number;
   /** Wait this long before answering (or before dropping). */

@@ -40,7 +40,13 @@ export function resolveSesError(status?: number, errorCode?: string): { status: 
  * Writes a rest-json error: the SDK takes the code from `x-amzn-ErrorType` (text before any ':') and the
  * message from the body's `message`, and builds the exception class of that name.
  */
-export function sendSesError(res: ServerResponse, status: number, code: string, retryAfter?: number): void {
+export function sendSesError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  retryAfter?: number,
+  message?: string,
+): void {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'x-amzn-errortype': code,
@@ -49,5 +55,5 @@ export function sendSesError(res: ServerResponse, status: number, code: string, 
   // Whether SES sends Retry-After is unverified; only sent when the fault asks for it.
   if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
   res.writeHead(status, headers);
-  res.end(JSON.stringify({ message: sesErrors[code]?.message ?? `Injected fault: ${code}.` }));
+  res.end(JSON.stringify({ message: message ?? sesErrors[code]?.message ?? `Injected fault: ${code}.` }));
 }

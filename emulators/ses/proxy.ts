@@ -102,7 +102,7 @@ async function handle(
     if (await playLatencyAndDrop(fault, req, res)) return;
     if (fault.status || fault.errorCode) {
       const { status, code } = resolveSesError(fault.status, fault.errorCode);
-      return sendSesError(res, status, code, fault.retryAfter);
+      return sendSesError(res, status, code, fault.retryAfter, fault.message);
     }
   }
   await forward(req, body, res, backendPort);

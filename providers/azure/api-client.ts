@@ -1,0 +1,81 @@
+import { EmailClient, type EmailClientOptions } from '@azure/communication-email';
+import { ClientSecretCredential, type TokenCredential } from '@azure/identity';
+import { resolveSecret } from '../../core/config.ts';
+import { ConfigurationError } from '../../core/errors.ts';
+import { registerSecret } from '../../core/secrets.ts';
+import type { AzureApiConfig } from './api-message.ts';
+
+const azureApi = { provider: 'azure', mode: 'api' as const };
+
+/**
+ * The `EmailClient` for a configuration: `connectionString`, or `endpoint` with `accessKey` or an Entra
+ * application (`entra`, or a token credential of the caller's). A configured `endpoint` overrides the one in the
+ * connection string.
+ */
+export function createEmailClient(
+  config: AzureApiConfig,
+  env: NodeJS.ProcessEnv,
+  credential?: TokenCredential,
+  clientOptions: EmailClientOptions = {},
+): EmailClient {
+  let endpoint = config.endpoint;
+  let key: string | undefined;
+  if (config.connectionString) {
+    const parsed = parseConnectionString(resolveSecret(config.connectionString, 'connectionString', env));
+    endpoint ??= parsed.endpoint;
+    key = parsed.accessKey;
+  } else if (config.accessKey) {
+    key = resolveSecret(config.accessKey, 'accessKey', env);
+  }
+  if (!endpoint) throw missing('endpoint', 'is required in api mode unless the connection string names one');
+  // The SDK wants the bare resource URL (no path).
+  endpoint = origin(endpoint, config.endpoint ? 'endpoint' : 'connectionString');
+  const options: EmailClientOptions = {
+    ...clientOptions,
+    // The SDK retries a 429 after Retry-After (a send that looks like a hang) and re-POSTs after a dropped
+    // connection (a duplicate risk): retry and failover are the router's decisions.
+    retryOptions: { maxRetries: 0 },
+    // Plain http only on loopback: the emulator and local proxies. Anywhere else the key would travel in clear.
+    ...(isLoopbackHttp(endpoint) ? { allowInsecureConnection: true } : {}),
+  };
+  if (endpoint.startsWith('http:') && !isLoopbackHttp(endpoint)) {
+    throw missing('endpoint', 'must be https (plain http is allowed only for 127.0.0.1 and localhost)');
+  }
+  if (key !== undefined) return new EmailClient(endpoint, { key }, options);
+  if (credential) return new EmailClient(endpoint, credential, options);
+  if (!config.entra) throw missing('accessKey', 'or entra is required in api mode with an endpoint');
+  const { tenantId, clientId, clientSecret } = config.entra;
+  const secret = resolveSecret(clientSecret, 'entra.clientSecret', env);
+  return new EmailClient(endpoint, new ClientSecretCredential(tenantId, clientId, secret), options);
+}
+
+/** `endpoint=https://x.communication.azure.com/;accesskey=<base64>`, keys in any case. */
+function parseConnectionString(text: string): { endpoint?: string; accessKey: string } {
+  const fields = new Map<string, string>();
+  for (const part of text.split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0) fields.set(part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).trim());
+  }
+  const accessKey = fields.get('accesskey');
+  if (!accessKey) throw missing('connectionString', 'must be "endpoint=https://...;accesskey=..."');
+  registerSecret(accessKey);
+  const endpoint = fields.get('endpoint');
+  return endpoint ? { endpoint, accessKey } : { accessKey };
+}
+
+function origin(url: string, path: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    throw missing(path, 'has an endpoint that is not a URL');
+  }
+}
+
+function isLoopbackHttp(endpoint: string): boolean {
+  const url = new URL(endpoint);
+  return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+function missing(path: string, message: string): ConfigurationError {
+  return new ConfigurationError(`${path} ${message}`, { ...azureApi, issues: [{ path, message }] });
+}

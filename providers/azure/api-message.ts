@@ -1,0 +1,99 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { EmailAddress, EmailMessage } from '@azure/communication-email';
+import { z } from 'zod';
+import type { MailAddress } from '../../core/address.ts';
+import type { PreparedMessage } from '../../core/compose.ts';
+import type { ProviderConfig } from '../../core/config.ts';
+import { InvalidMessageError } from '../../core/errors.ts';
+import type { NormalizedMessage } from '../../core/message.ts';
+import { formatPath } from '../../core/paths.ts';
+
+export type AzureApiConfig = Extract<ProviderConfig, { provider: 'azure' }>;
+
+/** `providerOptions.azure`, checked strictly so that a misspelt option fails loudly instead of being ignored. */
+const azureOptionsSchema = z
+  .object({
+    engagementTracking: z
+      .boolean()
+      .optional()
+      .describe('Overrides the configured engagementTracking for this message.'),
+  })
+  .strict();
+
+/**
+ * The ACS `EmailMessage` for one message. ACS takes structured fields, not MIME, so this is built from the
+ * normalized message the MIME was composed from; the composed size stands for the request size in the limits
+ * (attachments are base64 in both). The sender's display name is not part of the API: ACS shows the one
+ * configured for the sender address on the resource's domain.
+ */
+export function toAcsMessage(prepared: PreparedMessage, config: AzureApiConfig): EmailMessage {
+  const { message } = prepared;
+  const options = azureOptions(message);
+  const tracking = options.engagementTracking ?? config.engagementTracking;
+  const content =
+    message.html === undefined
+      ? { subject: message.subject, plainText: message.text ?? '' }
+      : {
+          subject: message.subject,
+          html: message.html,
+          ...(message.text === undefined ? {} : { plainText: message.text }),
+        };
+  return {
+    senderAddress: message.from.address,
+    content,
+    // `to` is required by the API even when every recipient is in cc or bcc.
+    recipients: {
+      to: message.to.map(emailAddress),
+      ...(message.cc.length ? { cc: message.cc.map(emailAddress) } : {}),
+      ...(message.bcc.length ? { bcc: message.bcc.map(emailAddress) } : {}),
+    },
+    ...(message.replyTo.length ? { replyTo: message.replyTo.map(emailAddress) } : {}),
+    ...(Object.keys(message.headers).length ? { headers: { ...message.headers } } : {}),
+    ...(message.attachments.length
+      ? {
+          attachments: message.attachments.map((a) => ({
+            name: a.filename,
+            contentType: a.contentType,
+            contentInBase64: a.content.toString('base64'),
+            // A content id makes it inline (api-version 2025-09-01), referenced from the html as cid:<id>.
+            ...(a.contentId ? { contentId: a.contentId } : {}),
+          })),
+        }
+      : {}),
+    // The SDK's name for the wire's `userEngagementTrackingDisabled`; absent leaves the resource's setting.
+    ...(tracking === undefined ? {} : { disableUserEngagementTracking: !tracking }),
+  };
+}
+
+/**
+ * The `Operation-Id` for a message: with an idempotency key, a UUID made from a SHA-256 of the key (version 8,
+ * RFC 9562's layout for hash-derived ids), so a retry or a redelivery of the same message names the same
+ * operation and the service answers with it instead of sending again; without a key, a random UUID.
+ * @example operationIdFor({ ...message, idempotencyKey: 'order-42' }) // the same UUID every time
+ */
+export function operationIdFor(message: NormalizedMessage): string {
+  if (!message.idempotencyKey) return randomUUID();
+  const bytes = createHash('sha256').update(`mailroute/acs-operation-id/${message.idempotencyKey}`).digest();
+  bytes[6] = (bytes[6]! & 0x0f) | 0x80;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function emailAddress(mailbox: MailAddress): EmailAddress {
+  return mailbox.name === undefined
+    ? { address: mailbox.address }
+    : { address: mailbox.address, displayName: mailbox.name };
+}
+
+function azureOptions(message: NormalizedMessage): z.infer<typeof azureOptionsSchema> {
+  const parsed = azureOptionsSchema.safeParse(message.providerOptions.azure ?? {});
+  if (parsed.success) return parsed.data;
+  throw new InvalidMessageError(
+    parsed.error.issues.map((issue) => ({
+      path: formatPath(['providerOptions', 'azure', ...issue.path]),
+      message: issue.message,
+    })),
+    { provider: 'azure', mode: 'api' },
+  );
+}

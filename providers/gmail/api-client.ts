@@ -1,0 +1,48 @@
+import { auth, gmail, type gmail_v1 } from '@googleapis/gmail';
+
+export const GMAIL_SEND_SCOPE = 'https://www.googleapis.com/auth/gmail.send';
+export const GMAIL_ROOT_URL = 'https://gmail.googleapis.com/';
+/** google-auth-library posts every JWT-bearer grant to this fixed URL. */
+const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+
+export interface GmailApiClientOptions {
+  clientEmail: string;
+  /** PEM of the service account's RSA key. */
+  privateKey: string;
+  /** The Workspace user to send as (domain-wide delegation): the JWT `sub`. */
+  user: string;
+  /** Token endpoint override (tests, private access); default Google's. */
+  tokenUrl?: string;
+}
+
+export type JwtClient = InstanceType<typeof auth.JWT>;
+
+export interface GmailApiClient {
+  jwt: JwtClient;
+  gmail: gmail_v1.Gmail;
+}
+
+/**
+ * A Gmail client acting as `user` through domain-wide delegation. Scopes are set so the JWT asks the token
+ * endpoint for an access token (without them it self-signs, which delegation does not accept).
+ */
+export function createGmailApiClient(options: GmailApiClientOptions, rootUrl: string): GmailApiClient {
+  const jwt = new auth.JWT({
+    email: options.clientEmail,
+    key: options.privateKey,
+    scopes: [GMAIL_SEND_SCOPE],
+    subject: options.user,
+  });
+  const tokenUrl = options.tokenUrl && options.tokenUrl !== GOOGLE_TOKEN_URL ? new URL(options.tokenUrl) : undefined;
+  jwt.transporter.interceptors.request.add({
+    resolved: async (config) => {
+      if (config.url.toString() !== GOOGLE_TOKEN_URL) return config;
+      // The token URL is fixed in google-auth-library; an interceptor is the one place to redirect it.
+      if (tokenUrl) config.url = new URL(tokenUrl);
+      // google-auth-library retries a failed token POST three times with backoff; retries are the router's.
+      config.retryConfig = { ...config.retryConfig, retry: 0, noResponseRetries: 0 };
+      return config;
+    },
+  });
+  return { jwt, gmail: gmail({ version: 'v1', auth: jwt, rootUrl }) };
+}

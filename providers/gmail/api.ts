@@ -1,0 +1,115 @@
+import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
+import { ALL_CAPABILITIES } from '../../core/adapter.ts';
+import type { PreparedMessage } from '../../core/compose.ts';
+import { type ProviderConfig, resolveSecret } from '../../core/config.ts';
+import { ConfigurationError, TransientError } from '../../core/errors.ts';
+import { createGmailApiClient, GMAIL_ROOT_URL, type GmailApiClient, type GmailApiClientOptions } from './api-client.ts';
+import { describeGmailFailure, isRefusedAccessToken, mapGmailError } from './api-errors.ts';
+import { withBccHeader } from './bcc-header.ts';
+import { callSignal, deadlinePassed, untilAborted } from './send-deadline.ts';
+
+export type GmailProviderConfig = Extract<ProviderConfig, { provider: 'gmail' }>;
+
+/** Everything travels inside the raw MIME, so only tags (which Gmail has none of) are missing. */
+export const GMAIL_API_CAPABILITIES: Capabilities = { ...ALL_CAPABILITIES, tags: false };
+
+/**
+ * 36,700,160 bytes is users.messages.send's `mediaUpload.maxSize` in the discovery document (the upload path is
+ * always used). 100 recipients per message "sent via SMTP or the Gmail API" (support.google.com/a/answer/166852).
+ */
+export const GMAIL_API_LIMITS: Limits = { maxEncodedBytes: 36_700_160, maxRecipients: 100 };
+
+/**
+ * Gmail API mode: users.messages.send with the composed MIME as a `message/rfc822` media upload, as a service
+ * account acting for `user` through domain-wide delegation. The upload path is used for every size: its limit is
+ * the documented one (the JSON `{raw}` path's is not), and it carries the bytes without base64.
+ */
+export class GmailApiAdapter implements Adapter {
+  readonly provider = 'gmail';
+  readonly mode = 'api' as const;
+  readonly capabilities = GMAIL_API_CAPABILITIES;
+  readonly limits: Limits;
+  readonly name: string;
+  private readonly clientOptions: GmailApiClientOptions;
+  private readonly rootUrl: string;
+  private client: GmailApiClient;
+
+  constructor(config: GmailProviderConfig) {
+    this.name = config.name;
+    this.limits = { ...GMAIL_API_LIMITS, ...config.limits };
+    const account = config.serviceAccount;
+    if (!account || !config.user) {
+      const issues = [{ path: account ? 'user' : 'serviceAccount', message: 'is required in api mode' }];
+      throw new ConfigurationError(`${config.name}: serviceAccount and user are required in api mode`, { issues });
+    }
+    const pem = resolveSecret(account.privateKey, 'serviceAccount.privateKey');
+    this.clientOptions = {
+      clientEmail: account.clientEmail,
+      // A key copied from the JSON key file into an environment variable keeps its newlines escaped.
+      privateKey: pem.replace(/\\n/g, '\n'),
+      user: config.user,
+      tokenUrl: account.tokenUrl,
+    };
+    // Google's own form (trailing slash), used both client-wide and per call (uploads ignore the client-wide one).
+    this.rootUrl = (config.endpoint ?? GMAIL_ROOT_URL).replace(/\/*$/, '/');
+    this.client = createGmailApiClient(this.clientOptions, this.rootUrl);
+  }
+
+  async send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult> {
+    const raw = withBccHeader(prepared.raw, prepared.message.bcc);
+    const sent = { size: raw.length, limit: this.limits.maxEncodedBytes };
+    try {
+      let response: Awaited<ReturnType<GmailApiAdapter['upload']>>;
+      try {
+        response = await this.upload(raw, context);
+      } catch (error) {
+        if (!isRefusedAccessToken(error)) throw error;
+        // The API refused a token the client still held as valid (revoked, or expired early): a 401 means
+        // nothing was sent, so drop the cached token and send once more with a new one.
+        this.client = createGmailApiClient(this.clientOptions, this.rootUrl);
+        response = await this.upload(raw, context);
+      }
+      return {
+        providerMessageId: response.data.id ?? undefined,
+        accepted: prepared.envelope.to,
+        rejected: [],
+        details: { threadId: response.data.threadId },
+      };
+    } catch (error) {
+      // An answer that arrived is mapped as it is, even when the deadline passed meanwhile.
+      if (!answered(error) && deadlinePassed(context)) throw this.timedOut(context, error);
+      throw mapGmailError(error, { provider: this.provider, mode: this.mode }, sent);
+    }
+  }
+
+  private upload(raw: Buffer, context: SendContext) {
+    if (deadlinePassed(context)) throw this.timedOut(context);
+    const signal = callSignal(context);
+    const request = this.client.gmail.users.messages.send(
+      { userId: 'me', media: { mimeType: 'message/rfc822', body: raw } },
+      // rootUrl again per call: googleapis-common ignores the client-level one for media uploads.
+      // retry: false, because retrying (and failing over) is the router's decision.
+      { rootUrl: this.rootUrl, retry: false, signal },
+    );
+    return untilAborted(request, signal);
+  }
+
+  private timedOut(context: SendContext, cause?: unknown): TransientError {
+    const why = context.signal?.aborted ? 'the send was aborted' : 'no answer before the deadline';
+    return new TransientError(`Gmail: ${why}`, { provider: this.provider, mode: this.mode, cause });
+  }
+
+  /** Fetches an access token: proves the key, the delegation of `user` and the scope, without sending. */
+  async verify(context: SendContext = {}): Promise<void> {
+    try {
+      await untilAborted(this.client.jwt.getAccessToken(), callSignal(context));
+    } catch (error) {
+      if (!answered(error) && deadlinePassed(context)) throw this.timedOut(context, error);
+      throw mapGmailError(error, { provider: this.provider, mode: this.mode }, { size: 0, limit: 0 });
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+const answered = (error: unknown) => describeGmailFailure(error).status !== undefined;

@@ -1,0 +1,98 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  type AuthenticationDetailsProvider,
+  CircuitBreaker,
+  NoRetryConfigurationDetails,
+  ResourcePrincipalAuthenticationDetailsProvider,
+  SimpleAuthenticationDetailsProvider,
+} from 'oci-common';
+import { EmailDPClient } from 'oci-emaildataplane';
+import type { ProviderConfig } from '../../core/config.ts';
+import { ConfigurationError } from '../../core/errors.ts';
+
+export type OciProviderConfig = Extract<ProviderConfig, { provider: 'oci' }>;
+
+/** Resolved API-key material; the adapter resolves the secrets so this file never reads the environment. */
+export interface OciApiKeyMaterial {
+  tenancy: string;
+  user: string;
+  fingerprint: string;
+  privateKey: string;
+  passphrase?: string;
+}
+
+const callSignals = new AsyncLocalStorage<AbortSignal | undefined>();
+
+/**
+ * Runs `call` so that the SDK's fetch gets `signal`. The SDK takes no per-call signal, but it passes the client's
+ * `httpOptions` to every fetch as its init; the getter there reads the signal of the call it runs in.
+ */
+export function withCallSignal<T>(signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
+  return callSignals.run(signal, call);
+}
+
+/**
+ * Resource principal exists only inside OCI Functions (it reads OCI_RESOURCE_PRINCIPAL_* variables that the
+ * platform sets), so this branch is not exercised by the tests here.
+ */
+function authProvider(config: OciProviderConfig, key: OciApiKeyMaterial | undefined): AuthenticationDetailsProvider {
+  if (config.auth === 'resourcePrincipal') {
+    try {
+      return ResourcePrincipalAuthenticationDetailsProvider.builder();
+    } catch (error) {
+      throw new ConfigurationError(`${config.name}: resource principal unavailable (not in OCI Functions?)`, {
+        provider: 'oci',
+        mode: 'api',
+        cause: error,
+        issues: [{ path: 'auth', message: 'resourcePrincipal works only inside OCI Functions' }],
+      });
+    }
+  }
+  if (!key) {
+    throw new ConfigurationError(`${config.name}: apiKey is required in api mode`, {
+      issues: [{ path: 'apiKey', message: 'is required unless auth is "resourcePrincipal"' }],
+    });
+  }
+  return new SimpleAuthenticationDetailsProvider(
+    key.tenancy,
+    key.user,
+    key.fingerprint,
+    key.privateKey,
+    key.passphrase ?? null,
+  );
+}
+
+/**
+ * An EmailDPClient with the SDK's retries and circuit breaker off, per client: the environment switches for
+ * both are read only when oci-common is first imported, and retrying or failing over is the router's decision.
+ */
+export function createOciEmailClient(config: OciProviderConfig, key: OciApiKeyMaterial | undefined): EmailDPClient {
+  const provider = authProvider(config, key);
+  let client: EmailDPClient;
+  try {
+    client = new EmailDPClient(
+      { authenticationDetailsProvider: provider },
+      {
+        retryConfiguration: NoRetryConfigurationDetails,
+        circuitBreaker: new CircuitBreaker({ disableClientCircuitBreaker: true }),
+        httpOptions: {
+          get signal() {
+            return callSignals.getStore();
+          },
+        },
+      },
+    );
+  } catch (error) {
+    // The request signer parses the private key here: a malformed key or a wrong passphrase fails now.
+    throw new ConfigurationError(`${config.name}: the API signing key could not be loaded`, {
+      provider: 'oci',
+      mode: 'api',
+      cause: error,
+      issues: [{ path: 'apiKey.privateKey', message: 'is not a PEM private key (or the passphrase is wrong)' }],
+    });
+  }
+  // regionId builds the endpoint even for a region this SDK version does not know yet.
+  client.regionId = config.region;
+  if (config.endpoint) client.endpoint = config.endpoint.replace(/\/+$/, '');
+  return client;
+}

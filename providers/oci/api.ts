@@ -1,0 +1,143 @@
+import type { EmailDPClient } from 'oci-emaildataplane';
+import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
+import { ALL_CAPABILITIES } from '../../core/adapter.ts';
+import type { PreparedMessage } from '../../core/compose.ts';
+import { resolveSecret } from '../../core/config.ts';
+import {
+  ConfigurationError,
+  RecipientRejectedError,
+  type RejectedRecipient,
+  TransientError,
+} from '../../core/errors.ts';
+import { createOciEmailClient, type OciApiKeyMaterial, type OciProviderConfig, withCallSignal } from './api-client.ts';
+import { mapOciError } from './api-errors.ts';
+import { fitsSubmitEmail, submitEmailDetails, submitRawEmailRequest } from './api-request.ts';
+import { callSignal, deadlinePassed } from './send-deadline.ts';
+
+/** Attachments and inline images go through submitRawEmail; OCI has no message tags. */
+export const OCI_API_CAPABILITIES: Capabilities = { ...ALL_CAPABILITIES, tags: false };
+
+/**
+ * 50 recipients across to, cc and bcc (SubmitEmailDetails). The size is a tenancy quota (`max-message-size`)
+ * whose default is not documented where we could read it: 2 MiB is a conservative guess (unverified), so
+ * raise it with `limits.maxEncodedBytes` to the tenancy's actual limit.
+ */
+export const OCI_API_LIMITS: Limits = { maxEncodedBytes: 2 * 1024 * 1024, maxRecipients: 50 };
+
+const SUPPRESSED = 'on the suppression list of OCI Email Delivery';
+
+/**
+ * OCI Email Delivery API mode: submitEmail (structured) when the message has no attachment, else
+ * submitRawEmail with the composed MIME. Both carry the composed Message-ID, so a retry is recognizable.
+ */
+export class OciApiAdapter implements Adapter {
+  readonly provider = 'oci';
+  readonly mode = 'api' as const;
+  readonly capabilities = OCI_API_CAPABILITIES;
+  readonly limits: Limits;
+  readonly name: string;
+  private readonly compartmentId: string;
+  private readonly client: EmailDPClient;
+
+  constructor(config: OciProviderConfig) {
+    this.name = config.name;
+    this.limits = { ...OCI_API_LIMITS, ...config.limits };
+    if (!config.compartmentId) {
+      throw new ConfigurationError(`${config.name}: compartmentId is required in api mode`, {
+        issues: [{ path: 'compartmentId', message: 'is required in api mode' }],
+      });
+    }
+    this.compartmentId = config.compartmentId;
+    this.client = createOciEmailClient(config, config.auth === 'resourcePrincipal' ? undefined : apiKeyOf(config));
+  }
+
+  async send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult> {
+    const origin = { provider: this.provider, mode: this.mode };
+    if (deadlinePassed(context)) throw this.timedOut(context);
+    const structured = fitsSubmitEmail(prepared);
+    // Built outside the try: a message the raw path cannot sign is refused as it is, not as a provider fault.
+    const raw = structured ? undefined : submitRawEmailRequest(prepared, this.compartmentId);
+    let submitted: { messageId?: string; envelopeId: string; suppressed: string[]; opcRequestId?: string };
+    try {
+      submitted = await withCallSignal(callSignal(context), async () => {
+        if (raw) {
+          const res = await this.client.submitRawEmail(raw);
+          const body = res.emailRawSubmittedResponse;
+          return { ...body, suppressed: body.suppressedRecipients, opcRequestId: res.opcRequestId };
+        }
+        const details = submitEmailDetails(prepared, this.compartmentId);
+        const res = await this.client.submitEmail({ submitEmailDetails: details });
+        const body = res.emailSubmittedResponse;
+        const suppressed = body.suppressedRecipients.map((a) => a.email);
+        return { ...body, suppressed, opcRequestId: res.opcRequestId };
+      });
+    } catch (error) {
+      // An answer that arrived is mapped as it is, even when the deadline passed meanwhile.
+      if (!answered(error) && deadlinePassed(context)) throw this.timedOut(context, error);
+      throw mapOciError(error, origin, { size: prepared.size, limit: this.limits.maxEncodedBytes });
+    }
+    const suppressed = new Set(submitted.suppressed.map((a) => a.toLowerCase()));
+    const rejected: RejectedRecipient[] = prepared.envelope.to
+      .filter((a) => suppressed.has(a.toLowerCase()))
+      .map((address) => ({ address, reason: SUPPRESSED, providerCode: 'Suppressed' }));
+    const accepted = prepared.envelope.to.filter((a) => !suppressed.has(a.toLowerCase()));
+    if (accepted.length === 0) throw new RecipientRejectedError(rejected, origin);
+    return {
+      providerMessageId: submitted.envelopeId,
+      accepted,
+      rejected,
+      details: {
+        operation: raw ? 'submitRawEmail' : 'submitEmail',
+        envelopeId: submitted.envelopeId,
+        messageId: submitted.messageId,
+        opcRequestId: submitted.opcRequestId,
+      },
+    };
+  }
+
+  private timedOut(context: SendContext, cause?: unknown): TransientError {
+    const why = context.signal?.aborted ? 'the send was aborted' : 'no answer before the deadline';
+    return new TransientError(`OCI Email Delivery: ${why}`, { provider: this.provider, mode: this.mode, cause });
+  }
+
+  /**
+   * The submission API has no read-only call, so this submits an empty SubmitEmailDetails: the service checks
+   * the signature before the body, so 400 proves the key and 401/404 disproves it; without recipients nothing
+   * can be sent.
+   */
+  async verify(context: SendContext = {}): Promise<void> {
+    const origin = { provider: this.provider, mode: this.mode };
+    try {
+      const empty = {} as Parameters<EmailDPClient['submitEmail']>[0]['submitEmailDetails'];
+      await withCallSignal(callSignal(context), () => this.client.submitEmail({ submitEmailDetails: empty }));
+    } catch (error) {
+      if ((error as { statusCode?: number } | null)?.statusCode === 400) return;
+      if (!answered(error) && deadlinePassed(context)) throw this.timedOut(context, error);
+      throw mapOciError(error, origin, { size: 0, limit: 0 });
+    }
+    throw new ConfigurationError(
+      'OCI Email Delivery accepted an empty submission: is the endpoint really OCI?',
+      origin,
+    );
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
+
+/** The service answered (an OciError with a status), as opposed to a failed or aborted fetch. */
+const answered = (error: unknown) => typeof (error as { statusCode?: unknown } | null)?.statusCode === 'number';
+
+function apiKeyOf(config: OciProviderConfig): OciApiKeyMaterial | undefined {
+  const key = config.apiKey;
+  if (!key) return undefined;
+  return {
+    tenancy: key.tenancy,
+    user: key.user,
+    fingerprint: key.fingerprint,
+    // A PEM stored in an environment variable often keeps its newlines escaped.
+    privateKey: resolveSecret(key.privateKey, 'apiKey.privateKey').replace(/\\n/g, '\n'),
+    passphrase: key.passphrase ? resolveSecret(key.passphrase, 'apiKey.passphrase') : undefined,
+  };
+}

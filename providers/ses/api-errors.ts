@@ -1,0 +1,141 @@
+import {
+  AmbiguousDeliveryError,
+  AuthenticationError,
+  ConfigurationError,
+  ContentRejectedError,
+  type ErrorOrigin,
+  InvalidMessageError,
+  isMailrouteError,
+  type MailrouteError,
+  ProviderUnavailableError,
+  ThrottledError,
+  TransientError,
+} from '../../core/errors.ts';
+
+/** What the AWS SDK puts on its errors: a service exception, a network error, or a credentials error. */
+interface SdkError {
+  name?: string;
+  code?: string;
+  message?: string;
+  $fault?: 'client' | 'server';
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+}
+
+const THROTTLED = new Set(['TooManyRequestsException', 'ThrottlingException', 'Throttling', 'LimitExceededException']);
+// The account cannot send at all for now: nothing about this message, so another provider should take it.
+const UNAVAILABLE = new Set(['SendingPausedException', 'AccountSuspendedException']);
+const CREDENTIALS_REFUSED = new Set([
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'MissingAuthenticationToken',
+  'ExpiredTokenException',
+  'ExpiredToken',
+  'AccessDeniedException',
+  'AccessDenied',
+]);
+// Failures to open a connection: the request never reached SES, so sending again cannot duplicate it.
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'EADDRNOTAVAIL',
+]);
+
+/**
+ * Translates an error of `@aws-sdk/client-sesv2` into the project's taxonomy.
+ *
+ * | SES answer | class |
+ * | --- | --- |
+ * | TooManyRequestsException, ThrottlingException, LimitExceededException (daily quota), any 429 | ThrottledError |
+ * | SendingPausedException, AccountSuspendedException | ProviderUnavailableError |
+ * | MessageRejected ("... not verified": the sandbox or an unverified identity) | AuthenticationError |
+ * | MessageRejected (anything else: content, virus) | ContentRejectedError |
+ * | MailFromDomainNotVerifiedException, signature/credential/access refusals, 401/403 | AuthenticationError |
+ * | NotFoundException, 404 (configuration set or contact list), no credentials found | ConfigurationError |
+ * | BadRequestException and other 4xx | InvalidMessageError |
+ * | 5xx answers (InternalServiceErrorException, 500/502/503) | TransientError |
+ * | 504, or the connection dropped or timed out (or the deadline passed) after it was open | AmbiguousDeliveryError |
+ * | no connection at all (refused, DNS, unreachable, connect timeout) | TransientError |
+ * | raised in the client before sending (no status, no socket error code) | ConfigurationError |
+ *
+ * BadRequestException is the message's fault: the configuration (region, configuration set) is checked by
+ * schema when loaded and would fail every send, while a message carries values SES alone judges.
+ *
+ * Ambiguity: SendEmail has no idempotency token, so a request that reached SES and got no answer may have been
+ * sent. A 5xx *answer* is SES saying the request failed, which AWS's own SDKs retry by default: TransientError.
+ * A 504 is a gateway saying the backend did not answer, and a dropped or timed-out connection says nothing:
+ * AmbiguousDeliveryError, so neither a retry nor a failover sends it twice unless a route allows duplicates.
+ */
+export function translateSesError(error: unknown, origin: ErrorOrigin): MailrouteError {
+  if (isMailrouteError(error)) return error;
+  const e = (error ?? {}) as SdkError;
+  const name = e.name ?? 'Error';
+  const status = e.$metadata?.httpStatusCode;
+  const reason = e.message || name;
+  const options = { ...origin, cause: error, providerCode: status && name === 'Unknown' ? status : name };
+  if (THROTTLED.has(name) || status === 429) {
+    const retryAfterMs = retryAfter(e.$response?.headers?.['retry-after']);
+    return new ThrottledError(`SES throttled the send (${name}): ${reason}`, {
+      ...options,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
+  }
+  if (UNAVAILABLE.has(name)) return new ProviderUnavailableError(`SES cannot send now (${name}): ${reason}`, options);
+  if (name === 'MessageRejected') {
+    // SES uses MessageRejected both for content and for identities that are not verified (sandbox recipients,
+    // the sender): the latter is this provider's setup, which another provider does not share.
+    if (/not verified/i.test(reason)) return new AuthenticationError(`SES: ${reason}`, options);
+    return new ContentRejectedError(`SES rejected the message: ${reason}`, options);
+  }
+  if (
+    name === 'MailFromDomainNotVerifiedException' ||
+    CREDENTIALS_REFUSED.has(name) ||
+    status === 401 ||
+    status === 403
+  ) {
+    return new AuthenticationError(`SES refused the sender or the credentials (${name}): ${reason}`, options);
+  }
+  if (name === 'CredentialsProviderError') {
+    return new ConfigurationError(`SES: no AWS credentials: ${reason}`, {
+      ...options,
+      issues: [{ path: 'credentials', message: 'no credentials in the configuration or the default provider chain' }],
+    });
+  }
+  if (name === 'NotFoundException' || status === 404) {
+    return new ConfigurationError(`SES: ${reason} (a configuration set or contact list that does not exist?)`, options);
+  }
+  if (status === 504) return ambiguous(`SES's gateway timed out (504): ${reason}`, options);
+  if ((status && status >= 500) || e.$fault === 'server') {
+    return new TransientError(`SES answered ${status ?? 'a server error'} (${name}): ${reason}`, options);
+  }
+  if (status && status >= 400) {
+    return new InvalidMessageError([{ path: '', message: `SES refused it (${name}): ${reason}` }], options);
+  }
+  const connectTimeout = name === 'TimeoutError' && /establish a connection/.test(reason);
+  if ((e.code && NOT_CONNECTED.has(e.code)) || connectTimeout) {
+    return new TransientError(`SES unreachable (${e.code ?? name}): ${reason}`, options);
+  }
+  // A socket error carries an errno code; anything else was raised in the client before a request left.
+  const inFlight = name === 'AbortError' || name === 'TimeoutError' || /^E[A-Z_]+$/.test(e.code ?? '');
+  if (!inFlight) return new ConfigurationError(`the SES client failed before sending (${name}): ${reason}`, options);
+  return ambiguous(`no answer from SES after the request was sent (${e.code ?? name}): ${reason}`, options);
+}
+
+function ambiguous(what: string, options: ConstructorParameters<typeof AmbiguousDeliveryError>[1]) {
+  return new AmbiguousDeliveryError(`${what}; SES may have sent it (SendEmail has no idempotency token)`, options);
+}
+
+/** `Retry-After` as seconds or an HTTP date (SES sending one is unverified), in milliseconds. */
+function retryAfter(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}

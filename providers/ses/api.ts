@@ -1,0 +1,129 @@
+import { GetAccountCommand, SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
+import { ALL_CAPABILITIES } from '../../core/adapter.ts';
+import type { PreparedMessage } from '../../core/compose.ts';
+import { resolveSecret } from '../../core/config.ts';
+import { ConfigurationError, InvalidMessageError, TransientError } from '../../core/errors.ts';
+import { translateSesError } from './api-errors.ts';
+import { buildSendEmailInput, type SesApiConfig } from './api-request.ts';
+
+/** SES v2 SendEmail carries every feature: tags as EmailTags, the rest in Simple content or raw MIME. */
+export const SES_API_CAPABILITIES: Capabilities = ALL_CAPABILITIES;
+
+/** 40 MB per message after base64 encoding and 50 recipients (to + cc + bcc), as for SES SMTP. */
+export const SES_API_LIMITS: Limits = { maxEncodedBytes: 40 * 1024 * 1024, maxRecipients: 50 };
+
+export interface SesApiAdapterOptions {
+  /**
+   * A client of your own (custom middleware, a shared client, tests), as nodemailer takes one. The adapter then
+   * leaves region, endpoint, credentials and retries to it, and does not destroy it on close.
+   */
+  client?: SESv2Client;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Amazon SES in API mode: `SendEmail` of `@aws-sdk/client-sesv2`, with Simple content when the message fits it
+ * and the composed raw MIME otherwise (see `fitsSimple` in api-request.ts).
+ * @example
+ * const ses = new SesApiAdapter({ name: 'ses-api', provider: 'ses', mode: 'api', region: 'eu-west-1' });
+ */
+export class SesApiAdapter implements Adapter {
+  readonly provider = 'ses';
+  readonly mode = 'api' as const;
+  readonly capabilities = SES_API_CAPABILITIES;
+  readonly limits: Limits;
+  readonly name: string;
+  private readonly config: SesApiConfig;
+  private readonly client: SESv2Client;
+  private readonly ownsClient: boolean;
+
+  constructor(config: SesApiConfig, options: SesApiAdapterOptions = {}) {
+    this.name = config.name;
+    this.config = config;
+    this.limits = {
+      maxEncodedBytes: config.limits?.maxEncodedBytes ?? SES_API_LIMITS.maxEncodedBytes,
+      maxRecipients: config.limits?.maxRecipients ?? SES_API_LIMITS.maxRecipients,
+    };
+    this.ownsClient = !options.client;
+    this.client = options.client ?? createSesClient(config, options.env ?? process.env);
+  }
+
+  async send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult> {
+    const input = buildSendEmailInput(prepared, this.config);
+    const abortSignal = this.callSignal(context);
+    try {
+      const output = await this.client.send(new SendEmailCommand(input), abortSignal ? { abortSignal } : {});
+      return {
+        ...(output.MessageId ? { providerMessageId: output.MessageId } : {}),
+        accepted: prepared.envelope.to,
+        rejected: [],
+        details: { content: input.Content?.Simple ? 'Simple' : 'Raw' },
+      };
+    } catch (error) {
+      throw translateSesError(error, { provider: this.provider, mode: this.mode });
+    }
+  }
+
+  /** `GetAccount`: checks the endpoint, the region and the credentials without sending. */
+  async verify(context: SendContext = {}): Promise<void> {
+    const abortSignal = this.callSignal(context);
+    try {
+      await this.client.send(new GetAccountCommand({}), abortSignal ? { abortSignal } : {});
+    } catch (error) {
+      const translated = translateSesError(error, { provider: this.provider, mode: this.mode });
+      // No message is involved here: a refused request is about the setup.
+      if (translated instanceof InvalidMessageError) {
+        throw new ConfigurationError(`SES refused GetAccount: ${translated.message}`, {
+          provider: this.provider,
+          mode: this.mode,
+          cause: error,
+        });
+      }
+      throw translated;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) this.client.destroy();
+  }
+
+  /** The caller's signal and the deadline as one abort signal, so the SDK call ends within the caller's time. */
+  private callSignal(context: SendContext): AbortSignal | undefined {
+    const signals = context.signal ? [context.signal] : [];
+    if (context.deadline !== undefined) {
+      const remaining = context.deadline - Date.now();
+      if (remaining <= 0) {
+        throw new TransientError('the deadline passed before the request to SES was made', {
+          provider: this.provider,
+          mode: this.mode,
+        });
+      }
+      signals.push(AbortSignal.timeout(remaining));
+    }
+    return signals.length ? AbortSignal.any(signals) : undefined;
+  }
+}
+
+function createSesClient(config: SesApiConfig, env: NodeJS.ProcessEnv): SESv2Client {
+  const keys = config.credentials;
+  return new SESv2Client({
+    region: config.region,
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    // Without keys in the configuration the SDK's default provider chain applies (environment, profile, role).
+    ...(keys
+      ? {
+          credentials: {
+            accessKeyId: resolveSecret(keys.accessKeyId, 'credentials.accessKeyId', env),
+            secretAccessKey: resolveSecret(keys.secretAccessKey, 'credentials.secretAccessKey', env),
+            ...(keys.sessionToken
+              ? { sessionToken: resolveSecret(keys.sessionToken, 'credentials.sessionToken', env) }
+              : {}),
+          },
+        }
+      : {}),
+    // One attempt: retrying (here or elsewhere) is the router's decision, and an SDK retry after a dropped
+    // connection could send a SendEmail twice.
+    maxAttempts: 1,
+  });
+}
