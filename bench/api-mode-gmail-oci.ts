@@ -10,7 +10,7 @@ import { auth, gmail } from '@googleapis/gmail';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { CircuitBreaker, NoRetryConfigurationDetails, SimpleAuthenticationDetailsProvider } from 'oci-common';
 import { EmailDPClient, requests } from 'oci-emaildataplane';
-import { composeMessage, type PreparedMessage } from '../core/compose.ts';
+import { type ComposedMessage, composeMessage } from '../core/compose.ts';
 import { validateConfig } from '../core/config.ts';
 import { Mailer } from '../core/mailer.ts';
 import { normalizeMessage } from '../core/validate.ts';
@@ -204,7 +204,7 @@ export async function run(): Promise<BenchSection> {
     ...(withAttachment ? { attachments: [attachment] } : {}),
   });
   // The raw side sends pre-built inputs composed from the same messages, outside the measured time.
-  const prebuilt = async (withAttachment: boolean): Promise<PreparedMessage[]> =>
+  const prebuilt = async (withAttachment: boolean): Promise<ComposedMessage[]> =>
     Promise.all(Array.from({ length: COUNT }, (_, i) => composeMessage(normalizeMessage(input(i, withAttachment)))));
   const withFiles = await prebuilt(true);
   const plain = await prebuilt(false);
@@ -236,8 +236,8 @@ export async function run(): Promise<BenchSection> {
     },
   );
   ociClient.endpoint = emulators.oci;
-  const gmailAdapter = mailer.adapter('gmail');
-  const ociAdapter = mailer.adapter('oci');
+  const gmailAdapter = await mailer.adapter('gmail');
+  const ociAdapter = await mailer.adapter('oci');
   const rawDetails = plain.map((p) => submitEmailDetails(p, COMPARTMENT));
   const rawText = withFiles.map((p) => p.raw.toString('utf8'));
   // What a caller of the raw SDK writes per message: compose the MIME (or the details) from the message itself.

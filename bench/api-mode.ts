@@ -109,10 +109,10 @@ async function sesRun(): Promise<ProviderRun> {
   } as const;
   const config = validateConfig({ providers: [entry] });
   const mailer = new Mailer(config, createAdapter);
-  const adapter = mailer.adapter();
+  const adapter = await mailer.adapter();
   const prepared = await composeMessage(normalizeMessage(message));
   // The raw side sends the very input the adapter builds for this message, built once.
-  const input = buildSendEmailInput(prepared, config.providers[0] as never);
+  const input = await buildSendEmailInput(prepared, config.providers[0] as never);
   const client = new SESv2Client({ region: 'eu-west-1', endpoint: ses.url, credentials, maxAttempts: 1 });
   try {
     const run = await measure(
@@ -139,7 +139,7 @@ async function acsRun(): Promise<ProviderRun> {
     providers: [{ provider: 'azure', mode: 'api', connectionString: { env: 'MR_BENCH_ACS' } }],
   });
   const mailer = new Mailer(config, createAdapter);
-  const adapter = mailer.adapter();
+  const adapter = await mailer.adapter();
   const prepared = await composeMessage(normalizeMessage(message));
   const emailMessage = toAcsMessage(prepared, config.providers[0] as never);
   const client = new EmailClient(acs.connectionString, {

@@ -60,7 +60,7 @@ async function routerOverhead(outbox: string) {
     validateConfig({ providers: [{ name: 'a', provider: 'local', mode: 'api' }], outboxDir: outbox }),
     createAdapter,
   );
-  const adapter = mailer.adapter('a');
+  const adapter = await mailer.adapter('a');
   const direct: number[] = [];
   const routed: number[] = [];
   for (let round = 0; round < 400; round++) {

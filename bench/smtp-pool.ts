@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { createTransport } from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
-import { composeMessage, type PreparedMessage } from '../core/compose.ts';
+import { type ComposedMessage, composeMessage } from '../core/compose.ts';
 import { validateConfig } from '../core/config.ts';
 import { Mailer } from '../core/mailer.ts';
 import type { MessageInput } from '../core/message.ts';
@@ -94,14 +94,14 @@ export async function run(): Promise<BenchSection> {
   return report(rates, prepared.size);
 }
 
-function openSender(side: Side, port: number, input: MessageInput, prepared: PreparedMessage): Sender {
+function openSender(side: Side, port: number, input: MessageInput, prepared: ComposedMessage): Sender {
   if (side === 'mailroute' || side === 'engine' || side === 'mailroute-unpooled') {
     const pool: Record<string, number> =
       side === 'mailroute-unpooled' ? { maxConnections: CONCURRENCY, maxMessages: 1 } : {};
     const mailer = new Mailer(validateConfig({ providers: [sesEntry(port, pool)] }), createAdapter);
     const adapter = mailer.adapter();
     return {
-      send: side === 'engine' ? () => adapter.send(prepared, {}) : () => mailer.send(input),
+      send: side === 'engine' ? async () => (await adapter).send(prepared, {}) : () => mailer.send(input),
       close: () => mailer.close(),
     };
   }

@@ -166,7 +166,7 @@ async function serveCommand(args: string[], out: Out): Promise<number> {
   out(
     `mailroute is serving the HTTP API on ${api.url} (configuration: ${source}; providers: ${mailer.names().join(', ')})`,
   );
-  const first = mailer.adapter();
+  const first = await mailer.adapter();
   if (first instanceof LocalSmtpAdapter) {
     const capture = await first.captureServer();
     if (capture) out(`Local capture inbox: SMTP on ${capture.host}:${capture.port}, messages in ${capture.outboxDir}`);

@@ -44,7 +44,8 @@ export interface SendResult extends AdapterSendResult {
   mode: Mode;
   /** The `Message-ID` header. */
   messageId: string;
-  size: number;
+  /** The exact encoded size, when the message was composed into MIME for this send. */
+  size?: number;
   /** The route the send took. */
   route?: string;
   /** Every provider tried, in order, with its outcome. */
@@ -85,7 +86,7 @@ export const ALL_CAPABILITIES: Capabilities = {
  * Checks a composed message against an adapter's declared capabilities and limits, once, before sending:
  * the message is refused with "<provider> does not support <feature>" rather than sent with a part dropped.
  */
-export function checkCapabilities(prepared: PreparedMessage, adapter: Adapter): void {
+export async function checkCapabilities(prepared: PreparedMessage, adapter: Adapter): Promise<void> {
   const { message } = prepared;
   const origin = { provider: adapter.provider, mode: adapter.mode };
   const caps = adapter.capabilities;
@@ -110,13 +111,10 @@ export function checkCapabilities(prepared: PreparedMessage, adapter: Adapter): 
       origin,
     );
   }
-  if (prepared.size > adapter.limits.maxEncodedBytes) {
-    throw new MessageTooLargeError(
-      'the encoded message',
-      prepared.size,
-      adapter.limits.maxEncodedBytes,
-      'bytes',
-      origin,
-    );
+  // The exact size is only computed (by composing) when the cheap upper bound is over the limit.
+  const limit = adapter.limits.maxEncodedBytes;
+  const size = prepared.sizeUpperBound <= limit ? undefined : await prepared.encodedSize();
+  if (size !== undefined && size > limit) {
+    throw new MessageTooLargeError('the encoded message', size, adapter.limits.maxEncodedBytes, 'bytes', origin);
   }
 }

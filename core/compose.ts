@@ -1,18 +1,35 @@
 import { createHash, randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import type { NormalizedMessage } from './message.ts';
+import { allRecipients, type NormalizedMessage } from './message.ts';
 
-/** A message composed once into MIME: what every adapter sends or compares with its limits. */
+/**
+ * A message ready to send. Its MIME is composed once, on first use, by nodemailer's composer: adapters that
+ * send MIME (SMTP, SES Raw, Gmail, OCI raw) call `mime()`; adapters that send structured fields (ACS, SES
+ * Simple, OCI submitEmail) never pay for it. Size checks use `sizeUpperBound` and compose only when the bound
+ * is over a limit, to compare the exact size.
+ */
 export interface PreparedMessage {
   message: NormalizedMessage;
-  /** The whole MIME message, exactly as it goes on the wire (Bcc is in the envelope only). */
-  raw: Buffer;
-  /** `raw.length`: the encoded size that providers limit. */
-  size: number;
   /** The `Message-ID` header, with angle brackets. */
   messageId: string;
+  /** The SMTP envelope: the sender and every recipient, Bcc included (Bcc is never in the headers). */
   envelope: { from: string; to: string[] };
-  composeMs: number;
+  /** An upper bound of the encoded size, known without composing. */
+  sizeUpperBound: number;
+  /** The whole MIME message as it goes on the wire; composed on the first call, the same bytes after. */
+  mime(): Promise<Buffer>;
+  /** The exact encoded size in bytes (composes if needed). */
+  encodedSize(): Promise<number>;
+  /** The exact size once composed, else undefined. */
+  readonly size: number | undefined;
+  /** Milliseconds spent composing (0 until composed). */
+  readonly composeMs: number;
+}
+
+/** A prepared message whose MIME is already composed. */
+export interface ComposedMessage extends PreparedMessage {
+  raw: Buffer;
+  size: number;
 }
 
 /**
@@ -27,10 +44,49 @@ export function messageIdFor(message: NormalizedMessage): string {
   return `<${local}@${domain}>`;
 }
 
-/** Composes the MIME message once, with nodemailer's composer. */
-export async function composeMessage(message: NormalizedMessage, date: Date = new Date()): Promise<PreparedMessage> {
-  const started = performance.now();
+/** Prepares a message; the MIME is composed later, once, if an adapter or a size check needs it. */
+export function prepareMessage(message: NormalizedMessage, date: Date = new Date()): PreparedMessage {
   const messageId = messageIdFor(message);
+  let composed: Promise<Buffer> | undefined;
+  let raw: Buffer | undefined;
+  let composeMs = 0;
+  const mime = () => {
+    composed ??= (async () => {
+      const started = performance.now();
+      raw = await build(message, messageId, date);
+      composeMs = performance.now() - started;
+      return raw;
+    })();
+    return composed;
+  };
+  return {
+    message,
+    messageId,
+    envelope: {
+      from: message.from.address,
+      to: [...new Set(allRecipients(message).map((a) => a.address))],
+    },
+    sizeUpperBound: sizeUpperBound(message),
+    mime,
+    encodedSize: async () => (await mime()).length,
+    get size() {
+      return raw?.length;
+    },
+    get composeMs() {
+      return composeMs;
+    },
+  };
+}
+
+/** Prepares and composes at once. */
+export async function composeMessage(message: NormalizedMessage, date: Date = new Date()): Promise<ComposedMessage> {
+  const prepared = prepareMessage(message, date);
+  const raw = await prepared.mime();
+  // `size` is already exact (a getter over the composed bytes); only `raw` is added.
+  return Object.assign(prepared, { raw }) as ComposedMessage;
+}
+
+function build(message: NormalizedMessage, messageId: string, date: Date): Promise<Buffer> {
   const composer = new MailComposer({
     from: message.from,
     to: message.to,
@@ -50,15 +106,26 @@ export async function composeMessage(message: NormalizedMessage, date: Date = ne
     messageId,
     date,
   });
-  const node = composer.compile();
-  const raw = await node.build();
-  const envelope = node.getEnvelope();
-  return {
-    message,
-    raw,
-    size: raw.length,
-    messageId,
-    envelope: { from: envelope.from || message.from.address, to: envelope.to },
-    composeMs: performance.now() - started,
-  };
+  return composer.compile().build();
+}
+
+const utf8 = (s: string | undefined) => (s === undefined ? 0 : Buffer.byteLength(s));
+
+/**
+ * A bound no composed message exceeds: each header field at most 3 bytes per UTF-8 byte (encoded words and
+ * folding) plus overhead, each body at most 3.2 bytes per byte (quoted-printable, soft breaks), each
+ * attachment its base64 with line breaks, plus generous room for the fixed headers and boundaries.
+ * A property test checks it against the real composer.
+ */
+export function sizeUpperBound(m: NormalizedMessage): number {
+  const field = (s: string | undefined) => 3 * utf8(s) + 100;
+  const mailboxes = [m.from, ...m.to, ...m.cc, ...m.replyTo];
+  let bound = 2_000 + field(m.subject);
+  for (const a of mailboxes) bound += field(a.name) + field(a.address);
+  for (const [name, value] of Object.entries(m.headers)) bound += field(name) + field(value);
+  for (const body of [m.text, m.html]) if (body !== undefined) bound += Math.ceil(3.2 * utf8(body)) + 300;
+  for (const a of m.attachments) {
+    bound += Math.ceil((Math.ceil(a.content.length / 3) * 4 * 78) / 76) + 600 + field(a.filename) + field(a.contentId);
+  }
+  return bound;
 }

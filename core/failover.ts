@@ -38,7 +38,7 @@ export const DEFAULT_RETRY: RetryOptions = {
 };
 
 export interface FailoverDeps {
-  adapter(name: string): Adapter;
+  adapter(name: string): Promise<Adapter>;
   health: HealthTracker;
   limiter(name: string): RateLimiter;
   retry: RetryOptions;
@@ -83,7 +83,7 @@ export async function sendWithFailover(
     }
     let adapter: Adapter;
     try {
-      adapter = deps.adapter(candidate.name);
+      adapter = await deps.adapter(candidate.name);
     } catch (error) {
       const e = asMailrouteError(error, candidate.name);
       errors.push(e);
@@ -108,7 +108,7 @@ export async function sendWithFailover(
       continue;
     }
     try {
-      checkCapabilities(prepared, adapter);
+      await checkCapabilities(prepared, adapter);
     } catch (error) {
       const e = error as MailrouteError;
       errors.push(e);

@@ -1,5 +1,5 @@
 import type { Adapter, SendContext, SendResult } from './adapter.ts';
-import { composeMessage } from './compose.ts';
+import { prepareMessage } from './compose.ts';
 import type { MailrouteConfig, ProviderConfig } from './config.ts';
 import { AmbiguousDeliveryError, isMailrouteError } from './errors.ts';
 import { DEFAULT_RETRY, sendWithFailover } from './failover.ts';
@@ -13,7 +13,7 @@ import type { StateStore } from './store.ts';
 import { normalizeMessage } from './validate.ts';
 
 /** Builds the adapter for one provider entry. Injected, so `core/` imports nothing from `providers/`. */
-export type AdapterFactory = (config: ProviderConfig, mailroute: MailrouteConfig) => Adapter;
+export type AdapterFactory = (config: ProviderConfig, mailroute: MailrouteConfig) => Adapter | Promise<Adapter>;
 
 export interface SendOptions extends SendContext {
   /** Send through this provider entry only, bypassing routes. */
@@ -51,7 +51,7 @@ export class Mailer {
   readonly config: MailrouteConfig;
   readonly health: HealthTracker;
   private readonly createAdapter: AdapterFactory;
-  private readonly adapters = new Map<string, Adapter>();
+  private readonly adapters = new Map<string, Promise<Adapter>>();
   private readonly limiters = new Map<string, RateLimiter>();
   private readonly store: StateStore;
   private readonly sharedStore: boolean;
@@ -71,13 +71,16 @@ export class Mailer {
     this.idempotency = new IdempotencyGuard(this.store, ttl ? { completedTtlMs: ttl * 1000 } : {});
   }
 
-  adapter(name?: string): Adapter {
+  /** The adapter of one provider entry (default: `defaultProvider`, else the first), built on first use. */
+  adapter(name?: string): Promise<Adapter> {
     const wanted = name ?? this.config.defaultProvider ?? this.config.providers[0]!.name;
     let adapter = this.adapters.get(wanted);
     if (!adapter) {
       const entry = this.config.providers.find((p) => p.name === wanted);
-      if (!entry) throw new Error(`no provider entry is named "${wanted}"`);
-      adapter = this.createAdapter(entry, this.config);
+      if (!entry) return Promise.reject(new Error(`no provider entry is named "${wanted}"`));
+      adapter = Promise.resolve().then(() => this.createAdapter(entry, this.config));
+      // A factory failure (a missing secret) is not cached: the next send tries again.
+      adapter.catch(() => this.adapters.delete(wanted));
       this.adapters.set(wanted, adapter);
     }
     return adapter;
@@ -130,7 +133,7 @@ export class Mailer {
       claim = begun.version;
     }
     try {
-      const prepared = await composeMessage(message);
+      const prepared = prepareMessage(message);
       const plan = planRoute(this.config, message, { ...options, random: this.random });
       const sendStarted = performance.now();
       const outcome = await sendWithFailover(
@@ -154,7 +157,7 @@ export class Mailer {
         mode: adapter.mode,
         route: plan.route,
         messageId: prepared.messageId,
-        size: prepared.size,
+        ...(prepared.size === undefined ? {} : { size: prepared.size }),
         ...sent,
         attempts,
         ...(Object.keys(message.metadata).length ? { metadata: message.metadata } : {}),
@@ -183,7 +186,7 @@ export class Mailer {
     for (const entry of this.config.providers) {
       const report: VerifyReport = { name: entry.name, provider: entry.provider, mode: entry.mode, ok: true };
       try {
-        await this.adapter(entry.name).verify();
+        await (await this.adapter(entry.name)).verify();
       } catch (error) {
         report.ok = false;
         report.error = isMailrouteError(error) ? error.toJSON() : { message: (error as Error).message };
@@ -194,7 +197,8 @@ export class Mailer {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.adapters.values()].map((a) => a.close()));
+    const adapters = await Promise.allSettled(this.adapters.values());
+    await Promise.all(adapters.map((a) => (a.status === 'fulfilled' ? a.value.close() : undefined)));
     this.adapters.clear();
   }
 }

@@ -1,44 +1,31 @@
 import type { Adapter } from '../core/adapter.ts';
 import type { MailrouteConfig, ProviderConfig } from '../core/config.ts';
 import { ConfigurationError } from '../core/errors.ts';
-import { AzureApiAdapter } from './azure/api.ts';
-import { AzureSmtpAdapter } from './azure/smtp.ts';
-import { GmailApiAdapter } from './gmail/api.ts';
-import { GmailSmtpAdapter } from './gmail/smtp.ts';
-import { LocalApiAdapter } from './local/api.ts';
 import { outboxPath } from './local/outbox.ts';
-import { LocalSmtpAdapter } from './local/smtp.ts';
-import { OciApiAdapter } from './oci/api.ts';
-import { OciSmtpAdapter } from './oci/smtp.ts';
-import { SesApiAdapter } from './ses/api.ts';
-import { SesSmtpAdapter } from './ses/smtp.ts';
 
-/** The adapter for one provider entry of the configuration. */
-export function createAdapter(config: ProviderConfig, mailroute: MailrouteConfig): Adapter {
+/**
+ * The adapter for one provider entry of the configuration. Each adapter module (and so its cloud SDK) is
+ * imported only when an entry uses it: a function configured for SES never loads the Azure, Google or OCI SDKs.
+ */
+export async function createAdapter(config: ProviderConfig, mailroute: MailrouteConfig): Promise<Adapter> {
   switch (config.provider) {
     case 'local': {
       const dir = outboxPath(config.outboxDir ?? mailroute.outboxDir);
-      return config.mode === 'smtp' ? new LocalSmtpAdapter(config, dir) : new LocalApiAdapter(config, dir);
+      if (config.mode === 'smtp') return new (await import('./local/smtp.ts')).LocalSmtpAdapter(config, dir);
+      return new (await import('./local/api.ts')).LocalApiAdapter(config, dir);
     }
     case 'ses':
-      if (config.mode === 'smtp') return new SesSmtpAdapter(config);
-      if (config.mode === 'api') return new SesApiAdapter(config);
-      break;
+      if (config.mode === 'smtp') return new (await import('./ses/smtp.ts')).SesSmtpAdapter(config);
+      return new (await import('./ses/api.ts')).SesApiAdapter(config);
     case 'azure':
-      if (config.mode === 'smtp') return new AzureSmtpAdapter(config);
-      if (config.mode === 'api') return new AzureApiAdapter(config);
-      break;
+      if (config.mode === 'smtp') return new (await import('./azure/smtp.ts')).AzureSmtpAdapter(config);
+      return new (await import('./azure/api.ts')).AzureApiAdapter(config);
     case 'gmail':
-      if (config.mode === 'smtp') return new GmailSmtpAdapter(config);
-      if (config.mode === 'api') return new GmailApiAdapter(config);
-      break;
+      if (config.mode === 'smtp') return new (await import('./gmail/smtp.ts')).GmailSmtpAdapter(config);
+      return new (await import('./gmail/api.ts')).GmailApiAdapter(config);
     case 'oci':
-      if (config.mode === 'smtp') return new OciSmtpAdapter(config);
-      if (config.mode === 'api') return new OciApiAdapter(config);
-      break;
+      if (config.mode === 'smtp') return new (await import('./oci/smtp.ts')).OciSmtpAdapter(config);
+      return new (await import('./oci/api.ts')).OciApiAdapter(config);
   }
-  throw new ConfigurationError(
-    `provider "${config.provider}" in ${config.mode} mode is not available in this version of mailroute`,
-    { provider: config.provider, mode: config.mode },
-  );
+  throw new ConfigurationError(`provider "${(config as ProviderConfig).provider}" is not known`);
 }

@@ -68,7 +68,7 @@ export class AzureApiAdapter implements Adapter {
     const facts: AcsSendFacts = {
       operationId,
       keyed: prepared.message.idempotencyKey !== undefined,
-      size: prepared.size,
+      size: prepared.size ?? prepared.sizeUpperBound,
       maxBytes: this.limits.maxEncodedBytes,
     };
     const abortSignal = this.callSignal(context);

@@ -56,7 +56,7 @@ export class GmailApiAdapter implements Adapter {
   }
 
   async send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult> {
-    const raw = withBccHeader(prepared.raw, prepared.message.bcc);
+    const raw = withBccHeader(await prepared.mime(), prepared.message.bcc);
     const sent = { size: raw.length, limit: this.limits.maxEncodedBytes };
     try {
       let response: Awaited<ReturnType<GmailApiAdapter['upload']>>;

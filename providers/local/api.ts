@@ -21,7 +21,7 @@ export class LocalApiAdapter implements Adapter {
 
   async send(prepared: PreparedMessage, _context: SendContext): Promise<AdapterSendResult> {
     try {
-      const summary = await storeInOutbox(this.outboxDir, prepared.raw, prepared.envelope, 'api');
+      const summary = await storeInOutbox(this.outboxDir, await prepared.mime(), prepared.envelope, 'api');
       return {
         providerMessageId: summary.id,
         accepted: prepared.envelope.to,

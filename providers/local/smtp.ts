@@ -50,7 +50,7 @@ export class LocalSmtpAdapter implements Adapter {
 
   async send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult> {
     const { engine } = await this.start();
-    const delivery = await engine.send(prepared.raw, prepared.envelope, context);
+    const delivery = await engine.send(await prepared.mime(), prepared.envelope, context);
     const stored = /Stored as (\S+)/.exec(delivery.response);
     return {
       ...(stored?.[1] ? { providerMessageId: stored[1] } : {}),

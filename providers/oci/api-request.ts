@@ -44,8 +44,9 @@ export function submitEmailDetails(prepared: PreparedMessage, compartmentId: str
 export function submitRawEmailRequest(
   prepared: PreparedMessage,
   compartmentId: string,
+  raw: Buffer,
 ): requests.SubmitRawEmailRequest {
-  if (!isUtf8(prepared.raw)) {
+  if (!isUtf8(raw)) {
     throw new UnsupportedFeatureError('8-bit MIME that is not UTF-8 (the request signature covers UTF-8 text)', {
       provider: 'oci',
       mode: 'api',
@@ -57,7 +58,7 @@ export function submitRawEmailRequest(
     sender: prepared.envelope.from,
     // Every recipient, Bcc included: the envelope, since the MIME holds no Bcc field.
     recipients: prepared.envelope.to,
-    rawMessage: prepared.raw.toString('utf8'),
-    contentLength: prepared.raw.length,
+    rawMessage: raw.toString('utf8'),
+    contentLength: raw.length,
   };
 }

@@ -56,7 +56,7 @@ export class OciApiAdapter implements Adapter {
     if (deadlinePassed(context)) throw this.timedOut(context);
     const structured = fitsSubmitEmail(prepared);
     // Built outside the try: a message the raw path cannot sign is refused as it is, not as a provider fault.
-    const raw = structured ? undefined : submitRawEmailRequest(prepared, this.compartmentId);
+    const raw = structured ? undefined : submitRawEmailRequest(prepared, this.compartmentId, await prepared.mime());
     let submitted: { messageId?: string; envelopeId: string; suppressed: string[]; opcRequestId?: string };
     try {
       submitted = await withCallSignal(callSignal(context), async () => {
@@ -74,7 +74,10 @@ export class OciApiAdapter implements Adapter {
     } catch (error) {
       // An answer that arrived is mapped as it is, even when the deadline passed meanwhile.
       if (!answered(error) && deadlinePassed(context)) throw this.timedOut(context, error);
-      throw mapOciError(error, origin, { size: prepared.size, limit: this.limits.maxEncodedBytes });
+      throw mapOciError(error, origin, {
+        size: prepared.size ?? prepared.sizeUpperBound,
+        limit: this.limits.maxEncodedBytes,
+      });
     }
     const suppressed = new Set(submitted.suppressed.map((a) => a.toLowerCase()));
     const rejected: RejectedRecipient[] = prepared.envelope.to

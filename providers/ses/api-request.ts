@@ -62,7 +62,10 @@ export function fitsSimple(message: NormalizedMessage): boolean {
 }
 
 /** The `SendEmail` input for one composed message: content, configuration set, tags, list management. */
-export function buildSendEmailInput(prepared: PreparedMessage, config: SesApiConfig): SendEmailCommandInput {
+export async function buildSendEmailInput(
+  prepared: PreparedMessage,
+  config: SesApiConfig,
+): Promise<SendEmailCommandInput> {
   const { message } = prepared;
   const options = sesOptions(message);
   const configurationSet = options.configurationSet ?? config.configurationSet;
@@ -84,7 +87,7 @@ export function buildSendEmailInput(prepared: PreparedMessage, config: SesApiCon
       ...common,
       FromEmailAddress: prepared.envelope.from,
       Destination: { ToAddresses: prepared.envelope.to },
-      Content: { Raw: { Data: prepared.raw } },
+      Content: { Raw: { Data: await prepared.mime() } },
     };
   }
   const list = (addresses: MailAddress[]) => (addresses.length ? addresses.map(formatMailbox) : undefined);

@@ -50,7 +50,7 @@ export class SesApiAdapter implements Adapter {
   }
 
   async send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult> {
-    const input = buildSendEmailInput(prepared, this.config);
+    const input = await buildSendEmailInput(prepared, this.config);
     const abortSignal = this.callSignal(context);
     try {
       const output = await this.client.send(new SendEmailCommand(input), abortSignal ? { abortSignal } : {});

@@ -39,7 +39,8 @@ export class SmtpAdapter implements Adapter {
 
   async send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult> {
     const lines = this.spec.headersFor?.(prepared) ?? [];
-    const raw = lines.length ? prependHeaders(prepared.raw, lines) : prepared.raw;
+    const mime = await prepared.mime();
+    const raw = lines.length ? prependHeaders(mime, lines) : mime;
     const delivery = await this.engine.send(raw, prepared.envelope, context);
     const providerMessageId = this.spec.messageIdFrom?.(delivery.response);
     return {

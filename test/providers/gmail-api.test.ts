@@ -54,8 +54,8 @@ const failure = (promise: Promise<unknown>) =>
  */
 async function direct(input: unknown, context: SendContext = {}, name = 'gmail') {
   const prepared = await composeMessage(normalizeMessage(input));
-  const adapter = mailer.adapter(name);
-  checkCapabilities(prepared, adapter);
+  const adapter = await mailer.adapter(name);
+  await checkCapabilities(prepared, adapter);
   return adapter.send(prepared, context);
 }
 const addresses = (field: AddressObject | AddressObject[] | undefined) =>
@@ -183,7 +183,7 @@ describe('Gmail API mode through Mailer, @googleapis/gmail and the emulator', ()
   });
 
   it('declares no tags and 100 recipients; the core refuses more before any request', async () => {
-    const adapter = mailer.adapter('gmail');
+    const adapter = await mailer.adapter('gmail');
     expect(adapter.capabilities.tags).toBe(false);
     expect(adapter.limits).toEqual({ maxEncodedBytes: 36_700_160, maxRecipients: 100 });
     const tags = await failure(
@@ -198,8 +198,8 @@ describe('Gmail API mode through Mailer, @googleapis/gmail and the emulator', ()
   });
 
   it('verifies by fetching a token, without sending', async () => {
-    await expect(mailer.adapter('gmail').verify()).resolves.toBeUndefined();
-    await expect(mailer.adapter('wrong-key').verify()).rejects.toBeInstanceOf(AuthenticationError);
+    await expect((await mailer.adapter('gmail')).verify()).resolves.toBeUndefined();
+    await expect((await mailer.adapter('wrong-key')).verify()).rejects.toBeInstanceOf(AuthenticationError);
     expect(emulator.store).toHaveLength(0);
   });
 });
@@ -268,7 +268,7 @@ describe('Gmail API errors, each from an emulator fault', () => {
     emulator.faults.add({ pathIncludes: '/token', status: 503 });
     // A fresh adapter holds no token yet, so the send has to ask the (failing) token endpoint.
     const entry = mailer.config.providers.find((p) => p.name === 'escaped-key')!;
-    const fresh = createAdapter(entry, mailer.config);
+    const fresh = await createAdapter(entry, mailer.config);
     const prepared = await composeMessage(normalizeMessage(message()));
     expect(await failure(fresh.send(prepared, {}))).toBeInstanceOf(TransientError);
     await expect(fresh.send(prepared, {})).resolves.toMatchObject({ rejected: [] });

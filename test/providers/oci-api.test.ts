@@ -53,8 +53,8 @@ const failure = (promise: Promise<unknown>) =>
  */
 async function direct(input: unknown, context: SendContext = {}, name = 'oci') {
   const prepared = await composeMessage(normalizeMessage(input));
-  const adapter = mailer.adapter(name);
-  checkCapabilities(prepared, adapter);
+  const adapter = await mailer.adapter(name);
+  await checkCapabilities(prepared, adapter);
   return adapter.send(prepared, context);
 }
 const addresses = (field: AddressObject | AddressObject[] | undefined) =>
@@ -214,7 +214,7 @@ describe('OCI API mode through Mailer, oci-emaildataplane and the emulator', () 
   });
 
   it('declares no tags, 50 recipients and a configurable size', async () => {
-    const adapter = mailer.adapter('oci');
+    const adapter = await mailer.adapter('oci');
     expect(adapter.capabilities).toMatchObject({ tags: false, attachments: true, inlineImages: true });
     expect(adapter.limits).toEqual({ maxEncodedBytes: 2 * 1024 * 1024, maxRecipients: 50 });
     const tags = await failure(mailer.send(message({ tags: [{ name: 'c', value: 'x' }] }), { provider: 'oci' }));
@@ -225,16 +225,16 @@ describe('OCI API mode through Mailer, oci-emaildataplane and the emulator', () 
   it('refuses MIME that is not UTF-8 rather than sign it wrongly', async () => {
     const prepared = await composeMessage(normalizeMessage(message()));
     const latin1 = { ...prepared, raw: Buffer.concat([prepared.raw, Buffer.from([0xe9])]) };
-    expect(() => submitRawEmailRequest(latin1, COMPARTMENT)).toThrow(UnsupportedFeatureError);
-    expect(submitRawEmailRequest(prepared, COMPARTMENT)).toMatchObject({
+    expect(() => submitRawEmailRequest(latin1, COMPARTMENT, latin1.raw)).toThrow(UnsupportedFeatureError);
+    expect(submitRawEmailRequest(prepared, COMPARTMENT, prepared.raw)).toMatchObject({
       contentLength: prepared.raw.length,
       rawMessage: prepared.raw.toString('utf8'),
     });
   });
 
   it('verifies the key with an empty submission: 400 passes, 401 fails, nothing is stored', async () => {
-    await expect(mailer.adapter('oci').verify()).resolves.toBeUndefined();
-    await expect(mailer.adapter('wrong-key').verify()).rejects.toBeInstanceOf(AuthenticationError);
+    await expect((await mailer.adapter('oci')).verify()).resolves.toBeUndefined();
+    await expect((await mailer.adapter('wrong-key')).verify()).rejects.toBeInstanceOf(AuthenticationError);
     expect(emulator.store).toHaveLength(0);
   });
 });
@@ -294,30 +294,18 @@ describe('OCI API errors, each from an emulator fault', () => {
         },
       ],
     });
-    const bad = (() => {
-      try {
-        return createAdapter(config.providers[0]!, config);
-      } catch (e) {
-        return e;
-      }
-    })();
+    const bad = await createAdapter(config.providers[0]!, config).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(ConfigurationError);
     expect(bad).toMatchObject({ issues: [{ path: 'apiKey.privateKey' }] });
   });
 
-  it('resource principal outside OCI Functions → ConfigurationError naming auth (the branch is not testable here)', () => {
+  it('resource principal outside OCI Functions → ConfigurationError naming auth (the branch is not testable here)', async () => {
     const config = validateConfig({
       providers: [
         { provider: 'oci', mode: 'api', region: 'us-ashburn-1', compartmentId: COMPARTMENT, auth: 'resourcePrincipal' },
       ],
     });
-    const error = (() => {
-      try {
-        return createAdapter(config.providers[0]!, config);
-      } catch (e) {
-        return e;
-      }
-    })();
+    const error = await createAdapter(config.providers[0]!, config).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigurationError);
     expect(error).toMatchObject({ issues: [{ path: 'auth' }] });
   });

@@ -75,13 +75,10 @@ function open(provider: ProviderName, target: TestSmtpServer = server, smtp: Rec
  */
 async function failure(mailer: Mailer, to = ['ann@example.net'], deadlineMs = 3_000): Promise<MailrouteError> {
   const prepared = await composeMessage(normalizeMessage(plainMessage(to)));
-  const error = await mailer
-    .adapter()
-    .send(prepared, { deadline: Date.now() + deadlineMs })
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+  const error = await (await mailer.adapter()).send(prepared, { deadline: Date.now() + deadlineMs }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!error) throw new Error('the send succeeded');
   return error as MailrouteError;
 }
@@ -224,8 +221,7 @@ describe('lost connections and silent servers', () => {
     // Larger than what the socket buffers of both ends hold on loopback.
     const big = { ...plainMessage(), text: randomBytes(6 * 1024 * 1024).toString('base64') };
     const prepared = await composeMessage(normalizeMessage(big));
-    const error = await open('ses')
-      .adapter()
+    const error = await (await open('ses').adapter())
       .send(prepared, { deadline: Date.now() + 5_000 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientError);
@@ -313,10 +309,7 @@ describe('verify', () => {
     server.fault = { stage: 'greeting', silent: true };
     const mailer = open('oci');
     const started = Date.now();
-    const error = await mailer
-      .adapter()
-      .verify({ deadline: Date.now() + 300 })
-      .catch((e: unknown) => e);
+    const error = await (await mailer.adapter()).verify({ deadline: Date.now() + 300 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientError);
     expect(Date.now() - started).toBeLessThan(1_000);
   });

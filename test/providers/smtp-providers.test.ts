@@ -118,7 +118,7 @@ describe('Amazon SES over SMTP', () => {
   });
 
   it('lets a send under way finish when it is closed', async () => {
-    const adapter = open(ses()).adapter();
+    const adapter = await open(ses()).adapter();
     const prepared = await composeMessage(normalizeMessage(plainMessage()));
     const sending = adapter.send(prepared, {});
     await adapter.close();

@@ -33,7 +33,7 @@ describe('local capture inbox in SMTP mode', () => {
       ],
       headers: { 'X-Order': '42' },
     });
-    const adapter = mailer.adapter() as LocalSmtpAdapter;
+    const adapter = (await mailer.adapter()) as LocalSmtpAdapter;
     expect((await adapter.captureServer())?.port).toBeGreaterThan(0);
     expect(result.accepted.sort()).toEqual(['audit@example.com', 'carol@example.com', 'jane@example.com']);
     const [summary] = await listOutbox(outbox);
