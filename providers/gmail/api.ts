@@ -2,7 +2,7 @@ import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } fr
 import { ALL_CAPABILITIES } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { type ProviderConfig, resolveSecret } from '../../core/config.ts';
-import { ConfigurationError, TransientError } from '../../core/errors.ts';
+import { AmbiguousDeliveryError, ConfigurationError, TransientError } from '../../core/errors.ts';
 import { createGmailApiClient, GMAIL_ROOT_URL, type GmailApiClient, type GmailApiClientOptions } from './api-client.ts';
 import { describeGmailFailure, isRefusedAccessToken, mapGmailError } from './api-errors.ts';
 import { withBccHeader } from './bcc-header.ts';
@@ -58,7 +58,12 @@ export class GmailApiAdapter implements Adapter {
   async send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult> {
     const raw = withBccHeader(await prepared.mime(), prepared.message.bcc);
     const sent = { size: raw.length, limit: this.limits.maxEncodedBytes };
+    // Gmail has no idempotency key: once the upload may have reached it, a lost answer is ambiguous.
+    let handedOver = false;
     try {
+      // The token first, on its own: a failure there sent nothing and is safely retried or failed over.
+      await untilAborted(this.client.jwt.getAccessToken(), callSignal(context));
+      handedOver = true;
       let response: Awaited<ReturnType<GmailApiAdapter['upload']>>;
       try {
         response = await this.upload(raw, context);
@@ -77,6 +82,14 @@ export class GmailApiAdapter implements Adapter {
       };
     } catch (error) {
       // An answer that arrived is mapped as it is, even when the deadline passed meanwhile.
+      if (!answered(error) && handedOver && !neverConnected(error)) {
+        const why = deadlinePassed(context) ? 'no answer before the deadline' : 'the connection was lost';
+        throw new AmbiguousDeliveryError(`Gmail: ${why} after the message was sent; it may have been delivered`, {
+          provider: this.provider,
+          mode: this.mode,
+          cause: error,
+        });
+      }
       if (!answered(error) && deadlinePassed(context)) throw this.timedOut(context, error);
       throw mapGmailError(error, { provider: this.provider, mode: this.mode }, sent);
     }
@@ -113,3 +126,14 @@ export class GmailApiAdapter implements Adapter {
 }
 
 const answered = (error: unknown) => describeGmailFailure(error).status !== undefined;
+
+/** Errors raised before a connection existed: nothing can have reached Gmail. */
+const BEFORE_CONNECTING = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function neverConnected(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 6; depth++) {
+    if (typeof e.code === 'string' && BEFORE_CONNECTING.has(e.code)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}

@@ -7,6 +7,7 @@ import { checkCapabilities, type SendContext } from '../../core/adapter.ts';
 import { composeMessage } from '../../core/compose.ts';
 import { validateConfig } from '../../core/config.ts';
 import {
+  AmbiguousDeliveryError,
   AuthenticationError,
   InvalidMessageError,
   MessageTooLargeError,
@@ -102,6 +103,8 @@ beforeAll(async () => {
       entry('wrong-key', {}, 'MR_TEST_GMAIL_OTHER_KEY'),
       entry('not-delegated', { user: 'intruder@example.com' }),
       entry('big-limit', { limits: { maxEncodedBytes: 10_000_000 } }),
+      // Nothing listens on the discard port: the connection is refused before anything is sent.
+      entry('closed', { endpoint: 'http://127.0.0.1:9/' }),
     ],
   });
   mailer = new Mailer(config, createAdapter);
@@ -238,8 +241,14 @@ describe('Gmail API errors, each from an emulator fault', () => {
     expect(emulator.faults.take('/messages/send')).toBeDefined();
   });
 
-  it('a dropped connection → TransientError', async () => {
-    expect(await sendFault({ drop: true })).toBeInstanceOf(TransientError);
+  it('a connection dropped after the upload was sent → AmbiguousDeliveryError (Gmail has no idempotency key)', async () => {
+    const error = await sendFault({ drop: true });
+    expect(error).toBeInstanceOf(AmbiguousDeliveryError);
+    expect(error).toMatchObject({ retryable: false, failover: false });
+  });
+
+  it('a refused connection → TransientError: nothing can have been sent', async () => {
+    expect(await failure(direct(message(), {}, 'closed'))).toBeInstanceOf(TransientError);
   });
 
   it('400 → InvalidMessageError (no retry, no failover)', async () => {
@@ -255,11 +264,11 @@ describe('Gmail API errors, each from an emulator fault', () => {
     expect(error).toMatchObject({ limit: 10_000_000, failover: true });
   });
 
-  it('the deadline bounds the call: a slow answer → TransientError in time', async () => {
+  it('the deadline bounds the call: a slow answer → AmbiguousDeliveryError in time', async () => {
     emulator.faults.add({ pathIncludes: '/messages/send', latencyMs: 2000 });
     const started = Date.now();
     const error = await failure(direct(message(), { deadline: Date.now() + 300 }));
-    expect(error).toBeInstanceOf(TransientError);
+    expect(error).toBeInstanceOf(AmbiguousDeliveryError);
     expect((error as Error).message).toContain('deadline');
     expect(Date.now() - started).toBeLessThan(1500);
   });
