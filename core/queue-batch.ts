@@ -1,0 +1,135 @@
+import type { SendResult } from './adapter.ts';
+import { isMailrouteError, type MailrouteError } from './errors.ts';
+import type { Mailer } from './mailer.ts';
+
+/**
+ * The cloud-neutral part of every queue-triggered function: one record of a batch, whatever the queue
+ * (SQS, Azure Storage Queue, Pub/Sub, OCI Queue). Each cloud's handler maps its event to these and the outcomes
+ * back to its own success / retry / dead-letter shape.
+ */
+export interface QueueRecord {
+  /** The queue's message id: the idempotency key when the message has none, so a redelivery is recognized. */
+  id: string;
+  body: string;
+  /** FIFO message group: records of one group are sent in order, and a failure holds back the rest of it. */
+  groupId?: string;
+  /** How many times the queue has delivered this record (1 on the first delivery), when it says. */
+  receiveCount?: number;
+}
+
+export type RecordOutcome =
+  | { id: string; status: 'sent'; result: SendResult }
+  /** Sent by an earlier delivery: the recorded result, nothing sent now. */
+  | { id: string; status: 'duplicate'; result: SendResult }
+  /** Not sent, may succeed later: give it back to the queue. */
+  | { id: string; status: 'retry'; reason: string; error?: Record<string, unknown> }
+  /** Will never succeed as it is (or may already have been delivered): set aside with its reason, acknowledged. */
+  | { id: string; status: 'dead-letter'; reason: string; error?: Record<string, unknown> };
+
+/** Where a permanent failure goes: the original body and the reason. Throws if it could not be stored. */
+export type DeadLetterSink = (record: QueueRecord, reason: string, error?: Record<string, unknown>) => Promise<void>;
+
+export interface BatchOptions {
+  mailer: Mailer;
+  deadLetter: DeadLetterSink;
+  /** Records sent at once (groups in a FIFO batch count as one each). */
+  concurrency?: number;
+  /** Epoch ms: the function's remaining time, so a send stops in time and its record goes back to the queue. */
+  deadline?: number;
+}
+
+/**
+ * What to do with a failed send, from its class: a message that can never succeed (invalid, rejected, a key
+ * reused for another payload) or that may already have been delivered (ambiguous) is dead-lettered, never
+ * retried; anything that may succeed later goes back to the queue.
+ */
+export function classifyFailure(error: unknown): {
+  status: 'retry' | 'dead-letter';
+  reason: string;
+  error?: Record<string, unknown>;
+} {
+  if (!isMailrouteError(error)) {
+    return { status: 'retry', reason: `unexpected error: ${(error as Error)?.message ?? String(error)}` };
+  }
+  const e = error as MailrouteError;
+  const json = e.toJSON();
+  if (e.code === 'AMBIGUOUS') return { status: 'dead-letter', reason: `ambiguous: ${e.message}`, error: json };
+  if (e.retryable) return { status: 'retry', reason: `${e.code}: ${e.message}`, error: json };
+  return { status: 'dead-letter', reason: `${e.code}: ${e.message}`, error: json };
+}
+
+/** Sends one record; never throws: every record ends with an outcome. */
+export async function processRecord(record: QueueRecord, options: BatchOptions): Promise<RecordOutcome> {
+  let outcome: RecordOutcome;
+  let message: unknown;
+  try {
+    message = JSON.parse(record.body);
+  } catch (error) {
+    const reason = `INVALID_JSON: the record body is not JSON (${(error as Error).message})`;
+    return deadLetter(record, { id: record.id, status: 'dead-letter', reason }, options);
+  }
+  try {
+    const result = await options.mailer.send(message, {
+      idempotencyKey: record.id,
+      ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+    });
+    outcome = result.duplicate
+      ? { id: record.id, status: 'duplicate', result }
+      : { id: record.id, status: 'sent', result };
+  } catch (error) {
+    outcome = { id: record.id, ...classifyFailure(error) };
+  }
+  return outcome.status === 'dead-letter' ? deadLetter(record, outcome, options) : outcome;
+}
+
+async function deadLetter(
+  record: QueueRecord,
+  outcome: Extract<RecordOutcome, { status: 'dead-letter' }>,
+  options: BatchOptions,
+): Promise<RecordOutcome> {
+  try {
+    await options.deadLetter(record, outcome.reason, outcome.error);
+    return outcome;
+  } catch (error) {
+    // The dead-letter place is unreachable: keep the record on the queue rather than lose it.
+    return {
+      id: record.id,
+      status: 'retry',
+      reason: `dead-letter write failed (${(error as Error).message}); ${outcome.reason}`,
+    };
+  }
+}
+
+/**
+ * Processes a batch with bounded concurrency. Records of one FIFO group go one after another, in order; after a
+ * record of a group is given back for retry, the rest of that group is given back unsent, so order holds.
+ */
+export async function processBatch(records: QueueRecord[], options: BatchOptions): Promise<RecordOutcome[]> {
+  const lanes = new Map<string, QueueRecord[]>();
+  for (const record of records) {
+    const lane = record.groupId === undefined ? `record:${record.id}` : `group:${record.groupId}`;
+    lanes.set(lane, [...(lanes.get(lane) ?? []), record]);
+  }
+  const outcomes = new Map<string, RecordOutcome>();
+  const queue = [...lanes.values()];
+  const workers = Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 10, queue.length)) }, async () => {
+    for (let lane = queue.shift(); lane; lane = queue.shift()) {
+      let blocked: string | undefined;
+      for (const record of lane) {
+        if (blocked) {
+          outcomes.set(record.id, {
+            id: record.id,
+            status: 'retry',
+            reason: `held back: ${blocked} failed earlier in group ${record.groupId}`,
+          });
+          continue;
+        }
+        const outcome = await processRecord(record, options);
+        outcomes.set(record.id, outcome);
+        if (outcome.status === 'retry' && record.groupId !== undefined) blocked = record.id;
+      }
+    }
+  });
+  await Promise.all(workers);
+  return records.map((r) => outcomes.get(r.id)!);
+}
