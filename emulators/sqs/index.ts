@@ -1,0 +1,1 @@
+export { md5OfAttributes, type SqsEmulator, type SqsMessage, startSqsEmulator } from './server.ts';

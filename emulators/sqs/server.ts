@@ -1,0 +1,248 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FaultPlan, playLatencyAndDrop, readBody } from '../common/faults.ts';
+
+/**
+ * Amazon SQS over its AWS JSON 1.0 protocol (`X-Amz-Target: AmazonSQS.<Action>`), as `@aws-sdk/client-sqs`
+ * speaks it: CreateQueue, GetQueueUrl, SendMessage, SendMessageBatch, ReceiveMessage, DeleteMessage,
+ * GetQueueAttributes. Bodies carry the MD5 digests the SDK checks. FIFO queues (`.fifo`) need a group id and
+ * drop a repeated deduplication id within five minutes, as SQS does.
+ */
+export interface SqsMessage {
+  MessageId: string;
+  Body: string;
+  MD5OfBody: string;
+  MessageAttributes?: Record<string, { DataType: string; StringValue?: string; BinaryValue?: string }>;
+  MessageGroupId?: string;
+  MessageDeduplicationId?: string;
+  SequenceNumber?: string;
+  receiveCount: number;
+  receiptHandle?: string;
+}
+
+interface Queue {
+  name: string;
+  fifo: boolean;
+  messages: SqsMessage[];
+  dedup: Map<string, { id: string; at: number }>;
+  sequence: number;
+}
+
+export interface SqsEmulator {
+  url: string;
+  queueUrl(name: string): string;
+  /** Messages currently in a queue (sent and not deleted). */
+  messages(name: string): SqsMessage[];
+  createQueue(name: string): string;
+  faults: FaultPlan;
+  close(): Promise<void>;
+}
+
+const ACCOUNT = '000000000000';
+const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
+
+/** The digest SQS computes over message attributes: sorted by name, each part length-prefixed. */
+export function md5OfAttributes(attributes: NonNullable<SqsMessage['MessageAttributes']>): string {
+  const parts: Buffer[] = [];
+  const field = (b: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(b.length);
+    parts.push(len, b);
+  };
+  for (const name of Object.keys(attributes).sort()) {
+    const a = attributes[name]!;
+    field(Buffer.from(name));
+    field(Buffer.from(a.DataType));
+    const binary = a.DataType.startsWith('Binary');
+    parts.push(Buffer.from([binary ? 2 : 1]));
+    field(binary ? Buffer.from(a.BinaryValue ?? '', 'base64') : Buffer.from(a.StringValue ?? ''));
+  }
+  return md5(Buffer.concat(parts));
+}
+
+class SqsError extends Error {
+  readonly type: string;
+  readonly status: number;
+  constructor(type: string, message: string, status = 400) {
+    super(message);
+    this.type = type;
+    this.status = status;
+  }
+}
+
+export async function startSqsEmulator(
+  options: { host?: string; port?: number; maxMessageBytes?: number; region?: string } = {},
+): Promise<SqsEmulator> {
+  const host = options.host ?? '127.0.0.1';
+  const region = options.region ?? 'us-east-1';
+  const maxBytes = options.maxMessageBytes ?? 262_144;
+  const queues = new Map<string, Queue>();
+  const faults = new FaultPlan();
+  let base = '';
+
+  const createQueue = (name: string) => {
+    if (!queues.has(name))
+      queues.set(name, { name, fifo: name.endsWith('.fifo'), messages: [], dedup: new Map(), sequence: 0 });
+    return `${base}/${ACCOUNT}/${name}`;
+  };
+  const queueOf = (url: unknown): Queue => {
+    const name =
+      String(url ?? '')
+        .split('/')
+        .pop() ?? '';
+    const queue = queues.get(name);
+    if (!queue) throw new SqsError('com.amazonaws.sqs#QueueDoesNotExist', 'The specified queue does not exist.');
+    return queue;
+  };
+
+  const send = (queue: Queue, entry: Record<string, unknown>) => {
+    const body = String(entry.MessageBody ?? '');
+    if (!body)
+      throw new SqsError(
+        'com.amazonaws.sqs#InvalidParameterValue',
+        'The request must contain the parameter MessageBody.',
+      );
+    const attributes = entry.MessageAttributes as SqsMessage['MessageAttributes'];
+    const size = Buffer.byteLength(body) + JSON.stringify(attributes ?? {}).length;
+    if (size > maxBytes) {
+      throw new SqsError(
+        'com.amazonaws.sqs#InvalidParameterValue',
+        `One or more parameters are invalid. Reason: Message must be shorter than ${maxBytes} bytes.`,
+      );
+    }
+    const groupId = entry.MessageGroupId as string | undefined;
+    const dedupId = entry.MessageDeduplicationId as string | undefined;
+    if (queue.fifo && !groupId) {
+      throw new SqsError(
+        'com.amazonaws.sqs#MissingParameter',
+        'The request must contain the parameter MessageGroupId.',
+      );
+    }
+    if (queue.fifo) {
+      const key = dedupId ?? createHash('sha256').update(body).digest('hex');
+      const seen = queue.dedup.get(key);
+      if (seen && Date.now() - seen.at < 300_000) return { MessageId: seen.id, MD5OfMessageBody: md5(body) };
+      queue.dedup.set(key, { id: '', at: Date.now() });
+    }
+    const message: SqsMessage = {
+      MessageId: randomUUID(),
+      Body: body,
+      MD5OfBody: md5(body),
+      receiveCount: 0,
+      ...(attributes ? { MessageAttributes: attributes } : {}),
+      ...(groupId ? { MessageGroupId: groupId } : {}),
+      ...(dedupId ? { MessageDeduplicationId: dedupId } : {}),
+      ...(queue.fifo ? { SequenceNumber: String(++queue.sequence).padStart(20, '0') } : {}),
+    };
+    if (queue.fifo)
+      queue.dedup.set(dedupId ?? createHash('sha256').update(body).digest('hex'), {
+        id: message.MessageId,
+        at: Date.now(),
+      });
+    queue.messages.push(message);
+    return {
+      MessageId: message.MessageId,
+      MD5OfMessageBody: message.MD5OfBody,
+      ...(attributes ? { MD5OfMessageAttributes: md5OfAttributes(attributes) } : {}),
+      ...(message.SequenceNumber ? { SequenceNumber: message.SequenceNumber } : {}),
+    };
+  };
+
+  const actions: Record<string, (input: Record<string, unknown>) => unknown> = {
+    CreateQueue: (input) => ({ QueueUrl: createQueue(String(input.QueueName)) }),
+    GetQueueUrl: (input) => ({ QueueUrl: `${base}/${ACCOUNT}/${queueOf(`/${String(input.QueueName)}`).name}` }),
+    SendMessage: (input) => send(queueOf(input.QueueUrl), input),
+    SendMessageBatch: (input) => {
+      const queue = queueOf(input.QueueUrl);
+      const Successful: unknown[] = [];
+      const Failed: unknown[] = [];
+      for (const entry of (input.Entries as Record<string, unknown>[]) ?? []) {
+        try {
+          Successful.push({ Id: entry.Id, ...send(queue, entry) });
+        } catch (error) {
+          const e = error as SqsError;
+          Failed.push({ Id: entry.Id, SenderFault: true, Code: e.type.split('#').pop(), Message: e.message });
+        }
+      }
+      return { Successful, Failed };
+    },
+    ReceiveMessage: (input) => {
+      const queue = queueOf(input.QueueUrl);
+      const max = Number(input.MaxNumberOfMessages ?? 1);
+      const visible = queue.messages.filter((m) => !m.receiptHandle).slice(0, max);
+      for (const m of visible) {
+        m.receiveCount += 1;
+        m.receiptHandle = randomUUID();
+      }
+      return {
+        Messages: visible.map((m) => ({
+          MessageId: m.MessageId,
+          ReceiptHandle: m.receiptHandle,
+          MD5OfBody: m.MD5OfBody,
+          Body: m.Body,
+          Attributes: {
+            ApproximateReceiveCount: String(m.receiveCount),
+            ...(m.MessageGroupId ? { MessageGroupId: m.MessageGroupId } : {}),
+          },
+          ...(m.MessageAttributes
+            ? { MessageAttributes: m.MessageAttributes, MD5OfMessageAttributes: md5OfAttributes(m.MessageAttributes) }
+            : {}),
+        })),
+      };
+    },
+    DeleteMessage: (input) => {
+      const queue = queueOf(input.QueueUrl);
+      queue.messages = queue.messages.filter((m) => m.receiptHandle !== input.ReceiptHandle);
+      return {};
+    },
+    GetQueueAttributes: (input) => {
+      const queue = queueOf(input.QueueUrl);
+      return { Attributes: { ApproximateNumberOfMessages: String(queue.messages.length) } };
+    },
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: Error) =>
+      reply(res, 500, { __type: 'com.amazonaws.sqs#InternalError', message: error.message }),
+    );
+  });
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const body = await readBody(req);
+    const fault = faults.take(req.url ?? '/');
+    if (fault) {
+      if (await playLatencyAndDrop(fault, req, res)) return;
+      if (fault.status) {
+        const type = `com.amazonaws.sqs#${fault.errorCode ?? (fault.status >= 500 ? 'InternalError' : 'RequestThrottled')}`;
+        return reply(res, fault.status, { __type: type, message: fault.message ?? 'Injected fault.' });
+      }
+    }
+    const action = String(req.headers['x-amz-target'] ?? '').replace(/^AmazonSQS\./, '');
+    const run = actions[action];
+    if (!run)
+      return reply(res, 400, { __type: 'com.amazonaws.sqs#InvalidAction', message: `Unknown action ${action}` });
+    try {
+      reply(res, 200, run(JSON.parse(body.toString() || '{}')));
+    } catch (error) {
+      if (!(error instanceof SqsError)) throw error;
+      reply(res, error.status, { __type: error.type, message: error.message });
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
+  base = `http://${host}:${(server.address() as AddressInfo).port}`;
+  void region;
+  return {
+    url: base,
+    queueUrl: (name) => `${base}/${ACCOUNT}/${name}`,
+    messages: (name) => queues.get(name)?.messages ?? [],
+    createQueue,
+    faults,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function reply(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() });
+  res.end(JSON.stringify(body));
+}
