@@ -4,6 +4,7 @@ import type { TokenCredential } from '@azure/identity';
 import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
 import { ALL_CAPABILITIES } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
+import { callSignal, deadlinePassed } from '../../core/deadline.ts';
 import { AmbiguousDeliveryError, TransientError } from '../../core/errors.ts';
 import { createEmailClient } from './api-client.ts';
 import { type AcsSendFacts, translateAcsError, unsuccessfulOperation } from './api-errors.ts';
@@ -151,18 +152,13 @@ export class AzureApiAdapter implements Adapter {
 
   /** The caller's signal and the deadline as one abort signal, so the SDK call ends within the caller's time. */
   private callSignal(context: SendContext): AbortSignal | undefined {
-    const signals = context.signal ? [context.signal] : [];
-    if (context.deadline !== undefined) {
-      const remaining = context.deadline - Date.now();
-      if (remaining <= 0) {
-        throw new TransientError('the deadline passed before the request to ACS was made', {
-          provider: this.provider,
-          mode: this.mode,
-        });
-      }
-      signals.push(AbortSignal.timeout(remaining));
+    if (context.deadline !== undefined && deadlinePassed(context)) {
+      throw new TransientError('the deadline passed before the request to ACS was made', {
+        provider: this.provider,
+        mode: this.mode,
+      });
     }
-    return signals.length ? AbortSignal.any(signals) : undefined;
+    return callSignal(context);
   }
 }
 

@@ -2,11 +2,11 @@ import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } fr
 import { ALL_CAPABILITIES } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { type ProviderConfig, resolveSecret } from '../../core/config.ts';
+import { callSignal, deadlinePassed, untilAborted } from '../../core/deadline.ts';
 import { AmbiguousDeliveryError, ConfigurationError, TransientError } from '../../core/errors.ts';
 import { createGmailApiClient, GMAIL_ROOT_URL, type GmailApiClient, type GmailApiClientOptions } from './api-client.ts';
 import { describeGmailFailure, isRefusedAccessToken, mapGmailError } from './api-errors.ts';
 import { withBccHeader } from './bcc-header.ts';
-import { callSignal, deadlinePassed, untilAborted } from './send-deadline.ts';
 
 export type GmailProviderConfig = Extract<ProviderConfig, { provider: 'gmail' }>;
 

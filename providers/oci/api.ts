@@ -3,6 +3,7 @@ import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } fr
 import { ALL_CAPABILITIES } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { resolveSecret } from '../../core/config.ts';
+import { callSignal, deadlinePassed } from '../../core/deadline.ts';
 import {
   ConfigurationError,
   RecipientRejectedError,
@@ -12,7 +13,6 @@ import {
 import { createOciEmailClient, type OciApiKeyMaterial, type OciProviderConfig, withCallSignal } from './api-client.ts';
 import { mapOciError } from './api-errors.ts';
 import { fitsSubmitEmail, submitEmailDetails, submitRawEmailRequest } from './api-request.ts';
-import { callSignal, deadlinePassed } from './send-deadline.ts';
 
 /** Attachments and inline images go through submitRawEmail; OCI has no message tags. */
 export const OCI_API_CAPABILITIES: Capabilities = { ...ALL_CAPABILITIES, tags: false };

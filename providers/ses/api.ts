@@ -3,6 +3,7 @@ import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } fr
 import { ALL_CAPABILITIES } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { resolveSecret } from '../../core/config.ts';
+import { callSignal, deadlinePassed } from '../../core/deadline.ts';
 import { ConfigurationError, InvalidMessageError, TransientError } from '../../core/errors.ts';
 import { translateSesError } from './api-errors.ts';
 import { buildSendEmailInput, type SesApiConfig } from './api-request.ts';
@@ -90,18 +91,13 @@ export class SesApiAdapter implements Adapter {
 
   /** The caller's signal and the deadline as one abort signal, so the SDK call ends within the caller's time. */
   private callSignal(context: SendContext): AbortSignal | undefined {
-    const signals = context.signal ? [context.signal] : [];
-    if (context.deadline !== undefined) {
-      const remaining = context.deadline - Date.now();
-      if (remaining <= 0) {
-        throw new TransientError('the deadline passed before the request to SES was made', {
-          provider: this.provider,
-          mode: this.mode,
-        });
-      }
-      signals.push(AbortSignal.timeout(remaining));
+    if (context.deadline !== undefined && deadlinePassed(context)) {
+      throw new TransientError('the deadline passed before the request to SES was made', {
+        provider: this.provider,
+        mode: this.mode,
+      });
     }
-    return signals.length ? AbortSignal.any(signals) : undefined;
+    return callSignal(context);
   }
 }
 

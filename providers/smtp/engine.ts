@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { createTransport } from 'nodemailer';
 import DKIM from 'nodemailer/lib/dkim';
 import type { SendContext } from '../../core/adapter.ts';
+import { callSignal } from '../../core/deadline.ts';
 import type { RejectedRecipient } from '../../core/errors.ts';
 import { HANDOVER, type Handover, watchHandover } from './handover.ts';
 import { type ReplyRule, rejectedRecipients, translateSmtpError } from './reply-codes.ts';
@@ -149,8 +150,5 @@ function createPool(o: SmtpEngineOptions) {
  * caller; on abort the pool takes the message off its queue or closes the connection carrying it.
  */
 function deadlineSignal(context: SendContext): AbortSignal | undefined {
-  const signals: AbortSignal[] = [];
-  if (context.signal) signals.push(context.signal);
-  if (context.deadline !== undefined) signals.push(AbortSignal.timeout(Math.max(context.deadline - Date.now(), 0)));
-  return signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+  return callSignal(context);
 }

@@ -1,8 +1,8 @@
-import type { SendContext } from '../../core/adapter.ts';
+import type { SendContext } from './adapter.ts';
 
 /**
- * One signal for a call: the caller's own, and a timer for the time left before `context.deadline`.
- * Undefined when the context has neither. The caller checks `deadlinePassed` first: a timer of 0 fires late.
+ * One abort signal for a provider call: the caller's own and a timer for the time left before
+ * `context.deadline`. Undefined when the context has neither. Check `deadlinePassed` first: a timer of 0 fires late.
  */
 export function callSignal(context: SendContext, now = Date.now()): AbortSignal | undefined {
   const signals: AbortSignal[] = [];
@@ -16,8 +16,8 @@ export function deadlinePassed(context: SendContext, now = Date.now()): boolean 
 }
 
 /**
- * Settles with `promise`, or rejects as soon as `signal` aborts. google-auth-library fetches the access token
- * before the API request starts and takes no signal for it, so only this bounds the token step.
+ * Settles with `promise`, or rejects as soon as `signal` aborts: for library steps that take no signal of their
+ * own (google-auth-library's token fetch).
  */
 export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
