@@ -14,6 +14,7 @@ const USAGE = `Usage:
   mailroute config check [--config FILE] [--connect]
   mailroute explain --message FILE.json|- [--route NAME] [--config FILE]
   mailroute outbox [--dir DIR]
+  mailroute emulators [--dir .mailroute/emulators]
   mailroute serve [--port 3025] [--host 127.0.0.1] [--config FILE]`;
 
 type Out = (line: string) => void;
@@ -31,6 +32,8 @@ export async function main(argv: string[], out: Out = (l) => process.stdout.writ
         return await outboxCommand(rest, out);
       case 'explain':
         return await explainCommand(rest, out);
+      case 'emulators':
+        return await emulatorsCommand(rest, out);
       case 'serve':
         return await serveCommand(rest, out);
       default:
@@ -102,6 +105,20 @@ async function sendCommand(args: string[], out: Out): Promise<number> {
   } finally {
     await mailer.close();
   }
+}
+
+/** Starts the local emulators of the provider APIs until interrupted. */
+async function emulatorsCommand(args: string[], out: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { dir: { type: 'string' } } });
+  const { startAllEmulators } = await import('./emulators.ts');
+  const stop = await startAllEmulators(values.dir ?? '.mailroute/emulators', out);
+  const shutdown = async () => {
+    await stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  return new Promise<number>(() => {});
 }
 
 /** Which route and providers a message would take, and why, without sending it. */
