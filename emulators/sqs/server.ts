@@ -104,7 +104,17 @@ export async function startSqsEmulator(
         'The request must contain the parameter MessageBody.',
       );
     const attributes = entry.MessageAttributes as SqsMessage['MessageAttributes'];
-    const size = Buffer.byteLength(body) + JSON.stringify(attributes ?? {}).length;
+    // SQS counts the body plus each attribute's name, type and value.
+    const size =
+      Buffer.byteLength(body) +
+      Object.entries(attributes ?? {}).reduce(
+        (n, [name, a]) =>
+          n +
+          Buffer.byteLength(name) +
+          Buffer.byteLength(a.DataType) +
+          Buffer.byteLength(a.StringValue ?? a.BinaryValue ?? ''),
+        0,
+      );
     if (size > maxBytes) {
       throw new SqsError(
         'com.amazonaws.sqs#InvalidParameterValue',
