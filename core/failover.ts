@@ -129,7 +129,7 @@ export async function sendWithFailover(
       const started = Date.now();
       try {
         const sent = await deps.health.run(adapter.name, () =>
-          adapter.send(prepared, deadline === undefined ? {} : { deadline }),
+          adapter.send(prepared, deadline === undefined ? {} : { deadline: deadline - retry.safetyMarginMs }),
         );
         record({ ...base, outcome: 'sent', latencyMs: Date.now() - started });
         return { adapter, sent, attempts };

@@ -100,15 +100,18 @@ export class HealthTracker {
   async recordFailure(name: string, error: MailrouteError, maxThrottleWaitMs: number): Promise<void> {
     const state = this.breaker(name).state;
     if (marksDownAtOnce(error, maxThrottleWaitMs) || state === CircuitState.Open) {
-      await this.markDown(name, `${error.code}: ${error.message}`.slice(0, 300));
+      // A throttle says itself how long the provider is closed to us; anything else waits the cool-down.
+      const retryAfterMs = (error as MailrouteError & { retryAfterMs?: number }).retryAfterMs;
+      const forMs = error.code === 'THROTTLED' && retryAfterMs !== undefined ? retryAfterMs : undefined;
+      await this.markDown(name, `${error.code}: ${error.message}`.slice(0, 300), Date.now(), forMs);
     }
   }
 
-  async markDown(name: string, reason: string, now = Date.now()): Promise<void> {
-    const value: SharedHealth = { downUntil: now + this.options.cooldownMs, reason };
+  async markDown(name: string, reason: string, now = Date.now(), forMs = this.options.cooldownMs): Promise<void> {
+    const value: SharedHealth = { downUntil: now + forMs, reason };
     const key = `health:${name}`;
-    // Kept well past the cool-down, so the record can be compared with; it only matters while downUntil > now.
-    const ttlMs = this.options.cooldownMs * 10;
+    // Kept well past the down time, so the record can be compared with; it only matters while downUntil > now.
+    const ttlMs = Math.max(forMs, this.options.cooldownMs) * 10;
     const current = await this.store.get<SharedHealth>(key);
     const written = current
       ? await this.store.update(key, value, current.version, { ttlMs })

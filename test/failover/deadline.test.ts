@@ -1,0 +1,106 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DeadlineExceededError } from '../../core/errors.ts';
+import { MemoryStore } from '../../core/memory-store.ts';
+import {
+  copies,
+  failoverConfig,
+  Mailers,
+  mail,
+  ociSmtp,
+  rejectionOf,
+  resetServer,
+  sesSmtp,
+  startTcpTap,
+  steps,
+  stubSmtpSecrets,
+  type TcpTap,
+} from '../helpers/failover.ts';
+import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp-test-server.ts';
+
+// A deadline too short for retries or failover: send() answers by then (bounds here are generous, never tight)
+// with DeadlineExceededError, nothing is sent, and the idempotency key stays free for the queue's redelivery.
+
+let primary: TestSmtpServer;
+let secondary: TestSmtpServer;
+let tap: TcpTap;
+const mailers = new Mailers();
+
+beforeAll(async () => {
+  [primary, secondary] = await Promise.all([startTestSmtpServer(), startTestSmtpServer()]);
+  tap = await startTcpTap(primary);
+  stubSmtpSecrets();
+});
+afterEach(async () => {
+  await mailers.closeAll();
+  tap.hang = false;
+  resetServer(primary);
+  resetServer(secondary);
+});
+afterAll(() => Promise.all([tap.close(), primary.close(), secondary.close()]));
+
+/** Two instances sharing a store; the primary is behind the tap, with SMTP timeouts far beyond any deadline here. */
+function instances() {
+  const store = new MemoryStore();
+  const config = failoverConfig([ociSmtp('primary', tap), ociSmtp('secondary', secondary)]);
+  return [mailers.create(config, { store }), mailers.create(config, { store })] as const;
+}
+
+describe('deadline', () => {
+  it('a hung primary uses up the deadline: DeadlineExceededError, no failover, and the key stays free', async () => {
+    const [a, b] = instances();
+    tap.hang = true;
+    const message = mail('hung');
+    const started = Date.now();
+    const deadline = started + 1_000;
+    const error = await rejectionOf(a.send(message, { idempotencyKey: 'queue-message-hung', deadline }));
+    const answeredAt = Date.now();
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect(error).toMatchObject({ retryable: true, failover: false });
+    expect(steps((error as DeadlineExceededError).attempts)).toEqual([['primary', 'failed', 'TRANSIENT']]);
+    // The SMTP timeouts are 10 s: only the deadline ended the wait. (Generous bound: it answers about then.)
+    expect(answeredAt - started).toBeLessThan(5_000);
+    expect(secondary.auths).toHaveLength(0);
+    expect(copies(primary, 'hung') + copies(secondary, 'hung')).toBe(0);
+
+    // The relay answers again; the redelivery, with time to spare, is sent: the key was not marked done.
+    tap.hang = false;
+    const result = await b.send(message, { idempotencyKey: 'queue-message-hung', deadline: Date.now() + 10_000 });
+    expect(result.duplicate).toBeUndefined();
+    expect(steps(result.attempts)).toEqual([['primary', 'sent', undefined]]);
+    expect(copies(primary, 'hung')).toBe(1);
+  });
+
+  it('a deadline inside the safety margin: no provider is even tried, and the key stays free', async () => {
+    const [a, b] = instances();
+    const message = mail('no-time');
+    const connections = tap.connections;
+    const error = await rejectionOf(
+      a.send(message, { idempotencyKey: 'queue-message-no-time', deadline: Date.now() + 50 }),
+    );
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect((error as DeadlineExceededError).attempts).toEqual([]);
+    expect(tap.connections).toBe(connections);
+    expect(secondary.auths).toHaveLength(0);
+
+    const result = await b.send(message, { idempotencyKey: 'queue-message-no-time', deadline: Date.now() + 10_000 });
+    expect(result.duplicate).toBeUndefined();
+    expect(copies(primary, 'no-time')).toBe(1);
+  });
+
+  it('a throttle whose Retry-After does not fit the deadline moves on instead of waiting past it', async () => {
+    // "454 Throttling failure" is SES's 1 s throttle; the route could wait 5 s, but the deadline leaves less than
+    // 1 s (1.2 s minus the 0.25 s safety margin, minus the first try).
+    const store = new MemoryStore();
+    const config = failoverConfig([sesSmtp('primary', primary), ociSmtp('secondary', secondary)], {
+      retry: { maxThrottleWaitMs: 5_000 },
+    });
+    const mailer = mailers.create(config, { store });
+    primary.fault = { stage: 'mail', reply: '454 Throttling failure: Maximum sending rate exceeded.' };
+    const result = await mailer.send(mail('throttled-deadline'), { deadline: Date.now() + 1_200 });
+    expect(steps(result.attempts)).toEqual([
+      ['primary', 'failed', 'THROTTLED'],
+      ['secondary', 'sent', undefined],
+    ]);
+    expect(copies(secondary, 'throttled-deadline')).toBe(1);
+  });
+});
