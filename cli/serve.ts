@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type HttpAnswer, handleSendRequest } from '../core/http-api.ts';
+import type { HttpAnswer } from '../core/http-api.ts';
+import { routeHttpRequest } from '../core/http-routes.ts';
 import type { Mailer } from '../core/mailer.ts';
+import { redactSecrets } from '../core/secrets.ts';
 
 /** The largest request body taken: the biggest provider message (40 MB) plus base64 and JSON overhead. */
 export const MAX_BODY_BYTES = 60 * 1024 * 1024;
@@ -17,7 +19,12 @@ export async function startLocalApi(mailer: Mailer, options: { host?: string; po
   const server = createServer((req, res) => {
     route(mailer, req).then(
       (answer) => write(res, answer),
-      () => write(res, { status: 500, headers: {}, body: { error: { code: 'INTERNAL', message: 'internal error' } } }),
+      (error: Error) => {
+        process.stderr.write(
+          `${redactSecrets(JSON.stringify({ level: 'error', msg: 'request failed', error: error.stack ?? String(error) }))}\n`,
+        );
+        write(res, { status: 500, headers: {}, body: { error: { code: 'INTERNAL', message: 'internal error' } } });
+      },
     );
   });
   const host = options.host ?? '127.0.0.1';
@@ -34,20 +41,8 @@ export async function startLocalApi(mailer: Mailer, options: { host?: string; po
 }
 
 async function route(mailer: Mailer, req: IncomingMessage): Promise<HttpAnswer> {
-  const path = (req.url ?? '/').split('?')[0];
-  if (path === '/healthz' && req.method === 'GET') {
-    return { status: 200, headers: {}, body: { ok: true, providers: mailer.names() } };
-  }
-  if (path !== '/v1/send')
-    return { status: 404, headers: {}, body: { error: { code: 'NOT_FOUND', message: `no route ${path}` } } };
-  if (req.method !== 'POST') {
-    return {
-      status: 405,
-      headers: { allow: 'POST' },
-      body: { error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } },
-    };
-  }
-  const body = await readBody(req);
+  const [path = '/', search = ''] = (req.url ?? '/').split('?');
+  const body = req.method === 'POST' ? await readBody(req) : '';
   if (body === undefined) {
     return {
       status: 413,
@@ -57,7 +52,14 @@ async function route(mailer: Mailer, req: IncomingMessage): Promise<HttpAnswer> 
       },
     };
   }
-  return handleSendRequest(mailer, body);
+  // The same routes and answers as every cloud function's HTTP trigger; locally there is no queue to enqueue on.
+  return routeHttpRequest(mailer, {
+    method: req.method ?? 'GET',
+    path,
+    body,
+    headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v])),
+    query: Object.fromEntries(new URLSearchParams(search)),
+  });
 }
 
 function readBody(req: IncomingMessage): Promise<string | undefined> {

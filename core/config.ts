@@ -5,17 +5,17 @@ import { z } from 'zod';
 import { ConfigurationError, type FieldIssue } from './errors.ts';
 import { formatPath, valueAt } from './paths.ts';
 import { providerRoutingFields, routingFields, routingIssues } from './routing-config.ts';
+import {
+  type CloudSecretRef,
+  describeSecretRef,
+  isCloudSecretRef,
+  providedSecret,
+  type SecretRef,
+  secretRef,
+} from './secret-refs.ts';
 import { registerSecret, SECRET_FIELD } from './secrets.ts';
 
-/**
- * A secret is never written in the configuration: it names where to read it. Only environment variables for
- * now; the cloud secret stores are added by the functions that run there.
- */
-export const secretRef = z
-  .object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name') })
-  .strict()
-  .describe('A reference to a secret: { "env": "VARIABLE_NAME" }.');
-export type SecretRef = z.infer<typeof secretRef>;
+export { type CloudSecretRef, type SecretRef, secretRef };
 
 const smtpSettings = z
   .object({
@@ -322,6 +322,7 @@ function modeRequirements(p: ProviderConfig): FieldIssue[] {
 
 /** Reads a secret from where its reference points, registers it for redaction, and names the field when missing. */
 export function resolveSecret(ref: SecretRef, field: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (isCloudSecretRef(ref)) return providedCloudSecret(ref, field);
   const value = env[ref.env];
   if (value === undefined || value === '') {
     throw new ConfigurationError(`${field}: environment variable ${ref.env} is not set`, {
@@ -332,14 +333,23 @@ export function resolveSecret(ref: SecretRef, field: string, env: NodeJS.Process
   return value;
 }
 
-/** Every secret reference in a configuration whose variable is not set, as field issues. */
+/** A cloud reference's value, which the function runtime must have read at cold start (`provideSecret`). */
+function providedCloudSecret(ref: CloudSecretRef, field: string): string {
+  const value = providedSecret(ref);
+  if (value !== undefined) return value;
+  const message = `${describeSecretRef(ref)} has not been read: cloud secrets are read at a function's cold start`;
+  throw new ConfigurationError(`${field}: ${message}`, { issues: [{ path: field, message }] });
+}
+
+/** Every environment secret reference in a configuration whose variable is not set, as field issues. */
 export function missingSecrets(config: MailrouteConfig, env: NodeJS.ProcessEnv = process.env): FieldIssue[] {
   const out: FieldIssue[] = [];
   const walk = (node: unknown, path: PropertyKey[]) => {
     if (typeof node !== 'object' || node === null) return;
     const ref = secretRef.safeParse(node);
     if (ref.success) {
-      if (!env[ref.data.env])
+      // Cloud references are read by the function runtime at cold start, which names any that fails.
+      if ('env' in ref.data && !env[ref.data.env])
         out.push({ path: formatPath(path), message: `environment variable ${ref.data.env} is not set` });
       return;
     }

@@ -222,6 +222,8 @@ export interface Attempt {
   errorCode?: string;
   reason?: string;
   error?: Record<string, unknown>;
+  /** The provider's own id of the message, on the attempt that sent it. */
+  providerMessageId?: string;
   latencyMs: number;
 }
 

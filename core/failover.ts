@@ -131,7 +131,12 @@ export async function sendWithFailover(
         const sent = await deps.health.run(adapter.name, () =>
           adapter.send(prepared, deadline === undefined ? {} : { deadline: deadline - retry.safetyMarginMs }),
         );
-        record({ ...base, outcome: 'sent', latencyMs: Date.now() - started });
+        record({
+          ...base,
+          outcome: 'sent',
+          ...(sent.providerMessageId ? { providerMessageId: sent.providerMessageId } : {}),
+          latencyMs: Date.now() - started,
+        });
         return { adapter, sent, attempts };
       } catch (error) {
         if (HealthTracker.isOpenCircuit(error)) {

@@ -1,5 +1,4 @@
 import { isMailrouteError, type MailrouteError } from './errors.ts';
-import type { Mailer, SendOptions } from './mailer.ts';
 
 /** A platform-neutral HTTP answer: the local server and every cloud's HTTP handler write it out as is. */
 export interface HttpAnswer {
@@ -39,31 +38,4 @@ export function errorToHttp(error: unknown): HttpAnswer {
   const retryAfterMs = (error as MailrouteError & { retryAfterMs?: number }).retryAfterMs;
   if (retryAfterMs !== undefined) headers['retry-after'] = String(Math.ceil(retryAfterMs / 1000));
   return { status: STATUS_BY_CODE[error.code] ?? 500, headers, body: { error: error.toJSON() } };
-}
-
-/** `POST /v1/send`: the body is the message JSON. Invalid JSON or an invalid message is a 400 and sends nothing. */
-export async function handleSendRequest(mailer: Mailer, body: string, options: SendOptions = {}): Promise<HttpAnswer> {
-  let message: unknown;
-  try {
-    message = JSON.parse(body);
-  } catch (error) {
-    return {
-      status: 400,
-      headers: {},
-      body: {
-        error: {
-          name: 'InvalidMessageError',
-          code: 'INVALID_JSON',
-          message: `the request body is not valid JSON: ${(error as Error).message}`,
-          issues: [{ path: '', message: 'the request body is not valid JSON' }],
-        },
-      },
-    };
-  }
-  try {
-    const result = await mailer.send(message, options);
-    return { status: 200, headers: {}, body: { ok: true, result } };
-  } catch (error) {
-    return errorToHttp(error);
-  }
 }

@@ -1,0 +1,1 @@
+export { type ParameterType, type SsmEmulator, type SsmRequest, startSsmEmulator } from './server.ts';
