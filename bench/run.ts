@@ -2,7 +2,15 @@ import { writeFileSync } from 'node:fs';
 import { type BenchSection, machine } from './lib.ts';
 
 // Each benchmark module exports `run(): Promise<BenchSection>`. `npm run bench -- NAME` runs only those named.
-const ALL = ['send-vs-nodemailer', 'smtp-pool', 'api-mode', 'api-mode-gmail-oci', 'failover'];
+const ALL = [
+  'send-vs-nodemailer',
+  'smtp-pool',
+  'api-mode',
+  'api-mode-gmail-oci',
+  'failover',
+  'aws-bundle',
+  'aws-batch',
+];
 const wanted = process.argv.slice(2);
 const names = wanted.length ? ALL.filter((n) => wanted.includes(n)) : ALL;
 
