@@ -1,7 +1,6 @@
 import type { Adapter } from '../core/adapter.ts';
 import type { MailrouteConfig, ProviderConfig } from '../core/config.ts';
 import { ConfigurationError } from '../core/errors.ts';
-import { outboxPath } from './local/outbox.ts';
 
 /**
  * The adapter for one provider entry of the configuration. Each adapter module (and so its cloud SDK) is
@@ -10,6 +9,8 @@ import { outboxPath } from './local/outbox.ts';
 export async function createAdapter(config: ProviderConfig, mailroute: MailrouteConfig): Promise<Adapter> {
   switch (config.provider) {
     case 'local': {
+      // The outbox module loads mailparser: only a local entry pays for it.
+      const { outboxPath } = await import('./local/outbox.ts');
       const dir = outboxPath(config.outboxDir ?? mailroute.outboxDir);
       if (config.mode === 'smtp') return new (await import('./local/smtp.ts')).LocalSmtpAdapter(config, dir);
       return new (await import('./local/api.ts')).LocalApiAdapter(config, dir);
