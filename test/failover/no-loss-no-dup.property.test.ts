@@ -51,6 +51,8 @@ const PERMANENT = new Set(['RECIPIENT_REJECTED', 'CONTENT_REJECTED', 'AMBIGUOUS'
 
 // Longer than a send, so later sends of a run meet providers marked down or with an open circuit.
 const COOLDOWN_MS = 250;
+// SES's 454 throttle reads as "retry after 1 s": a throttled provider is marked down that long, not the cool-down.
+const THROTTLE_DOWN_MS = 1_000;
 const MESSAGES = 3;
 
 const kind: fc.Arbitrary<Kind> = fc.oneof(
@@ -221,8 +223,10 @@ describe('no loss, no duplicate', () => {
               leftForRetry.push(m);
             }
           }
-          // The servers are back and the cool-downs over: each message left for retry is delivered, once.
-          if (leftForRetry.length) await sleep(COOLDOWN_MS + 20);
+          // The servers are back and the cool-downs (and throttle pauses) over: each message left for retry is
+          // delivered, once.
+          const throttled = sends.some((send) => send.faults.includes('throttled'));
+          if (leftForRetry.length) await sleep((throttled ? Math.max(COOLDOWN_MS, THROTTLE_DOWN_MS) : COOLDOWN_MS) + 20);
           for (const m of leftForRetry) {
             const again = await deliver(1, m);
             expect(again.ok && !again.result.duplicate).toBe(true);
