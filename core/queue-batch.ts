@@ -36,6 +36,11 @@ export interface BatchOptions {
   concurrency?: number;
   /** Epoch ms: the function's remaining time, so a send stops in time and its record goes back to the queue. */
   deadline?: number;
+  /**
+   * Turns a record body into the message text, for bodies that stand for a payload stored elsewhere (an S3
+   * reference for a message over the queue's size limit). Its errors are classified like a send's.
+   */
+  resolveBody?: (body: string) => Promise<string>;
 }
 
 /**
@@ -62,8 +67,17 @@ export function classifyFailure(error: unknown): {
 export async function processRecord(record: QueueRecord, options: BatchOptions): Promise<RecordOutcome> {
   let outcome: RecordOutcome;
   let message: unknown;
+  let body = record.body;
+  if (options.resolveBody) {
+    try {
+      body = await options.resolveBody(record.body);
+    } catch (error) {
+      const failed: RecordOutcome = { id: record.id, ...classifyFailure(error) };
+      return failed.status === 'dead-letter' ? deadLetter(record, failed, options) : failed;
+    }
+  }
   try {
-    message = JSON.parse(record.body);
+    message = JSON.parse(body);
   } catch (error) {
     const reason = `INVALID_JSON: the record body is not JSON (${(error as Error).message})`;
     return deadLetter(record, { id: record.id, status: 'dead-letter', reason }, options);

@@ -3,9 +3,11 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { processBatch } from '../../core/queue-batch.ts';
 import { deadlineOf, type MailrouteContext, mailrouteRuntime, positiveInt } from './config.ts';
 import { observeOutcome } from './observability.ts';
+import { s3PayloadResolver } from './s3-payload.ts';
 import { deadLetterTo, toQueueRecord } from './sqs.ts';
 
 const deadLetter = deadLetterTo(process.env.MAILROUTE_DLQ_URL);
+const resolveBody = s3PayloadResolver();
 
 /**
  * SQS trigger (with `ReportBatchItemFailures`): the batch is sent with bounded concurrency (`MAILROUTE_CONCURRENCY`,
@@ -20,6 +22,7 @@ export const handler = middy<SQSEvent, SQSBatchResponse, Error, MailrouteContext
       deadLetter,
       concurrency: positiveInt(process.env, 'MAILROUTE_CONCURRENCY', 10),
       deadline: deadlineOf(context),
+      resolveBody,
     });
     outcomes.forEach(observeOutcome);
     return {
