@@ -1,8 +1,6 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when the package was built (npm pack), else the TypeScript sources directly:
-// Node 22 strips types itself, except under node_modules, which is why a built copy is preferred.
-import { existsSync } from 'node:fs';
-
-const built = new URL('../dist/cli/main.js', import.meta.url);
-const { main } = await import(existsSync(built) ? built.href : '../cli/main.ts');
+// Node 22 runs the TypeScript sources directly, except under node_modules, where it refuses to strip types:
+// an installed package runs the compiled copy (`npm run build`, done by `npm pack`), a checkout the sources.
+const installed = import.meta.url.includes('/node_modules/');
+const { main } = await import(installed ? '../dist/cli/main.js' : '../cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
