@@ -28,19 +28,38 @@ const secretsManagerRef = z
   .strict();
 
 /**
+ * An OCI Vault secret, by OCID: read once at an OCI function's cold start (the CURRENT version, base64-decoded).
+ * Its type declares `secretsManager` as never present only so that code written before it, which tells the AWS
+ * references apart with `'ssm' in ref ? … : ref.secretsManager`, still compiles; such code must rule out
+ * `'ociVault' in ref` itself.
+ */
+const ociVaultRef = z
+  .object({
+    ociVault: z
+      .string()
+      .regex(
+        /^ocid1\.vaultsecret\.[a-z0-9._-]+$/,
+        'must be an OCI Vault secret OCID such as ocid1.vaultsecret.oc1.iad.amaaaa…',
+      ),
+  })
+  .strict() as unknown as z.ZodType<{ ociVault: string; secretsManager?: undefined }>;
+
+/**
  * A secret is never written in the configuration: it names where to read it. `{ env }` is read when used;
- * `{ ssm }` (a SecureString parameter) and `{ secretsManager }` are read once at a function's cold start, by
- * the cloud runtime, and handed to `provideSecret`, so that `resolveSecret` stays synchronous everywhere.
+ * `{ ssm }` (a SecureString parameter), `{ secretsManager }` and `{ ociVault }` are read once at a function's cold
+ * start, by the cloud runtime, and handed to `provideSecret`, so that `resolveSecret` stays synchronous everywhere.
  */
 export const secretRef = z
-  .union([envRef, ssmRef, secretsManagerRef], {
+  .union([envRef, ssmRef, secretsManagerRef, ociVaultRef], {
     error: (issue) =>
       typeof issue.input === 'string'
         ? LITERAL
-        : 'must be one of { env: NAME }, { ssm: "/parameter/name" } or { secretsManager: "secret-id", key?: "field" }',
+        : typeof issue.input === 'object' && issue.input !== null && 'ociVault' in issue.input
+          ? '{ ociVault } must be an OCI Vault secret OCID such as ocid1.vaultsecret.oc1.iad.amaaaa…, and nothing else'
+          : 'must be one of { env: NAME }, { ssm: "/parameter/name" } or { secretsManager: "secret-id", key?: "field" }',
   })
   .describe(
-    'A reference to a secret: { "env": "NAME" }, { "ssm": "/parameter/name" } or { "secretsManager": "id", "key": "field" }.',
+    'A reference to a secret: { "env": "NAME" }, { "ssm": "/parameter/name" }, { "secretsManager": "id", "key": "field" } or { "ociVault": "ocid1.vaultsecret…" }.',
   );
 
 export type SecretRef = z.infer<typeof secretRef>;
@@ -55,12 +74,14 @@ export function isCloudSecretRef(ref: SecretRef): ref is CloudSecretRef {
 export function describeSecretRef(ref: SecretRef): string {
   if ('env' in ref) return `environment variable ${ref.env}`;
   if ('ssm' in ref) return `SSM parameter ${ref.ssm}`;
+  if ('ociVault' in ref) return `OCI Vault secret ${ref.ociVault}`;
   return `Secrets Manager secret ${ref.secretsManager}${ref.key === undefined ? '' : ` (key "${ref.key}")`}`;
 }
 
 const provided = new Map<string, string>();
 
 function keyOf(ref: CloudSecretRef): string {
+  if ('ociVault' in ref) return `ociVault:${ref.ociVault}`;
   return 'ssm' in ref ? `ssm:${ref.ssm}` : `secretsManager:${ref.secretsManager}#${ref.key ?? ''}`;
 }
 

@@ -2,6 +2,7 @@ import type { MiddlewareObj, Request } from '@middy/core';
 import ssm, { type SSMOptions } from '@middy/ssm';
 import type { Context } from 'aws-lambda';
 import { type MailrouteConfig, parseConfig, validateConfig } from '../../core/config.ts';
+import { positiveIntSetting as positiveInt } from '../../core/env-settings.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { Mailer } from '../../core/mailer.ts';
 import {
@@ -75,7 +76,7 @@ async function buildMailer(request: AnyRequest, env: NodeJS.ProcessEnv, paramete
 
 /** SSM's reserved path through which a Secrets Manager secret is read (needs WithDecryption, as middy sends). */
 const parameterOf = (ref: CloudSecretRef) =>
-  'ssm' in ref ? ref.ssm : `/aws/reference/secretsmanager/${ref.secretsManager}`;
+  'ssm' in ref ? ref.ssm : 'secretsManager' in ref ? `/aws/reference/secretsmanager/${ref.secretsManager}` : '';
 
 /** Reads every `{ ssm }` and `{ secretsManager }` reference once, in GetParameters calls of up to 10 names. */
 async function readCloudSecrets(config: MailrouteConfig, request: AnyRequest): Promise<void> {
@@ -83,7 +84,11 @@ async function readCloudSecrets(config: MailrouteConfig, request: AnyRequest): P
   const fromEnv = refs.filter((r) => !isCloudSecretRef(r.ref)).map((r) => r.path);
   if (fromEnv.length)
     logger.warn('secrets read from the environment; prefer { ssm } or { secretsManager }', { fromEnv });
-  const cloud = refs.flatMap(({ path, ref }) => (isCloudSecretRef(ref) ? [{ path, ref }] : []));
+  // Only AWS's own stores are read here; another cloud's reference ({ ociVault }) stays unresolved, and the
+  // provider entry that uses it fails with a ConfigurationError naming the field.
+  const cloud = refs.flatMap(({ path, ref }) =>
+    isCloudSecretRef(ref) && ('ssm' in ref || 'secretsManager' in ref) ? [{ path, ref }] : [],
+  );
   if (!cloud.length) return;
   const names = [...new Set(cloud.map((c) => parameterOf(c.ref)))];
   const keys = names.map((_, i) => `secret${i}`);
@@ -126,13 +131,4 @@ export function deadlineOf(context: Context, env = process.env): number {
   return Date.now() + context.getRemainingTimeInMillis() - positiveInt(env, 'MAILROUTE_DEADLINE_MARGIN_MS', 1_000);
 }
 
-/** A positive integer setting from the environment, or the default; a wrong value names the variable. */
-export function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const text = env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (Number.isInteger(value) && value > 0) return value;
-  throw new ConfigurationError(`${name} must be a positive integer, not "${text}"`, {
-    issues: [{ path: name, message: 'must be a positive integer' }],
-  });
-}
+export { positiveInt };

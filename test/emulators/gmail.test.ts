@@ -209,7 +209,7 @@ describe('bearer tokens and the send path', () => {
 
   it('enforces the discovery document: path shape, upload protocol, media type, maxSize 36700160', async () => {
     const { token } = await jwtFor(SENDER).getAccessToken();
-    const post = (path: string, contentType: string, body: string | Uint8Array) =>
+    const post = (path: string, contentType: string, body: string | Uint8Array<ArrayBuffer>) =>
       fetch(`${emulator.url}${path}`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': contentType },

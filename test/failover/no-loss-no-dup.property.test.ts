@@ -226,7 +226,8 @@ describe('no loss, no duplicate', () => {
           // The servers are back and the cool-downs (and throttle pauses) over: each message left for retry is
           // delivered, once.
           const throttled = sends.some((send) => send.faults.includes('throttled'));
-          if (leftForRetry.length) await sleep((throttled ? Math.max(COOLDOWN_MS, THROTTLE_DOWN_MS) : COOLDOWN_MS) + 20);
+          if (leftForRetry.length)
+            await sleep((throttled ? Math.max(COOLDOWN_MS, THROTTLE_DOWN_MS) : COOLDOWN_MS) + 20);
           for (const m of leftForRetry) {
             const again = await deliver(1, m);
             expect(again.ok && !again.result.duplicate).toBe(true);

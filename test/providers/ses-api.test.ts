@@ -42,7 +42,11 @@ async function startRecorder(target: string) {
     const headers = Object.fromEntries(
       Object.entries(req.headers).filter(([k, v]) => k !== 'host' && typeof v === 'string'),
     ) as Record<string, string>;
-    const answer = await fetch(`${target}${req.url}`, { method: req.method, headers, body: body.length ? body : null });
+    const answer = await fetch(`${target}${req.url}`, {
+      method: req.method,
+      headers,
+      body: body.length ? new Uint8Array(body) : null,
+    });
     res.writeHead(answer.status, Object.fromEntries(answer.headers));
     res.end(Buffer.from(await answer.arrayBuffer()));
   });

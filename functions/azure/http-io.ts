@@ -1,0 +1,30 @@
+import type { HttpRequest as AzureHttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpAnswer } from '../../core/http-api.ts';
+import type { HttpRequest } from '../../core/http-routes.ts';
+
+/** Azure's front end drops a request left unanswered for 230 s, whatever host.json's functionTimeout says. */
+export const HTTP_ANSWER_LIMIT_MS = 230_000;
+
+/**
+ * The request as the core routes it. host.json's `routePrefix` is "", so the URL's path is the route itself;
+ * header names come lower-case from the fetch `Headers`.
+ */
+export async function fromAzureRequest(request: AzureHttpRequest): Promise<HttpRequest> {
+  const headers: Record<string, string> = {};
+  request.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  return {
+    method: request.method,
+    path: new URL(request.url).pathname,
+    body: await request.text(),
+    headers,
+    query: Object.fromEntries(request.query),
+  };
+}
+
+export const toAzureResponse = (answer: HttpAnswer): HttpResponseInit => ({
+  status: answer.status,
+  headers: { 'content-type': 'application/json', ...answer.headers },
+  body: JSON.stringify(answer.body),
+});

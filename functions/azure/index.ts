@@ -1,0 +1,6 @@
+/**
+ * The function app's entry point (package.json `main` of the deployed build): importing the handlers registers
+ * them with the Functions host.
+ */
+export { httpApi } from './http.ts';
+export { sendQueuedMessage } from './queue.ts';

@@ -1,0 +1,35 @@
+import type { Context } from '@fnproject/fdk';
+import { positiveIntSetting } from '../../core/env-settings.ts';
+import { processBatch } from '../../core/queue-batch.ts';
+import { connectorHubRecords } from './batch-input.ts';
+import { coldStart, deadlineOf } from './config.ts';
+import { log, observeOutcome } from './log.ts';
+import { failedQueueSink } from './queues.ts';
+
+const deadLetter = failedQueueSink();
+
+/**
+ * A Connector Hub batch from the send queue. Connector Hub has no partial batch failure: when the function
+ * fails, every message of the batch becomes visible again (its delivery count raised), and after the queue's
+ * `dead_letter_queue_delivery_count` a message moves to the queue's own DLQ. So: permanent failures go to the
+ * failed queue at once; if any record must be retried, the invocation fails (the redelivered batch's sent
+ * records come back as duplicates, sending nothing); otherwise it answers a summary and the batch is deleted.
+ */
+export async function handleBatch(payload: string, context: Context): Promise<Record<string, number>> {
+  const records = connectorHubRecords(payload);
+  const outcomes = await processBatch(records, {
+    mailer: await coldStart(),
+    deadLetter,
+    concurrency: positiveIntSetting(process.env, 'MAILROUTE_CONCURRENCY', 10),
+    deadline: deadlineOf(context),
+  });
+  outcomes.forEach(observeOutcome);
+  const count = (status: string) => outcomes.filter((o) => o.status === status).length;
+  const summary = { records: outcomes.length, sent: count('sent'), duplicate: count('duplicate') };
+  const retry = outcomes.filter((o) => o.status === 'retry').map((o) => o.id);
+  if (retry.length > 0) {
+    log.warn('batch fails so that Connector Hub delivers it again', { ...summary, retry });
+    throw new Error(`${retry.length} of ${outcomes.length} record(s) to retry: ${retry.join(', ')}`);
+  }
+  return { ...summary, deadLettered: count('dead-letter') };
+}

@@ -1,0 +1,84 @@
+import type { Context } from '@fnproject/fdk';
+import { SecretsClient } from 'oci-secrets';
+import { ociAuthFromEnv, ociClientConfiguration } from '../../client/oci-sdk.ts';
+import { type MailrouteConfig, parseConfig } from '../../core/config.ts';
+import { positiveIntSetting } from '../../core/env-settings.ts';
+import { ConfigurationError } from '../../core/errors.ts';
+import type { Mailer } from '../../core/mailer.ts';
+import { loadCloudSecrets } from '../../core/secret-loader.ts';
+import { secretRefsIn } from '../../core/secret-refs.ts';
+import { createMailer } from '../../index.ts';
+import { log, mailerLogger } from './log.ts';
+
+let mailer: Promise<Mailer> | undefined;
+
+/**
+ * The mailer of this container, built at its first invocation: the configuration (`MAILROUTE_CONFIG`, or the
+ * Vault secret `MAILROUTE_CONFIG_OCI_VAULT` names), every `{ ociVault }` secret read once, then the adapters.
+ * A failed cold start is tried again by the next invocation.
+ */
+export function coldStart(env: NodeJS.ProcessEnv = process.env): Promise<Mailer> {
+  mailer ??= buildMailer(env).catch((error: unknown) => {
+    mailer = undefined;
+    throw error;
+  });
+  return mailer;
+}
+
+async function buildMailer(env: NodeJS.ProcessEnv): Promise<Mailer> {
+  const read = vaultReader(env);
+  let config: MailrouteConfig;
+  if (env.MAILROUTE_CONFIG) config = parseConfig(env.MAILROUTE_CONFIG, 'MAILROUTE_CONFIG');
+  else if (env.MAILROUTE_CONFIG_OCI_VAULT) {
+    const id = env.MAILROUTE_CONFIG_OCI_VAULT;
+    const text = await read(id).catch((error: unknown) => {
+      const message = `OCI Vault secret ${id} could not be read (${(error as Error).message})`;
+      throw new ConfigurationError(`MAILROUTE_CONFIG_OCI_VAULT: ${message}`, {
+        issues: [{ path: 'MAILROUTE_CONFIG_OCI_VAULT', message }],
+      });
+    });
+    config = parseConfig(text, `OCI Vault secret ${id}`);
+  } else throw new ConfigurationError('no configuration: set MAILROUTE_CONFIG or MAILROUTE_CONFIG_OCI_VAULT');
+  const foreign = secretRefsIn(config).filter(({ ref }) => 'ssm' in ref || 'secretsManager' in ref);
+  if (foreign.length) log.warn('secrets an OCI function cannot read', { fields: foreign.map((r) => r.path) });
+  await loadCloudSecrets(config, (ref) => ('ociVault' in ref ? ref.ociVault : undefined), read);
+  return createMailer(config, { logger: mailerLogger });
+}
+
+/**
+ * Reads a Vault secret's CURRENT version as text, with the function's resource principal (or the API key of
+ * `ociAuthFromEnv` outside OCI). The client is made on first use; `MAILROUTE_OCI_VAULT_ENDPOINT` overrides the
+ * secrets endpoint, else the region comes from the resource principal or `MAILROUTE_OCI_REGION`.
+ */
+function vaultReader(env: NodeJS.ProcessEnv): (secretId: string) => Promise<string> {
+  let client: SecretsClient | undefined;
+  return async (secretId) => {
+    client ??= secretsClient(env);
+    const { secretBundle } = await client.getSecretBundle({ secretId });
+    const content = secretBundle.secretBundleContent as { contentType?: string; content?: string } | undefined;
+    if (content?.contentType !== 'BASE64') throw new Error(`unexpected content type ${content?.contentType}`);
+    return Buffer.from(content.content ?? '', 'base64').toString('utf8');
+  };
+}
+
+function secretsClient(env: NodeJS.ProcessEnv): SecretsClient {
+  const client = new SecretsClient({ authenticationDetailsProvider: ociAuthFromEnv(env) }, ociClientConfiguration());
+  if (env.MAILROUTE_OCI_VAULT_ENDPOINT) client.endpoint = env.MAILROUTE_OCI_VAULT_ENDPOINT;
+  else if (env.MAILROUTE_OCI_REGION) client.regionId = env.MAILROUTE_OCI_REGION;
+  else if (!env.OCI_RESOURCE_PRINCIPAL_VERSION) {
+    throw new ConfigurationError('outside OCI Functions, set MAILROUTE_OCI_REGION (or MAILROUTE_OCI_VAULT_ENDPOINT)', {
+      issues: [{ path: 'MAILROUTE_OCI_REGION', message: 'is not set' }],
+    });
+  }
+  return client;
+}
+
+/**
+ * Epoch ms by which a send must have answered: Fn's `Fn-Deadline` less a margin (`MAILROUTE_DEADLINE_MARGIN_MS`,
+ * default 1000) for the failed-queue writes and the answer itself.
+ */
+export function deadlineOf(context: Pick<Context, 'deadline'>, env: NodeJS.ProcessEnv = process.env): number {
+  const end = context.deadline?.getTime();
+  const margin = positiveIntSetting(env, 'MAILROUTE_DEADLINE_MARGIN_MS', 1_000);
+  return (end !== undefined && Number.isFinite(end) ? end : Date.now() + 30_000) - margin;
+}

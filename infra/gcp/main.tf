@@ -1,0 +1,354 @@
+# mailroute on Google Cloud: a Pub/Sub-triggered function (Eventarc, retries on), an IAM-only HTTP function, the
+# send / failed / dead-letter topics, Secret Manager secrets mounted as environment variables, and a runtime
+# service account whose every grant is on one resource. See README.md for the deploy commands.
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  # Pub/Sub's own service agent: it moves messages to the dead-letter topic and signs the push tokens.
+  pubsub_agent = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+  relay_with_password = var.mailroute_config == null && var.gmail_mode == "smtp" && var.gmail_relay_auth == "password"
+
+  # The default configuration: the Gmail relay, or the Gmail API. Secrets are { env } references to variables
+  # Cloud Functions fills from Secret Manager (secret_environment_variables below).
+  gmail_relay = merge(
+    { name = "gmail-relay", provider = "gmail", mode = "smtp", domain = var.gmail_domain, smtpAuth = var.gmail_relay_auth },
+    local.relay_with_password ? {
+      smtpCredentials = { username = { env = "GMAIL_RELAY_USER" }, password = { env = "GMAIL_RELAY_PASSWORD" } }
+    } : {},
+  )
+  gmail_api = {
+    name     = "gmail-api"
+    provider = "gmail"
+    mode     = "api"
+    user     = var.gmail_api_user
+    serviceAccount = {
+      clientEmail = var.gmail_api_service_account_email
+      privateKey  = { env = "GMAIL_SA_PRIVATE_KEY" }
+    }
+  }
+  config_text = var.mailroute_config != null ? var.mailroute_config : (
+    var.gmail_mode == "api" ? jsonencode({ providers = [local.gmail_api] }) : jsonencode({ providers = [local.gmail_relay] })
+  )
+
+  gmail_secret_env_names = var.mailroute_config != null ? [] : (
+    var.gmail_mode == "api" ? ["GMAIL_SA_PRIVATE_KEY"] : (local.relay_with_password ? ["GMAIL_RELAY_PASSWORD"] : [])
+  )
+  secret_env_names = toset(concat(local.gmail_secret_env_names, var.extra_secret_env_names))
+
+  common_env = merge(
+    {
+      MAILROUTE_CONFIG          = local.config_text
+      MAILROUTE_TIMEOUT_SECONDS = tostring(var.timeout_seconds)
+    },
+    local.relay_with_password ? { GMAIL_RELAY_USER = var.gmail_relay_username } : {},
+  )
+}
+
+# --- Identities ---------------------------------------------------------------------------------------------
+
+resource "google_service_account" "runtime" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-runtime"
+  display_name = "mailroute functions (runtime)"
+  description  = "Runs both mailroute functions: publishes to the failed and send topics, reads its own secrets."
+}
+
+resource "google_service_account" "trigger" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-trigger"
+  display_name = "mailroute Eventarc trigger"
+  description  = "Identity Eventarc pushes Pub/Sub messages to the queue function with (run.invoker on it only)."
+}
+
+# --- Topics and subscriptions -------------------------------------------------------------------------------
+
+resource "google_pubsub_topic" "send" {
+  project = var.project_id
+  name    = "${var.name_prefix}-send"
+  labels  = var.labels
+}
+
+# Permanent failures (invalid, rejected, malformed), published by the queue function at once with their reason.
+resource "google_pubsub_topic" "failed" {
+  project = var.project_id
+  name    = "${var.name_prefix}-failed"
+  labels  = var.labels
+}
+
+# Messages Pub/Sub gave up on after max_delivery_attempts (throttles or outages that outlasted the retries).
+resource "google_pubsub_topic" "dead_letter" {
+  project = var.project_id
+  name    = "${var.name_prefix}-dead-letter"
+  labels  = var.labels
+}
+
+# A topic without a subscription drops what is published to it: these keep failures for inspection and replay.
+resource "google_pubsub_subscription" "failed" {
+  project                    = var.project_id
+  name                       = "${var.name_prefix}-failed-inspect"
+  topic                      = google_pubsub_topic.failed.id
+  ack_deadline_seconds       = 60
+  message_retention_duration = "${var.failed_retention_days * 86400}s"
+  labels                     = var.labels
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_subscription" "dead_letter" {
+  project                    = var.project_id
+  name                       = "${var.name_prefix}-dead-letter-inspect"
+  topic                      = google_pubsub_topic.dead_letter.id
+  ack_deadline_seconds       = 60
+  message_retention_duration = "${var.failed_retention_days * 86400}s"
+  labels                     = var.labels
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# --- Least-privilege grants, each on one resource -----------------------------------------------------------
+
+resource "google_pubsub_topic_iam_member" "runtime_publishes_failed" {
+  project = var.project_id
+  topic   = google_pubsub_topic.failed.name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.runtime.email}"
+}
+
+# The HTTP function's enqueue mode.
+resource "google_pubsub_topic_iam_member" "runtime_publishes_send" {
+  project = var.project_id
+  topic   = google_pubsub_topic.send.name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.runtime.email}"
+}
+
+resource "google_pubsub_topic_iam_member" "producers_publish_send" {
+  for_each = toset(var.producer_members)
+  project  = var.project_id
+  topic    = google_pubsub_topic.send.name
+  role     = "roles/pubsub.publisher"
+  member   = each.value
+}
+
+resource "google_pubsub_topic_iam_member" "pubsub_agent_publishes_dead_letters" {
+  project = var.project_id
+  topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${local.pubsub_agent}"
+}
+
+# Pub/Sub signs the OIDC token of each push with the trigger's service account (needed where the Pub/Sub
+# service agent predates April 2021; harmless elsewhere).
+resource "google_service_account_iam_member" "pubsub_agent_signs_for_trigger" {
+  service_account_id = google_service_account.trigger.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${local.pubsub_agent}"
+}
+
+# --- Secrets: one per environment variable; add each version with gcloud (README.md) ------------------------
+
+resource "google_secret_manager_secret" "env" {
+  for_each  = local.secret_env_names
+  project   = var.project_id
+  secret_id = "${var.name_prefix}-${lower(replace(each.key, "_", "-"))}"
+  labels    = var.labels
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_iam_member" "runtime_reads" {
+  for_each  = google_secret_manager_secret.env
+  project   = var.project_id
+  secret_id = each.value.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.runtime.email}"
+}
+
+# --- Source ---------------------------------------------------------------------------------------------------
+
+resource "google_storage_bucket" "source" {
+  project                     = var.project_id
+  name                        = "${var.project_id}-${var.name_prefix}-source"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true
+  labels                      = var.labels
+}
+
+resource "google_storage_bucket_object" "source" {
+  name   = "${var.name_prefix}-${filemd5(var.source_zip)}.zip"
+  bucket = google_storage_bucket.source.name
+  source = var.source_zip
+}
+
+# --- Functions --------------------------------------------------------------------------------------------------
+
+resource "google_cloudfunctions2_function" "queue" {
+  project     = var.project_id
+  location    = var.region
+  name        = "${var.name_prefix}-queue"
+  description = "Sends each message of the send topic; permanent failures to the failed topic; retries through Pub/Sub."
+  labels      = var.labels
+
+  build_config {
+    runtime     = "nodejs22"
+    entry_point = "mailrouteQueue"
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    max_instance_count               = var.max_instances
+    max_instance_request_concurrency = var.queue_concurrency
+    available_cpu                    = var.queue_concurrency > 1 ? "1" : null
+    available_memory                 = var.memory
+    timeout_seconds                  = var.timeout_seconds
+    # Eventarc's pushes count as internal traffic.
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.runtime.email
+    environment_variables = merge(local.common_env, {
+      MAILROUTE_FAILED_TOPIC = google_pubsub_topic.failed.id
+    })
+    dynamic "secret_environment_variables" {
+      for_each = google_secret_manager_secret.env
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value.secret_id
+        version    = "latest"
+      }
+    }
+  }
+
+  event_trigger {
+    trigger_region        = var.region
+    event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
+    pubsub_topic          = google_pubsub_topic.send.id
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.trigger.email
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.mailroute_config != null || var.gmail_mode != "smtp" || var.gmail_domain != null
+      error_message = "gmail_domain is required for the Gmail relay (gmail_mode \"smtp\"): it is the EHLO name."
+    }
+    precondition {
+      condition     = !local.relay_with_password || var.gmail_relay_username != null
+      error_message = "gmail_relay_username is required with gmail_relay_auth \"password\"."
+    }
+    precondition {
+      condition     = var.mailroute_config != null || var.gmail_mode != "api" || (var.gmail_api_user != null && var.gmail_api_service_account_email != null)
+      error_message = "gmail_api_user and gmail_api_service_account_email are required with gmail_mode \"api\"."
+    }
+  }
+
+  depends_on = [google_secret_manager_secret_iam_member.runtime_reads]
+}
+
+resource "google_cloudfunctions2_function" "http" {
+  project     = var.project_id
+  location    = var.region
+  name        = "${var.name_prefix}-http"
+  description = "POST /v1/send (send now, or enqueue to the send topic) and GET /healthz; IAM-only."
+  labels      = var.labels
+
+  build_config {
+    runtime     = "nodejs22"
+    entry_point = "mailrouteHttp"
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    max_instance_count             = var.max_instances
+    available_memory               = var.memory
+    timeout_seconds                = var.timeout_seconds
+    ingress_settings               = var.http_ingress
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.runtime.email
+    environment_variables = merge(local.common_env, {
+      MAILROUTE_SEND_TOPIC = google_pubsub_topic.send.id
+      MAILROUTE_HTTP_MODE  = var.http_mode
+    })
+    dynamic "secret_environment_variables" {
+      for_each = google_secret_manager_secret.env
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value.secret_id
+        version    = "latest"
+      }
+    }
+  }
+
+  depends_on = [google_secret_manager_secret_iam_member.runtime_reads]
+}
+
+# Gen 2 functions are Cloud Run services: invoking one is roles/run.invoker on that service. No allUsers binding
+# exists anywhere, which is what `gcloud functions deploy --no-allow-unauthenticated` gives.
+resource "google_cloud_run_service_iam_member" "trigger_invokes_queue" {
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.queue.name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+resource "google_cloud_run_service_iam_member" "http_invokers" {
+  for_each = toset(var.http_invoker_members)
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.http.name
+  role     = "roles/run.invoker"
+  member   = each.value
+}
+
+# --- Dead-letter policy on the Eventarc-managed subscription -------------------------------------------------
+# Eventarc creates (and names) the trigger's push subscription itself, so Terraform cannot set its dead-letter
+# policy. This runs the same gcloud commands as README.md, again whenever the trigger is recreated.
+resource "terraform_data" "dead_letter_policy" {
+  count = var.dead_letter_via_gcloud ? 1 : 0
+  triggers_replace = [
+    google_cloudfunctions2_function.queue.event_trigger[0].trigger,
+    google_pubsub_topic.dead_letter.id,
+    var.max_delivery_attempts,
+  ]
+
+  provisioner "local-exec" {
+    interpreter = ["/bin/sh", "-c"]
+    command     = <<-EOT
+      set -e
+      SUBSCRIPTION=$(gcloud eventarc triggers describe "$TRIGGER" --format='value(transport.pubsub.subscription)')
+      gcloud pubsub subscriptions update "$SUBSCRIPTION" --dead-letter-topic="$DEAD_LETTER_TOPIC" \
+        --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" --min-retry-delay=10s --max-retry-delay=600s
+      gcloud pubsub subscriptions add-iam-policy-binding "$SUBSCRIPTION" \
+        --member="serviceAccount:$PUBSUB_AGENT" --role=roles/pubsub.subscriber
+    EOT
+    environment = {
+      TRIGGER               = google_cloudfunctions2_function.queue.event_trigger[0].trigger
+      DEAD_LETTER_TOPIC     = google_pubsub_topic.dead_letter.id
+      MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
+      PUBSUB_AGENT          = local.pubsub_agent
+    }
+  }
+
+  depends_on = [google_pubsub_topic_iam_member.pubsub_agent_publishes_dead_letters]
+}

@@ -1,0 +1,54 @@
+output "http_url" {
+  description = "URL of the HTTP function: POST /v1/send and GET /healthz with an identity token (IAM-only)."
+  value       = google_cloudfunctions2_function.http.service_config[0].uri
+}
+
+output "queue_function" {
+  description = "Name of the Pub/Sub-triggered function."
+  value       = google_cloudfunctions2_function.queue.name
+}
+
+output "eventarc_trigger" {
+  description = "Eventarc trigger of the queue function; its transport.pubsub.subscription is the one that needs the dead-letter policy."
+  value       = google_cloudfunctions2_function.queue.event_trigger[0].trigger
+}
+
+output "send_topic" {
+  description = "Full name of the send topic: createPubSubProducer's project and topic, the HTTP function's MAILROUTE_SEND_TOPIC."
+  value       = google_pubsub_topic.send.id
+}
+
+output "failed_topic" {
+  description = "Full name of the topic permanent failures are published to (attributes reason, errorCode, sourceMessageId)."
+  value       = google_pubsub_topic.failed.id
+}
+
+output "dead_letter_topic" {
+  description = "Full name of the topic Pub/Sub moves a message to after max_delivery_attempts."
+  value       = google_pubsub_topic.dead_letter.id
+}
+
+output "failed_subscription" {
+  description = "Pull subscription holding the failed topic's messages."
+  value       = google_pubsub_subscription.failed.id
+}
+
+output "dead_letter_subscription" {
+  description = "Pull subscription holding the dead-letter topic's messages."
+  value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "runtime_service_account" {
+  description = "Email of the functions' runtime service account."
+  value       = google_service_account.runtime.email
+}
+
+output "secret_ids" {
+  description = "Secret Manager secret id per environment variable: add a version to each before the functions deploy."
+  value       = { for name, secret in google_secret_manager_secret.env : name => secret.secret_id }
+}
+
+output "pubsub_service_agent" {
+  description = "Pub/Sub's service agent, which needs roles/pubsub.subscriber on the Eventarc subscription for dead-lettering."
+  value       = local.pubsub_agent
+}

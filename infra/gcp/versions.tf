@@ -1,0 +1,15 @@
+terraform {
+  # terraform_data (the dead-letter step) needs 1.4.
+  required_version = ">= 1.5"
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = "~> 6.0"
+    }
+  }
+}
+
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}

@@ -1,0 +1,218 @@
+terraform {
+  # templatestring() (the configuration template) needs Terraform 1.9.
+  required_version = ">= 1.9"
+  required_providers {
+    oci = {
+      source  = "oracle/oci"
+      version = "~> 6.0"
+    }
+  }
+}
+
+# Credentials come from ~/.oci/config (DEFAULT profile) or the TF_VAR_/OCI_ environment, never from this module.
+provider "oci" {
+  region = var.region
+}
+
+locals {
+  secret_ids = { for name, secret in oci_vault_secret.value : name => secret.id }
+  # Every secret the function may read: its configuration and the secrets the configuration refers to.
+  readable_secret_ids = concat([oci_vault_secret.config.id], values(local.secret_ids))
+  compartment         = "compartment id ${var.compartment_ocid}"
+  connector_principal = "request.principal.type = 'serviceconnector', request.principal.compartment.id = '${var.compartment_ocid}'"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Queues: the send queue (fed by producers, drained by Connector Hub) and the failed queue (permanent failures,
+# put there at once by the function with their reason).
+# ---------------------------------------------------------------------------------------------------------------
+
+resource "oci_queue_queue" "send" {
+  compartment_id                   = var.compartment_ocid
+  display_name                     = "${var.name_prefix}-send"
+  dead_letter_queue_delivery_count = var.send_queue_max_deliveries
+  visibility_in_seconds            = var.send_queue_visibility_seconds
+  retention_in_seconds             = var.queue_retention_seconds
+}
+
+resource "oci_queue_queue" "failed" {
+  compartment_id       = var.compartment_ocid
+  display_name         = "${var.name_prefix}-failed"
+  retention_in_seconds = var.queue_retention_seconds
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Vault: the secrets the configuration refers to, and the configuration itself.
+# ---------------------------------------------------------------------------------------------------------------
+
+resource "oci_vault_secret" "value" {
+  for_each       = toset(nonsensitive(keys(var.secrets)))
+  compartment_id = var.compartment_ocid
+  vault_id       = var.vault_id
+  key_id         = var.vault_key_id
+  secret_name    = "${var.name_prefix}-${each.key}"
+  secret_content {
+    content_type = "BASE64"
+    content      = base64encode(var.secrets[each.key])
+  }
+}
+
+resource "oci_vault_secret" "config" {
+  compartment_id = var.compartment_ocid
+  vault_id       = var.vault_id
+  key_id         = var.vault_key_id
+  secret_name    = "${var.name_prefix}-config"
+  description    = "mailroute routing configuration (secret references only), read at the function's cold start"
+  secret_content {
+    content_type = "BASE64"
+    content = base64encode(templatestring(var.mailroute_config, {
+      secrets        = local.secret_ids
+      compartment_id = var.compartment_ocid
+      region         = var.region
+    }))
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# The function: one image, two triggers (Connector Hub batches and API Gateway requests).
+# ---------------------------------------------------------------------------------------------------------------
+
+resource "oci_functions_application" "mailroute" {
+  compartment_id = var.compartment_ocid
+  display_name   = var.name_prefix
+  subnet_ids     = [var.function_subnet_id]
+  shape          = "GENERIC_X86"
+}
+
+resource "oci_functions_function" "mailroute" {
+  application_id     = oci_functions_application.mailroute.id
+  display_name       = var.name_prefix
+  image              = var.function_image
+  memory_in_mbs      = var.function_memory_mb
+  timeout_in_seconds = var.function_timeout_seconds
+  config = {
+    MAILROUTE_CONFIG_OCI_VAULT      = oci_vault_secret.config.id
+    MAILROUTE_FAILED_QUEUE_ID       = oci_queue_queue.failed.id
+    MAILROUTE_FAILED_QUEUE_ENDPOINT = oci_queue_queue.failed.messages_endpoint
+    MAILROUTE_QUEUE_ID              = oci_queue_queue.send.id
+    MAILROUTE_QUEUE_ENDPOINT        = oci_queue_queue.send.messages_endpoint
+    MAILROUTE_HTTP_MODE             = var.http_mode
+    MAILROUTE_HTTP_PATH_PREFIX      = var.api_path_prefix
+    MAILROUTE_CONCURRENCY           = tostring(var.send_concurrency)
+  }
+}
+
+# Connector Hub: send queue -> function, in batches. A failed invocation leaves the whole batch on the queue.
+resource "oci_sch_service_connector" "queue_to_function" {
+  count          = var.connector_count
+  compartment_id = var.compartment_ocid
+  display_name   = "${var.name_prefix}-send-queue-to-function-${count.index}"
+  description    = "mailroute: OCI Queue messages to the send function"
+  source {
+    kind        = "plugin"
+    plugin_name = "QueueSource"
+    config_map  = jsonencode({ queueId = oci_queue_queue.send.id })
+  }
+  target {
+    kind              = "functions"
+    function_id       = oci_functions_function.mailroute.id
+    batch_size_in_num = var.connector_batch_size
+    batch_time_in_sec = var.connector_batch_seconds
+  }
+  depends_on = [oci_identity_policy.mailroute]
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# API Gateway: POST <prefix>/v1/send, callers authenticated with a JWT (no anonymous access).
+# ---------------------------------------------------------------------------------------------------------------
+
+resource "oci_apigateway_gateway" "mailroute" {
+  compartment_id = var.compartment_ocid
+  display_name   = var.name_prefix
+  endpoint_type  = "PUBLIC"
+  subnet_id      = var.gateway_subnet_id
+}
+
+resource "oci_apigateway_deployment" "mailroute" {
+  compartment_id = var.compartment_ocid
+  display_name   = var.name_prefix
+  gateway_id     = oci_apigateway_gateway.mailroute.id
+  path_prefix    = var.api_path_prefix
+  specification {
+    request_policies {
+      authentication {
+        type                        = "JWT_AUTHENTICATION"
+        token_header                = "Authorization"
+        token_auth_scheme           = "Bearer"
+        is_anonymous_access_allowed = false
+        issuers                     = [var.jwt_issuer]
+        audiences                   = [var.jwt_audience]
+        public_keys {
+          type                        = "REMOTE_JWKS"
+          uri                         = var.jwt_jwks_uri
+          max_cache_duration_in_hours = 1
+        }
+      }
+    }
+    routes {
+      path    = "/v1/send"
+      methods = ["POST"]
+      backend {
+        type        = "ORACLE_FUNCTIONS_BACKEND"
+        function_id = oci_functions_function.mailroute.id
+      }
+    }
+  }
+  depends_on = [oci_identity_policy.mailroute]
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Email Delivery: the domain (with DKIM) and the approved sender.
+# ---------------------------------------------------------------------------------------------------------------
+
+resource "oci_email_email_domain" "mailroute" {
+  compartment_id = var.compartment_ocid
+  name           = var.email_domain
+}
+
+resource "oci_email_dkim" "mailroute" {
+  email_domain_id = oci_email_email_domain.mailroute.id
+  name            = var.dkim_selector
+}
+
+resource "oci_email_sender" "mailroute" {
+  compartment_id = var.compartment_ocid
+  email_address  = var.sender_address
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Identity: the function's resource principal, and least-privilege policies in the compartment only.
+# ---------------------------------------------------------------------------------------------------------------
+
+resource "oci_identity_dynamic_group" "function" {
+  compartment_id = var.tenancy_ocid
+  name           = "${var.name_prefix}-function"
+  description    = "The mailroute function's resource principal"
+  matching_rule  = "ALL {resource.type = 'fnfunc', resource.id = '${oci_functions_function.mailroute.id}'}"
+}
+
+resource "oci_identity_policy" "mailroute" {
+  compartment_id = var.compartment_ocid
+  name           = "${var.name_prefix}-policy"
+  description    = "mailroute: the function sends mail, writes to its two queues and reads its secrets; Connector Hub and API Gateway invoke it"
+  statements = [
+    # The function (resource principal): Email Delivery submission.
+    "allow dynamic-group ${oci_identity_dynamic_group.function.name} to use email-family in ${local.compartment}",
+    # PutMessages on the failed queue (dead letters) and on the send queue (HTTP enqueue mode), nothing else.
+    "allow dynamic-group ${oci_identity_dynamic_group.function.name} to use queue-push in ${local.compartment} where any {target.queue.id = '${oci_queue_queue.send.id}', target.queue.id = '${oci_queue_queue.failed.id}'}",
+    # GetSecretBundle on exactly the secrets it needs.
+    "allow dynamic-group ${oci_identity_dynamic_group.function.name} to read secret-bundles in ${local.compartment} where any {${join(", ", [for id in local.readable_secret_ids : "target.secret.id = '${id}'"])}}",
+    # Connector Hub (connectors of this compartment): read and consume the send queue, invoke the function.
+    "allow any-user to {QUEUE_READ, QUEUE_CONSUME} in ${local.compartment} where all {${local.connector_principal}, target.queue.id = '${oci_queue_queue.send.id}'}",
+    "allow any-user to use fn-function in ${local.compartment} where all {${local.connector_principal}}",
+    "allow any-user to use fn-invocation in ${local.compartment} where all {${local.connector_principal}}",
+    # API Gateway (gateways of this compartment): invoke the function.
+    "allow any-user to use fn-function in ${local.compartment} where all {request.principal.type = 'ApiGateway', request.resource.compartment.id = '${var.compartment_ocid}'}",
+    "allow any-user to use fn-invocation in ${local.compartment} where all {request.principal.type = 'ApiGateway', request.resource.compartment.id = '${var.compartment_ocid}'}",
+  ]
+}

@@ -1,0 +1,161 @@
+variable "tenancy_ocid" {
+  type        = string
+  description = "OCID of the tenancy: dynamic groups live at its root."
+}
+
+variable "compartment_ocid" {
+  type        = string
+  description = "OCID of the compartment for every mailroute resource; the policies grant access in this compartment only, so give mailroute a compartment of its own."
+}
+
+variable "region" {
+  type        = string
+  description = "OCI region identifier, such as eu-frankfurt-1: the provider's region, the queues', the function's and the Email Delivery endpoint's."
+}
+
+variable "name_prefix" {
+  type        = string
+  default     = "mailroute"
+  description = "Prefix of every display name (queues, function, connector, gateway, secrets, dynamic group, policy)."
+}
+
+variable "function_image" {
+  type        = string
+  description = "The function image pushed to OCIR, such as fra.ocir.io/<namespace>/mailroute/mailroute:0.1.0 (see README: bundle, fn build, docker push)."
+}
+
+variable "function_subnet_id" {
+  type        = string
+  description = "Subnet of the functions application; it needs a service gateway (All Services in Oracle Services Network) or a NAT gateway to reach Email Delivery, Queue and Vault, and the SMTP or API endpoints of any other provider configured."
+}
+
+variable "gateway_subnet_id" {
+  type        = string
+  description = "Subnet of the API gateway (a public subnet for a PUBLIC gateway), with ingress on TCP 443."
+}
+
+variable "function_memory_mb" {
+  type        = number
+  default     = 512
+  description = "Memory of the function, in MB."
+}
+
+variable "function_timeout_seconds" {
+  type        = number
+  default     = 120
+  description = "Function timeout in seconds (at most 300). A batch must be sent within it; Fn-Deadline less one second is the send deadline."
+}
+
+variable "send_queue_max_deliveries" {
+  type        = number
+  default     = 5
+  description = "dead_letter_queue_delivery_count of the send queue: after this many deliveries a message moves to the queue's own dead-letter queue. Connector Hub counts a delivery for every message of a batch whose invocation failed."
+}
+
+variable "send_queue_visibility_seconds" {
+  type        = number
+  default     = 300
+  description = "Visibility timeout of the send queue, in seconds: longer than the function timeout, so a batch in flight is not delivered twice."
+}
+
+variable "queue_retention_seconds" {
+  type        = number
+  default     = 345600
+  description = "How long the send and failed queues keep a message, in seconds (OCI allows up to 7 days, 604800)."
+}
+
+variable "connector_batch_size" {
+  type        = number
+  default     = 1
+  description = "Connector Hub batch size in messages (batch_size_in_num). A batch is flushed when it is full or after connector_batch_seconds, whichever comes first, so 1 delivers at once; and one record to retry sends its whole batch back, so 1 also isolates throttled messages. Raise it for throughput (fewer invocations) at the cost of latency."
+}
+
+variable "connector_batch_seconds" {
+  type        = number
+  default     = 60
+  description = "Connector Hub batch time in seconds (batch_time_in_sec): how long a partly filled batch waits. Reported (not verified here) to be refused below 60."
+  validation {
+    condition     = var.connector_batch_seconds >= 60
+    error_message = "Connector Hub is reported to refuse batch_time_in_sec below 60."
+  }
+}
+
+variable "connector_count" {
+  type        = number
+  default     = 1
+  description = "Connectors reading the send queue. Each connector invokes the function one batch at a time, so more connectors mean parallel invocations."
+}
+
+variable "send_concurrency" {
+  type        = number
+  default     = 10
+  description = "Records of a batch sent at once by the function (MAILROUTE_CONCURRENCY)."
+}
+
+variable "http_mode" {
+  type        = string
+  default     = "send"
+  description = "What POST /v1/send does by default: send (now, 200) or enqueue (put on the send queue, 202). ?mode= and Prefer: respond-async still choose per request."
+  validation {
+    condition     = contains(["send", "enqueue"], var.http_mode)
+    error_message = "http_mode must be send or enqueue."
+  }
+}
+
+variable "api_path_prefix" {
+  type        = string
+  default     = "/mailroute"
+  description = "Path prefix of the API gateway deployment: the route is <gateway>/<prefix>/v1/send."
+}
+
+variable "jwt_issuer" {
+  type        = string
+  description = "Issuer (iss) of the JWTs the API gateway accepts, such as https://identity.oraclecloud.com/ for an OCI IAM identity domain."
+}
+
+variable "jwt_audience" {
+  type        = string
+  description = "Audience (aud) the JWTs must carry, such as the identity domain's URL or your resource server's."
+}
+
+variable "jwt_jwks_uri" {
+  type        = string
+  description = "JWKS URL with the keys that sign the JWTs, such as <identity domain URL>/admin/v1/SigningCert/jwk."
+}
+
+variable "vault_id" {
+  type        = string
+  description = "OCID of an existing OCI Vault that holds mailroute's secrets."
+}
+
+variable "vault_key_id" {
+  type        = string
+  description = "OCID of the vault's master encryption key (AES) that encrypts the secrets."
+}
+
+variable "secrets" {
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+  description = "Secret values by short name (such as smtp_password), stored as Vault secrets named <name_prefix>-<name>; refer to them in mailroute_config as $${secrets.<name>}. They are in the Terraform state: keep the state encrypted, or leave this empty and create the secrets yourself."
+}
+
+variable "mailroute_config" {
+  type        = string
+  description = "The routing configuration (JSON or YAML) as a Terraform template: $${secrets.<name>} becomes a Vault secret OCID, $${compartment_id} and $${region} this module's. Write secret fields as { \"ociVault\": \"$${secrets.smtp_password}\" }. It is stored as a Vault secret itself (function configuration is limited in size)."
+}
+
+variable "email_domain" {
+  type        = string
+  description = "The domain you send from, such as example.com: an Email Delivery email domain with DKIM."
+}
+
+variable "sender_address" {
+  type        = string
+  description = "The approved sender (From address) in this region and compartment, such as noreply@example.com; every address you send from needs one."
+}
+
+variable "dkim_selector" {
+  type        = string
+  description = "DKIM selector, unique for the domain across regions, such as mailroute-fra-202611."
+}

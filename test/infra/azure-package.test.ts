@@ -1,0 +1,47 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AzurePackage, packageAzure } from '../../infra/azure/package.ts';
+
+// Builds the function app as it is deployed (infra/azure/package.ts) and loads it in a clean Node process,
+// outside the repository: it must need nothing but what the package holds.
+
+let outDir: string;
+let built: AzurePackage;
+
+beforeAll(async () => {
+  outDir = await mkdtemp(join(tmpdir(), 'mailroute-azure-package-'));
+  built = await packageAzure({ outDir });
+}, 60_000);
+afterAll(() => rm(outDir, { recursive: true, force: true }));
+
+describe('the Azure function app build', () => {
+  it('has host.json and a package.json whose main is the bundle, and no dependencies to install', async () => {
+    const manifest = JSON.parse(await readFile(join(built.appDir, 'package.json'), 'utf8'));
+    expect(manifest).toEqual({
+      name: 'mailroute-azure-functions',
+      private: true,
+      type: 'module',
+      main: 'dist/index.mjs',
+    });
+    const source = await readFile(new URL('../../functions/azure/host.json', import.meta.url), 'utf8');
+    expect(await readFile(join(built.appDir, 'host.json'), 'utf8')).toBe(source);
+    const { stdout } = await promisify(execFile)('unzip', ['-Z1', built.zipFile!]);
+    expect(stdout.split('\n')).toEqual(expect.arrayContaining(['host.json', 'package.json', 'dist/index.mjs']));
+  });
+
+  it('loads in a clean process outside the repository and registers its handlers', async () => {
+    const script = `const m = await import(${JSON.stringify(join(built.appDir, 'dist/index.mjs'))}); console.log(JSON.stringify(Object.keys(m).sort()));`;
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: tmpdir(),
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual(['httpApi', 'sendQueuedMessage']);
+    // Outside the host, @azure/functions says it skips each registration: one per function.
+    for (const name of ['send-queue', 'http-send', 'http-healthz'])
+      expect(stderr).toContain(`register function "${name}"`);
+  });
+});
