@@ -1,7 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { type BenchSection, machine } from './lib.ts';
 
-// Each benchmark module exports `run(): Promise<BenchSection>`. `npm run bench -- NAME` runs only those named.
+// Each benchmark module exports `run(): Promise<BenchSection>`. `npm run bench -- NAME...` runs only those named
+// and replaces their sections in RESULTS.md, keeping the others (each section says when it was measured).
 const ALL = [
   'send-vs-nodemailer',
   'smtp-pool',
@@ -10,34 +11,41 @@ const ALL = [
   'failover',
   'aws-bundle',
   'aws-batch',
+  'cloud-bundles',
 ];
 const wanted = process.argv.slice(2);
 const names = wanted.length ? ALL.filter((n) => wanted.includes(n)) : ALL;
+const target = new URL('./RESULTS.md', import.meta.url);
+const today = new Date().toISOString().slice(0, 10);
 
-const sections: BenchSection[] = [];
-for (const name of names) {
-  let mod: { run(): Promise<BenchSection> };
-  try {
-    mod = await import(`./${name}.ts`);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String(error).includes(`${name}.ts`))
-      continue;
-    throw error;
+/** The sections already in RESULTS.md, by title, in order. */
+function previousSections(): Map<string, string> {
+  const sections = new Map<string, string>();
+  if (!existsSync(target)) return sections;
+  const parts = readFileSync(target, 'utf8').split(/^## /m).slice(1);
+  for (const part of parts) {
+    const title = part.slice(0, part.indexOf('\n')).trim();
+    sections.set(title, part.slice(part.indexOf('\n') + 1).trim());
   }
+  return sections;
+}
+
+const sections = wanted.length ? previousSections() : new Map<string, string>();
+for (const name of names) {
+  const mod: { run(): Promise<BenchSection> } = await import(`./${name}.ts`);
   process.stderr.write(`bench: ${name}...\n`);
   const section = await mod.run();
-  sections.push(section);
+  sections.set(section.title, `_Measured ${today} on ${machine()}._\n\n${section.markdown}`);
   process.stderr.write(`${section.markdown}\n\n`);
 }
 
 const doc = [
   '# Benchmark results',
   '',
-  `Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}.`,
-  `Machine: ${machine()}.`,
-  'Figures are ratios of runs made side by side in one session on this machine; absolute numbers vary by machine.',
+  'Written by `npm run bench`. Each section says when and on which machine it was measured. The figures that matter',
+  'are ratios of runs made side by side in one session on one machine; absolute numbers vary by machine and load.',
   '',
-  ...sections.flatMap((s) => [`## ${s.title}`, '', s.markdown, '']),
+  ...[...sections].flatMap(([title, body]) => [`## ${title}`, '', body, '']),
 ].join('\n');
-writeFileSync(new URL('./RESULTS.md', import.meta.url), doc);
+writeFileSync(target, doc);
 process.stderr.write('bench: wrote bench/RESULTS.md\n');
