@@ -1,8 +1,16 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -153,7 +161,9 @@ function installedClosure(name: string): { bytes: number; packages: number } {
 
 /** Minified ESM bundle of one import of the SDK, when esbuild is installed. */
 function bundleSize(importLine: string): number {
-  const dir = mkdtempSync(join(tmpdir(), 'mr-bundle-'));
+  // Inside the repository, so that esbuild resolves the SDK from its node_modules.
+  mkdirSync(join(ROOT, 'node_modules/.cache'), { recursive: true });
+  const dir = mkdtempSync(join(ROOT, 'node_modules/.cache/mr-bundle-'));
   try {
     writeFileSync(join(dir, 'entry.mjs'), `${importLine}\nconsole.log(sdk);\n`);
     const esbuild = join(ROOT, 'node_modules/.bin/esbuild');
