@@ -13,6 +13,7 @@ import {
   ThrottledError,
   TransientError,
 } from '../../core/errors.ts';
+import { NEVER_CONNECTED_CODES } from '../../core/network.ts';
 
 /** What `@azure/core-rest-pipeline`'s RestError (and the identity errors) carry. */
 interface SdkError {
@@ -35,15 +36,6 @@ export interface AcsSendFacts {
   maxBytes: number;
 }
 
-// Failures to open a connection: the request never reached the service, so sending again cannot duplicate it.
-const NOT_CONNECTED = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'EADDRNOTAVAIL',
-]);
 const IDENTITY_ERRORS = new Set(['AuthenticationError', 'CredentialUnavailableError', 'AuthenticationRequiredError']);
 
 /**
@@ -104,7 +96,8 @@ export function translateAcsError(error: unknown, origin: ErrorOrigin, facts: Ac
       options,
     );
   }
-  if (NOT_CONNECTED.has(e.code ?? '')) return new TransientError(`ACS unreachable (${e.code}): ${reason}`, options);
+  if (NEVER_CONNECTED_CODES.has(e.code ?? ''))
+    return new TransientError(`ACS unreachable (${e.code}): ${reason}`, options);
   // A socket error carries an errno code; anything else was raised in the client before a request left.
   const inFlight = e.name === 'AbortError' || /^(E[A-Z_]+|REQUEST_SEND_ERROR)$/.test(e.code ?? '');
   if (!inFlight) return new ConfigurationError(`the ACS client failed before sending (${code}): ${reason}`, options);

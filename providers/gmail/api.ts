@@ -4,6 +4,7 @@ import type { PreparedMessage } from '../../core/compose.ts';
 import { type ProviderConfig, resolveSecret } from '../../core/config.ts';
 import { callSignal, deadlinePassed, untilAborted } from '../../core/deadline.ts';
 import { AmbiguousDeliveryError, ConfigurationError, TransientError } from '../../core/errors.ts';
+import { neverConnected } from '../../core/network.ts';
 import { createGmailApiClient, GMAIL_ROOT_URL, type GmailApiClient, type GmailApiClientOptions } from './api-client.ts';
 import { describeGmailFailure, isRefusedAccessToken, mapGmailError } from './api-errors.ts';
 import { withBccHeader } from './bcc-header.ts';
@@ -126,14 +127,3 @@ export class GmailApiAdapter implements Adapter {
 }
 
 const answered = (error: unknown) => describeGmailFailure(error).status !== undefined;
-
-/** Errors raised before a connection existed: nothing can have reached Gmail. */
-const BEFORE_CONNECTING = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
-
-function neverConnected(error: unknown): boolean {
-  for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 6; depth++) {
-    if (typeof e.code === 'string' && BEFORE_CONNECTING.has(e.code)) return true;
-    e = e.cause as typeof e;
-  }
-  return false;
-}

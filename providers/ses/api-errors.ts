@@ -11,6 +11,7 @@ import {
   ThrottledError,
   TransientError,
 } from '../../core/errors.ts';
+import { NEVER_CONNECTED_CODES } from '../../core/network.ts';
 
 /** What the AWS SDK puts on its errors: a service exception, a network error, or a credentials error. */
 interface SdkError {
@@ -36,15 +37,6 @@ const CREDENTIALS_REFUSED = new Set([
   'ExpiredToken',
   'AccessDeniedException',
   'AccessDenied',
-]);
-// Failures to open a connection: the request never reached SES, so sending again cannot duplicate it.
-const NOT_CONNECTED = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'EADDRNOTAVAIL',
 ]);
 
 /**
@@ -118,7 +110,7 @@ export function translateSesError(error: unknown, origin: ErrorOrigin): Mailrout
     return new InvalidMessageError([{ path: '', message: `SES refused it (${name}): ${reason}` }], options);
   }
   const connectTimeout = name === 'TimeoutError' && /establish a connection/.test(reason);
-  if ((e.code && NOT_CONNECTED.has(e.code)) || connectTimeout) {
+  if ((e.code && NEVER_CONNECTED_CODES.has(e.code)) || connectTimeout) {
     return new TransientError(`SES unreachable (${e.code ?? name}): ${reason}`, options);
   }
   // A socket error carries an errno code; anything else was raised in the client before a request left.

@@ -13,6 +13,7 @@ import {
   ThrottledError,
   TransientError,
 } from '../../core/errors.ts';
+import { NEVER_CONNECTED_CODES } from '../../core/network.ts';
 import { redactSecrets } from '../../core/secrets.ts';
 
 /** What a reply means to a router. `quota` is a throttle that lasts long enough to move on to another provider. */
@@ -67,7 +68,6 @@ const STAGE_TEXT: Record<SmtpStage, string> = {
 
 const AUTH_CODES = new Set([530, 534, 535, 538]);
 const CERTIFICATE_PROBLEM = /certificate|self[- ]signed|altname|does not match|unable to verify|CERT_|UNABLE_TO_/i;
-const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 function stageOf(failure: SmtpFailure): SmtpStage {
   const command = failure.command ?? '';
@@ -174,7 +174,7 @@ function connectionFailure(
   if (
     failure.code === 'EDNS' ||
     failure.timeoutType === 'CONNECT_TIMEOUT' ||
-    UNREACHABLE.has(failure.originalCode ?? '') ||
+    NEVER_CONNECTED_CODES.has(failure.originalCode ?? '') ||
     tls
   ) {
     return new ProviderUnavailableError(
