@@ -131,6 +131,7 @@ export async function sendWithFailover(
         const sent = await deps.health.run(adapter.name, () =>
           adapter.send(prepared, deadline === undefined ? {} : { deadline: deadline - retry.safetyMarginMs }),
         );
+        await deps.health.recordSuccess(adapter.name);
         record({
           ...base,
           outcome: 'sent',

@@ -16,9 +16,16 @@ export interface HealthOptions {
   cooldownMs: number;
   /** How long a shared health record read from the store is reused before reading it again. */
   sharedCacheMs: number;
+  /** How long one instance holds the right to probe a provider whose mark ran out (freed by its answer). */
+  probeTtlMs: number;
 }
 
-export const DEFAULT_HEALTH: HealthOptions = { failureThreshold: 3, cooldownMs: 30_000, sharedCacheMs: 1_000 };
+export const DEFAULT_HEALTH: HealthOptions = {
+  failureThreshold: 3,
+  cooldownMs: 30_000,
+  sharedCacheMs: 1_000,
+  probeTtlMs: 15_000,
+};
 
 interface SharedHealth {
   downUntil: number;
@@ -57,6 +64,8 @@ export class HealthTracker {
   private readonly store: StateStore;
   private readonly breakers = new Map<string, CircuitBreakerPolicy>();
   private readonly shared = new Map<string, { value?: SharedHealth; version?: string; readAt: number }>();
+  /** Entries this instance holds the probe slot of (their mark ran out and this instance tries them first). */
+  private readonly probing = new Set<string>();
 
   constructor(store: StateStore, options: Partial<HealthOptions> = {}) {
     this.store = store;
@@ -84,7 +93,25 @@ export class HealthTracker {
     if (shared && shared.downUntil > now) {
       return { ok: false, reason: `marked down: ${shared.reason}`, untilMs: shared.downUntil };
     }
+    if (shared && !this.probing.has(name)) {
+      // The mark has run out: one instance probes, the others keep away until it has answered, so a thousand
+      // instances do not all hit a provider that may still be down.
+      const won = await this.store.put(`probe:${name}`, { at: now }, { ttlMs: this.options.probeTtlMs });
+      if (!won) return { ok: false, reason: 'marked down: another instance is probing it' };
+      this.probing.add(name);
+    }
     return { ok: true };
+  }
+
+  /** A send went through: a provider that was marked down is back, for every instance sharing the store. */
+  async recordSuccess(name: string): Promise<void> {
+    const cached = this.shared.get(name);
+    if (!cached?.value && !this.probing.has(name)) return;
+    this.probing.delete(name);
+    this.shared.set(name, { readAt: Date.now() });
+    // Only the mark this instance read: one written since (another instance saw a new failure) stays.
+    if (cached?.version) await this.store.delete(`health:${name}`, cached.version);
+    await this.store.delete(`probe:${name}`);
   }
 
   /** Runs one send through the entry's breaker; a BrokenCircuitError means the circuit is open. */
@@ -99,6 +126,14 @@ export class HealthTracker {
   /** Records what a failed send says about the provider, marking it down for everyone when it warrants it. */
   async recordFailure(name: string, error: MailrouteError, maxThrottleWaitMs: number): Promise<void> {
     const state = this.breaker(name).state;
+    const probed = this.probing.delete(name);
+    if (probed && isProviderFailure(error)) {
+      // The probe failed: down again for a cool-down, and the probe slot freed for the next one.
+      await this.markDown(name, `${error.code}: ${error.message}`.slice(0, 300));
+      await this.store.delete(`probe:${name}`);
+      return;
+    }
+    if (probed) await this.store.delete(`probe:${name}`);
     if (marksDownAtOnce(error, maxThrottleWaitMs) || state === CircuitState.Open) {
       // A throttle says itself how long the provider is closed to us; anything else waits the cool-down.
       const retryAfterMs = (error as MailrouteError & { retryAfterMs?: number }).retryAfterMs;
@@ -116,7 +151,9 @@ export class HealthTracker {
     const written = current
       ? await this.store.update(key, value, current.version, { ttlMs })
       : await this.store.put(key, value, { ttlMs });
-    if (written) this.shared.set(name, { value, readAt: now });
+    if (!written) return;
+    const stored = await this.store.get<SharedHealth>(key);
+    this.shared.set(name, { ...(stored ? { value: stored.value, version: stored.version } : { value }), readAt: now });
   }
 
   private async readShared(name: string, now: number): Promise<SharedHealth | undefined> {
@@ -128,8 +165,10 @@ export class HealthTracker {
   }
 
   private async clearShared(name: string): Promise<void> {
+    const cached = this.shared.get(name);
     this.shared.set(name, { readAt: Date.now() });
-    await this.store.delete(`health:${name}`);
+    // Only the mark this instance knew of: a newer one, written by another instance since, stays.
+    if (cached?.version) await this.store.delete(`health:${name}`, cached.version);
   }
 
   /** A snapshot for `explain` and logs. */

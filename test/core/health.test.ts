@@ -38,3 +38,32 @@ describe('HealthTracker', () => {
     expect(await other.availability('acs', now + 10_500)).toEqual({ ok: true });
   });
 });
+
+describe('HealthTracker, when a mark runs out', () => {
+  it('lets one instance probe while the others keep away, and clears the mark for all when the probe succeeds', async () => {
+    const store = new MemoryStore();
+    const a = new HealthTracker(store, { cooldownMs: 10_000, sharedCacheMs: 0 });
+    const b = new HealthTracker(store, { cooldownMs: 10_000, sharedCacheMs: 0 });
+    // A mark that has already run out.
+    await a.markDown('ses', 'PROVIDER_UNAVAILABLE: down', Date.now() - 20_000, 1);
+    expect(await a.availability('ses')).toEqual({ ok: true });
+    expect(await b.availability('ses')).toEqual({ ok: false, reason: 'marked down: another instance is probing it' });
+    await a.recordSuccess('ses');
+    expect(await store.get('health:ses')).toBeUndefined();
+    expect(await b.availability('ses')).toEqual({ ok: true });
+  });
+
+  it('marks it down again for a cool-down when the probe fails, and frees the probe slot', async () => {
+    const store = new MemoryStore();
+    const a = new HealthTracker(store, { cooldownMs: 10_000, sharedCacheMs: 0 });
+    const b = new HealthTracker(store, { cooldownMs: 10_000, sharedCacheMs: 0 });
+    await a.markDown('ses', 'PROVIDER_UNAVAILABLE: down', Date.now() - 20_000, 1);
+    expect(await a.availability('ses')).toEqual({ ok: true });
+    await a.recordFailure('ses', new AuthenticationError('535 still refused'), 500);
+    expect(await b.availability('ses')).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^marked down: AUTHENTICATION/),
+    });
+    expect(await store.get('probe:ses')).toBeUndefined();
+  });
+});
