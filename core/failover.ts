@@ -126,6 +126,20 @@ export async function sendWithFailover(
     }
 
     for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
+      if (attempt > 1) {
+        // A retry is one more send to the provider: it takes its own slot, so retries cannot break the pace.
+        const again = await deps.limiter(adapter.name).acquire(Math.min(retry.maxRateWaitMs, remaining()));
+        if (!again.ok) {
+          record({
+            ...base,
+            outcome: 'skipped',
+            errorCode: 'THROTTLED',
+            reason: `rate limit: next slot in ${again.retryAfterMs} ms`,
+            latencyMs: 0,
+          });
+          break;
+        }
+      }
       const started = Date.now();
       try {
         const sent = await deps.health.run(adapter.name, () =>
