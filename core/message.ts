@@ -52,8 +52,8 @@ const tag = z
       .describe('Letters, digits, _ and -, at most 256.'),
     value: z
       .string()
-      .regex(/^[A-Za-z0-9_.@-]{0,256}$/)
-      .describe('Letters, digits, _ . @ and -, at most 256.'),
+      .regex(/^[A-Za-z0-9_-]{0,256}$/)
+      .describe('Letters, digits, _ and -, at most 256 (what SES accepts in a message tag).'),
   })
   .strict();
 
