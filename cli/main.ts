@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig, missingSecrets, redactConfig } from '../core/config.ts';
-import { isMailrouteError } from '../core/errors.ts';
+import { ConfigurationError, isMailrouteError } from '../core/errors.ts';
 import { jsonLogger } from '../core/log.ts';
 import { createMailer } from '../index.ts';
 import { listOutbox, outboxPath } from '../providers/local/outbox.ts';
@@ -10,7 +10,7 @@ import { startLocalApi } from './serve.ts';
 
 const USAGE = `Usage:
   mailroute send --message FILE.json|- [--from A] [--to A]... [--cc A]... [--bcc A]... [--reply-to A]
-                 [--subject S] [--text T] [--html H] [--idempotency-key K] [--provider NAME] [--config FILE]
+                 [--subject S] [--text T] [--html H] [--idempotency-key K] [--provider NAME] [--route NAME] [--config FILE]
   mailroute config check [--config FILE] [--connect]
   mailroute explain --message FILE.json|- [--route NAME] [--config FILE]
   mailroute outbox [--dir DIR]
@@ -71,6 +71,7 @@ async function sendCommand(args: string[], out: Out): Promise<number> {
       html: { type: 'string' },
       'idempotency-key': { type: 'string' },
       provider: { type: 'string' },
+      route: { type: 'string' },
       config: { type: 'string' },
     },
   });
@@ -99,7 +100,10 @@ async function sendCommand(args: string[], out: Out): Promise<number> {
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) message[key] = value;
   const mailer = await createMailer(loadConfig({ file: values.config }).config);
   try {
-    const result = await mailer.send(message, values.provider ? { provider: values.provider } : {});
+    const result = await mailer.send(message, {
+      ...(values.provider ? { provider: values.provider } : {}),
+      ...(values.route ? { route: values.route } : {}),
+    });
     out(JSON.stringify({ ok: true, result }, null, 2));
     return 0;
   } finally {
@@ -179,7 +183,17 @@ async function serveCommand(args: string[], out: Out): Promise<number> {
   const { config, source } = loadConfig({ file: values.config });
   const mailer = await createMailer(config, { logger: jsonLogger() });
   const port = Number(values.port ?? process.env.PORT ?? 3025);
-  const api = await startLocalApi(mailer, { port, host: values.host ?? '127.0.0.1' });
+  const host = values.host ?? '127.0.0.1';
+  const api = await startLocalApi(mailer, { port, host }).catch(async (error: NodeJS.ErrnoException) => {
+    await mailer.close();
+    if (error.code !== 'EADDRINUSE') throw error;
+    throw new ConfigurationError(
+      `port ${port} on ${host} is in use: start with --port N or PORT=N (0 picks a free one)`,
+      {
+        issues: [{ path: 'port', message: 'is in use' }],
+      },
+    );
+  });
   out(
     `mailroute is serving the HTTP API on ${api.url} (configuration: ${source}; providers: ${mailer.names().join(', ')})`,
   );

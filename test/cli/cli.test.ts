@@ -157,3 +157,20 @@ describe('mailroute explain', () => {
     expect(listed.json.messages).toEqual([]);
   });
 });
+
+describe('mailroute send --route', () => {
+  it('sends through the named route', async () => {
+    const config = JSON.stringify({
+      providers: [
+        { name: 'a', provider: 'local', mode: 'api' },
+        { name: 'b', provider: 'local', mode: 'api' },
+      ],
+      routes: [{ name: 'via-b', providers: ['b'] }],
+    });
+    const { code, json } = await mailroute(['send', '--message', messageFile(good), '--route', 'via-b'], {
+      MAILROUTE_CONFIG: config,
+    });
+    expect(code).toBe(0);
+    expect(json.result).toMatchObject({ name: 'b', route: 'via-b' });
+  });
+});
