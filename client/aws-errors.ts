@@ -8,6 +8,8 @@ import {
   ProviderUnavailableError,
   ThrottledError,
 } from '../core/errors.ts';
+import { parseRetryAfter } from '../core/network.ts';
+import { AWS_CREDENTIALS_REFUSED, type AwsSdkError } from '../providers/aws-sdk-errors.ts';
 
 /** What an SQS, S3 or Lambda call was about, for the error's message and the setting to fix. */
 export interface AwsTarget {
@@ -19,15 +21,6 @@ export interface AwsTarget {
   setting: string;
   /** The payload's size, to report when the service says it is too large. */
   bytes?: number;
-}
-
-interface SdkError {
-  name?: string;
-  code?: string;
-  message?: string;
-  $fault?: 'client' | 'server';
-  $metadata?: { httpStatusCode?: number };
-  $response?: { headers?: Record<string, string | undefined> };
 }
 
 const THROTTLED = new Set([
@@ -44,18 +37,6 @@ const NOT_FOUND = new Set([
   'AWS.SimpleQueueService.NonExistentQueue',
   'NoSuchBucket',
   'ResourceNotFoundException',
-]);
-const REFUSED = new Set([
-  'AccessDenied',
-  'AccessDeniedException',
-  'InvalidSecurity',
-  'UnrecognizedClientException',
-  'InvalidClientTokenId',
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'ExpiredToken',
-  'ExpiredTokenException',
-  'KmsAccessDenied',
 ]);
 
 /**
@@ -75,7 +56,7 @@ const REFUSED = new Set([
  */
 export function translateAwsError(error: unknown, target: AwsTarget): MailrouteError {
   if (isMailrouteError(error)) return error;
-  const e = (error ?? {}) as SdkError;
+  const e = (error ?? {}) as AwsSdkError;
   const name = e.name ?? 'Error';
   const status = e.$metadata?.httpStatusCode;
   const reason = e.message || name;
@@ -84,7 +65,7 @@ export function translateAwsError(error: unknown, target: AwsTarget): MailrouteE
   const issue = (message: string) => [{ path: target.setting, message }];
 
   if (THROTTLED.has(name) || status === 429) {
-    const retryAfterMs = retryAfter(e.$response?.headers?.['retry-after']);
+    const retryAfterMs = parseRetryAfter(e.$response?.headers?.['retry-after']);
     return new ThrottledError(`${what} was throttled (${name}): ${reason}`, {
       ...options,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
@@ -96,7 +77,7 @@ export function translateAwsError(error: unknown, target: AwsTarget): MailrouteE
       issues: issue(`${target.resource} does not exist (or is in another region or account)`),
     });
   }
-  if (REFUSED.has(name) || status === 401 || status === 403) {
+  if (AWS_CREDENTIALS_REFUSED.has(name) || status === 401 || status === 403) {
     return new AuthenticationError(`${what} was refused (${name}): ${reason}`, options);
   }
   // SQS: "Message must be shorter than 262144 bytes."; Lambda (413): "Request must be smaller than 6291456 bytes".
@@ -132,15 +113,6 @@ export function translateAwsError(error: unknown, target: AwsTarget): MailrouteE
   return new ProviderUnavailableError(`${what} failed (${status ?? e.code ?? name}): ${reason}`, options);
 }
 
-function isNetworkError(e: SdkError): boolean {
+function isNetworkError(e: AwsSdkError): boolean {
   return /^E[A-Z_]+$/.test(e.code ?? '') || ['TimeoutError', 'AbortError', 'RequestTimeout'].includes(e.name ?? '');
-}
-
-/** `Retry-After` as seconds or an HTTP date, in milliseconds. */
-function retryAfter(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }

@@ -8,6 +8,7 @@ import {
   ProviderUnavailableError,
   ThrottledError,
 } from '../core/errors.ts';
+import { parseRetryAfter } from '../core/network.ts';
 
 /** What a Storage Queue call was about, for the error's message and the option to fix. */
 export interface StorageQueueTarget {
@@ -71,7 +72,7 @@ export function translateStorageQueueError(error: unknown, target: StorageQueueT
   const issue = (message: string) => [{ path: target.setting, message }];
 
   if (THROTTLED.has(code) || status === 429) {
-    const retryAfterMs = retryAfter(e.response?.headers?.get?.('retry-after'));
+    const retryAfterMs = parseRetryAfter(e.response?.headers?.get?.('retry-after'));
     return new ThrottledError(`${what} was throttled (${code}): ${reason}`, {
       ...options,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
@@ -126,12 +127,3 @@ export function translateStorageQueueError(error: unknown, target: StorageQueueT
 
 /** Storage puts its request id and time on further lines of the message: noise in an error. */
 const firstLine = (text: string | undefined) => (text ?? '').split('\n')[0]!.trim();
-
-/** `Retry-After` as seconds or an HTTP date, in milliseconds. */
-function retryAfter(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}

@@ -6,6 +6,7 @@ import {
   ProviderUnavailableError,
   ThrottledError,
 } from '../core/errors.ts';
+import { parseRetryAfter } from '../core/network.ts';
 
 /** What a Pub/Sub call was about, for the error's message and the setting to fix. */
 export interface PubSubTarget {
@@ -49,7 +50,7 @@ export function translatePubSubFailure(failure: PubSubFailure, target: PubSubTar
   const what = `Pub/Sub publish to ${target.topic}`;
   const options = origin(undefined, code);
   if (failure.status === 429) {
-    const retryAfterMs = retryAfter(failure.retryAfter);
+    const retryAfterMs = parseRetryAfter(failure.retryAfter);
     return new ThrottledError(`${what} was throttled (${code}): ${reason}`, {
       ...options,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
@@ -107,13 +108,4 @@ function googleError(body: string): { status?: string; message?: string } {
   } catch {
     return {};
   }
-}
-
-/** `Retry-After` as seconds or an HTTP date, in milliseconds. */
-function retryAfter(value: string | null | undefined): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }

@@ -72,6 +72,14 @@ export interface Adapter {
   close(): Promise<void>;
 }
 
+/** A provider's default limits, lowered or raised by the entry's `limits` setting. */
+export function configuredLimits(defaults: Limits, configured?: Partial<Limits>): Limits {
+  return {
+    maxEncodedBytes: configured?.maxEncodedBytes ?? defaults.maxEncodedBytes,
+    maxRecipients: configured?.maxRecipients ?? defaults.maxRecipients,
+  };
+}
+
 export const ALL_CAPABILITIES: Capabilities = {
   attachments: true,
   inlineImages: true,

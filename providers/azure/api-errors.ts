@@ -13,7 +13,7 @@ import {
   ThrottledError,
   TransientError,
 } from '../../core/errors.ts';
-import { NEVER_CONNECTED_CODES } from '../../core/network.ts';
+import { NEVER_CONNECTED_CODES, parseRetryAfter } from '../../core/network.ts';
 
 /** What `@azure/core-rest-pipeline`'s RestError (and the identity errors) carry. */
 interface SdkError {
@@ -142,10 +142,5 @@ export function unsuccessfulOperation(
 function retryAfter(headers: { get(name: string): string | undefined } | undefined): number | undefined {
   const ms = Number(headers?.get('retry-after-ms') ?? headers?.get('x-ms-retry-after-ms'));
   if (Number.isFinite(ms) && ms > 0) return ms;
-  const value = headers?.get('retry-after');
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+  return parseRetryAfter(headers?.get('retry-after'));
 }

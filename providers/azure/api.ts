@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EmailClient, EmailClientOptions } from '@azure/communication-email';
 import type { TokenCredential } from '@azure/identity';
 import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import { ALL_CAPABILITIES } from '../../core/adapter.ts';
+import { ALL_CAPABILITIES, configuredLimits } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { callSignal, deadlinePassed } from '../../core/deadline.ts';
 import { AmbiguousDeliveryError, TransientError } from '../../core/errors.ts';
@@ -53,10 +53,7 @@ export class AzureApiAdapter implements Adapter {
   constructor(config: AzureApiConfig, options: AzureApiAdapterOptions = {}) {
     this.name = config.name;
     this.config = config;
-    this.limits = {
-      maxEncodedBytes: config.limits?.maxEncodedBytes ?? AZURE_API_LIMITS.maxEncodedBytes,
-      maxRecipients: config.limits?.maxRecipients ?? AZURE_API_LIMITS.maxRecipients,
-    };
+    this.limits = configuredLimits(AZURE_API_LIMITS, config.limits);
     this.client =
       options.client ??
       createEmailClient(config, options.env ?? process.env, options.credential, options.clientOptions);

@@ -8,6 +8,7 @@ import {
   ThrottledError,
   TransientError,
 } from '../../core/errors.ts';
+import { parseRetryAfter } from '../../core/network.ts';
 
 /** The parts of a gaxios error this mapping reads; any thrown value is narrowed to it defensively. */
 interface HttpFailure {
@@ -73,12 +74,8 @@ function retryAfter(failure: HttpFailure, message: string, now: number): number 
     typeof headers?.get === 'function'
       ? headers.get('retry-after')
       : (headers as Record<string, string> | undefined)?.['retry-after'];
-  if (header) {
-    const seconds = Number(header);
-    if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-    const date = Date.parse(header);
-    if (!Number.isNaN(date)) return Math.max(0, date - now);
-  }
+  const fromHeader = parseRetryAfter(header, now);
+  if (fromHeader !== undefined) return fromHeader;
   const at = /Retry after (\S+Z)/.exec(message)?.[1];
   return at && !Number.isNaN(Date.parse(at)) ? Math.max(0, Date.parse(at) - now) : undefined;
 }

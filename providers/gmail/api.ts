@@ -1,5 +1,5 @@
 import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import { ALL_CAPABILITIES } from '../../core/adapter.ts';
+import { ALL_CAPABILITIES, configuredLimits } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { type ProviderConfig, resolveSecret } from '../../core/config.ts';
 import { callSignal, deadlinePassed, untilAborted } from '../../core/deadline.ts';
@@ -37,7 +37,7 @@ export class GmailApiAdapter implements Adapter {
 
   constructor(config: GmailProviderConfig) {
     this.name = config.name;
-    this.limits = { ...GMAIL_API_LIMITS, ...config.limits };
+    this.limits = configuredLimits(GMAIL_API_LIMITS, config.limits);
     const account = config.serviceAccount;
     if (!account || !config.user) {
       const issues = [{ path: account ? 'user' : 'serviceAccount', message: 'is required in api mode' }];

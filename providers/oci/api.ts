@@ -1,6 +1,6 @@
 import type { EmailDPClient } from 'oci-emaildataplane';
 import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import { ALL_CAPABILITIES } from '../../core/adapter.ts';
+import { ALL_CAPABILITIES, configuredLimits } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { resolveSecret } from '../../core/config.ts';
 import { callSignal, deadlinePassed } from '../../core/deadline.ts';
@@ -41,7 +41,7 @@ export class OciApiAdapter implements Adapter {
 
   constructor(config: OciProviderConfig) {
     this.name = config.name;
-    this.limits = { ...OCI_API_LIMITS, ...config.limits };
+    this.limits = configuredLimits(OCI_API_LIMITS, config.limits);
     if (!config.compartmentId) {
       throw new ConfigurationError(`${config.name}: compartmentId is required in api mode`, {
         issues: [{ path: 'compartmentId', message: 'is required in api mode' }],

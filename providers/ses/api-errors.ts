@@ -11,33 +11,12 @@ import {
   ThrottledError,
   TransientError,
 } from '../../core/errors.ts';
-import { NEVER_CONNECTED_CODES } from '../../core/network.ts';
-
-/** What the AWS SDK puts on its errors: a service exception, a network error, or a credentials error. */
-interface SdkError {
-  name?: string;
-  code?: string;
-  message?: string;
-  $fault?: 'client' | 'server';
-  $metadata?: { httpStatusCode?: number };
-  $response?: { headers?: Record<string, string | undefined> };
-}
+import { NEVER_CONNECTED_CODES, parseRetryAfter } from '../../core/network.ts';
+import { AWS_CREDENTIALS_REFUSED, type AwsSdkError } from '../aws-sdk-errors.ts';
 
 const THROTTLED = new Set(['TooManyRequestsException', 'ThrottlingException', 'Throttling', 'LimitExceededException']);
 // The account cannot send at all for now: nothing about this message, so another provider should take it.
 const UNAVAILABLE = new Set(['SendingPausedException', 'AccountSuspendedException']);
-const CREDENTIALS_REFUSED = new Set([
-  'UnrecognizedClientException',
-  'InvalidClientTokenId',
-  'InvalidSignatureException',
-  'SignatureDoesNotMatch',
-  'IncompleteSignature',
-  'MissingAuthenticationToken',
-  'ExpiredTokenException',
-  'ExpiredToken',
-  'AccessDeniedException',
-  'AccessDenied',
-]);
 
 /**
  * Translates an error of `@aws-sdk/client-sesv2` into the project's taxonomy.
@@ -66,13 +45,13 @@ const CREDENTIALS_REFUSED = new Set([
  */
 export function translateSesError(error: unknown, origin: ErrorOrigin): MailrouteError {
   if (isMailrouteError(error)) return error;
-  const e = (error ?? {}) as SdkError;
+  const e = (error ?? {}) as AwsSdkError;
   const name = e.name ?? 'Error';
   const status = e.$metadata?.httpStatusCode;
   const reason = e.message || name;
   const options = { ...origin, cause: error, providerCode: status && name === 'Unknown' ? status : name };
   if (THROTTLED.has(name) || status === 429) {
-    const retryAfterMs = retryAfter(e.$response?.headers?.['retry-after']);
+    const retryAfterMs = parseRetryAfter(e.$response?.headers?.['retry-after']);
     return new ThrottledError(`SES throttled the send (${name}): ${reason}`, {
       ...options,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
@@ -87,7 +66,7 @@ export function translateSesError(error: unknown, origin: ErrorOrigin): Mailrout
   }
   if (
     name === 'MailFromDomainNotVerifiedException' ||
-    CREDENTIALS_REFUSED.has(name) ||
+    AWS_CREDENTIALS_REFUSED.has(name) ||
     status === 401 ||
     status === 403
   ) {
@@ -121,13 +100,4 @@ export function translateSesError(error: unknown, origin: ErrorOrigin): Mailrout
 
 function ambiguous(what: string, options: ConstructorParameters<typeof AmbiguousDeliveryError>[1]) {
   return new AmbiguousDeliveryError(`${what}; SES may have sent it (SendEmail has no idempotency token)`, options);
-}
-
-/** `Retry-After` as seconds or an HTTP date (SES sending one is unverified), in milliseconds. */
-function retryAfter(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }

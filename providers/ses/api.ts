@@ -1,6 +1,6 @@
 import { GetAccountCommand, SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import { ALL_CAPABILITIES } from '../../core/adapter.ts';
+import { ALL_CAPABILITIES, configuredLimits } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { resolveSecret } from '../../core/config.ts';
 import { callSignal, deadlinePassed } from '../../core/deadline.ts';
@@ -42,10 +42,7 @@ export class SesApiAdapter implements Adapter {
   constructor(config: SesApiConfig, options: SesApiAdapterOptions = {}) {
     this.name = config.name;
     this.config = config;
-    this.limits = {
-      maxEncodedBytes: config.limits?.maxEncodedBytes ?? SES_API_LIMITS.maxEncodedBytes,
-      maxRecipients: config.limits?.maxRecipients ?? SES_API_LIMITS.maxRecipients,
-    };
+    this.limits = configuredLimits(SES_API_LIMITS, config.limits);
     this.ownsClient = !options.client;
     this.client = options.client ?? createSesClient(config, options.env ?? process.env);
   }

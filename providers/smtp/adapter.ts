@@ -1,6 +1,5 @@
 import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
-import type { ProviderConfig } from '../../core/config.ts';
 import { SmtpEngine, type SmtpEngineOptions } from './engine.ts';
 
 export interface SmtpAdapterSpec {
@@ -65,13 +64,7 @@ export function prependHeaders(raw: Buffer, lines: string[]): Buffer {
   return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n`), raw]);
 }
 
-/** A provider's limits, lowered or raised by the entry's `limits` setting. */
-export function configuredLimits(defaults: Limits, configured: ProviderConfig['limits']): Limits {
-  return {
-    maxEncodedBytes: configured?.maxEncodedBytes ?? defaults.maxEncodedBytes,
-    maxRecipients: configured?.maxRecipients ?? defaults.maxRecipients,
-  };
-}
+export { configuredLimits } from '../../core/adapter.ts';
 
 /** Everything travels in the MIME message, so SMTP carries every feature but provider tags. */
 export const SMTP_CAPABILITIES: Capabilities = {
