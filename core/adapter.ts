@@ -26,7 +26,43 @@ export interface SendContext {
   /** Epoch milliseconds by which the send must have answered (a function's remaining time). */
   deadline?: number;
   signal?: AbortSignal;
+  /**
+   * When this message was first handed to this provider entry, in epoch ms: kept in the idempotency claim, so a
+   * retry or a redelivery after a crash repeats the same request (ACS `Repeatability-First-Sent`). Absent when the
+   * send has no idempotency key.
+   */
+  firstSentAt?: number;
 }
+
+/**
+ * What the idempotency claim records the moment an attempt is handed to a provider, so that a redelivery
+ * finding it (after a crash, or a lease that ran out) knows a send may have happened, and where.
+ */
+export interface AttemptRecord {
+  /** The provider entry's name, provider and mode. */
+  name: string;
+  provider: string;
+  mode: Mode;
+  /** Epoch ms (the sender's clock) when this attempt was handed over. */
+  startedAt: number;
+  /** Epoch ms when this message was first handed to this entry (the first of its attempts there). */
+  firstSentAt: number;
+  /** The provider's own idempotency token for this message, when it has one (ACS repeatability id). */
+  token?: string;
+}
+
+/**
+ * What a provider says of an attempt that may have been delivered:
+ * - `delivered`: it has the message (the result to record; nothing is sent again);
+ * - `not-delivered`: it certainly does not have it, so sending it (again) cannot duplicate it;
+ * - `in-progress`: it is still working on it: ask again later;
+ * - `unknown`: it cannot tell (the reason says why): the send is declared ambiguous.
+ */
+export type Settlement =
+  | { status: 'delivered'; sent: AdapterSendResult }
+  | { status: 'not-delivered'; reason: string }
+  | { status: 'in-progress'; reason: string }
+  | { status: 'unknown'; reason: string };
 
 /** What an adapter returns; the mailer adds name, timings and the composed message's facts. */
 export interface AdapterSendResult {
@@ -70,6 +106,18 @@ export interface Adapter {
   /** Checks connectivity and credentials without sending mail. */
   verify(context?: SendContext): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The provider's own idempotency token for this message (derived from its idempotency key), recorded in the
+   * claim before the send. Only adapters of providers that de-duplicate on a token of their own have one.
+   */
+  idempotencyToken?(prepared: PreparedMessage): string | undefined;
+  /**
+   * Settles an attempt that may have been delivered (its sender crashed, or lost the answer), without ever
+   * delivering the message twice: by repeating the request under the provider's own idempotency (ACS
+   * repeatable requests), or by looking the message up (Gmail `rfc822msgid:`). Adapters of providers that can
+   * do neither have no `settle`: their ambiguous sends stay declared ambiguous. Errors are the project's own.
+   */
+  settle?(prepared: PreparedMessage, attempt: AttemptRecord, context: SendContext): Promise<Settlement>;
 }
 
 /** A provider's default limits, lowered or raised by the entry's `limits` setting. */

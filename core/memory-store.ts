@@ -11,31 +11,31 @@ export class MemoryStore implements StateStore {
     return structuredClone(record) as StoredRecord<T>;
   }
 
-  async put<T>(key: string, value: T, options?: WriteOptions): Promise<boolean> {
-    if (isLive(this.records.get(key))) return false;
-    this.write(key, value, options);
-    return true;
+  async put<T>(key: string, value: T, options?: WriteOptions): Promise<string | undefined> {
+    if (isLive(this.records.get(key))) return undefined;
+    return this.write(key, value, options);
   }
 
-  async update<T>(key: string, value: T, version: string, options?: WriteOptions): Promise<boolean> {
+  async update<T>(key: string, value: T, version: string, options?: WriteOptions): Promise<string | undefined> {
     const current = this.records.get(key);
-    if (!isLive(current) || current!.version !== version) return false;
-    this.write(key, value, options);
-    return true;
+    if (!isLive(current) || current!.version !== version) return undefined;
+    return this.write(key, value, options);
   }
 
   async delete(key: string, version?: string): Promise<void> {
     if (version === undefined || this.records.get(key)?.version === version) this.records.delete(key);
   }
 
-  private write<T>(key: string, value: T, options?: WriteOptions): void {
+  private write<T>(key: string, value: T, options?: WriteOptions): string {
     const expiresAt = expiryFrom(options);
     this.counter += 1;
+    const version = String(this.counter);
     this.records.set(key, {
       key,
       value: structuredClone(value),
-      version: String(this.counter),
+      version,
       ...(expiresAt === undefined ? {} : { expiresAt }),
     });
+    return version;
   }
 }

@@ -21,10 +21,13 @@ export interface WriteOptions {
 export interface StateStore {
   /** The record, or undefined when it is absent or expired. */
   get<T>(key: string): Promise<StoredRecord<T> | undefined>;
-  /** Creates the record if there is none (or only an expired one). False when a live record exists. */
-  put<T>(key: string, value: T, options?: WriteOptions): Promise<boolean>;
-  /** Replaces the record if it is still at `version`. False when it changed or vanished meanwhile. */
-  update<T>(key: string, value: T, version: string, options?: WriteOptions): Promise<boolean>;
+  /**
+   * Creates the record if there is none (or only an expired one) and returns its version, so the writer can go
+   * on with compare-and-set without reading it back. Undefined when a live record exists.
+   */
+  put<T>(key: string, value: T, options?: WriteOptions): Promise<string | undefined>;
+  /** Replaces the record if it is still at `version`; the new version, or undefined when it changed or vanished. */
+  update<T>(key: string, value: T, version: string, options?: WriteOptions): Promise<string | undefined>;
   /** Removes the record; with `version`, only if it is still at that version. */
   delete(key: string, version?: string): Promise<void>;
 }

@@ -54,41 +54,45 @@ export class AzureTableStore implements StateStore {
     };
   }
 
-  async put<T>(key: string, value: T, options?: WriteOptions): Promise<boolean> {
-    const entity = toEntity(key, value, expiryFrom(options));
+  async put<T>(key: string, value: T, options?: WriteOptions): Promise<string | undefined> {
+    const expiresAt = expiryFrom(options);
+    const entity = toEntity(key, value, expiresAt);
     // Bounded: each round means another writer created or deleted the row meanwhile.
     for (let attempt = 0; attempt < 3; attempt += 1) {
       try {
-        await this.client.createEntity(entity);
-        return true;
+        const { etag } = await this.client.createEntity(entity);
+        return written(etag, expiresAt);
       } catch (error) {
         if (statusOf(error) !== 409) throw error;
       }
       const existing = await this.read(key);
       if (!existing) continue;
-      if (isLive(existing)) return false;
+      if (isLive(existing)) return undefined;
       try {
         // Conditional on the expired row's ETag: of several writers reviving the same key, one wins.
-        await this.client.updateEntity(entity, 'Replace', { etag: existing.etag });
-        return true;
+        const { etag } = await this.client.updateEntity(entity, 'Replace', { etag: existing.etag });
+        return written(etag, expiresAt);
       } catch (error) {
         const status = statusOf(error);
-        if (status === 412) return false;
+        if (status === 412) return undefined;
         if (status !== 404) throw error;
       }
     }
-    return false;
+    return undefined;
   }
 
-  async update<T>(key: string, value: T, version: string, options?: WriteOptions): Promise<boolean> {
+  async update<T>(key: string, value: T, version: string, options?: WriteOptions): Promise<string | undefined> {
     const parsed = parseVersion(version);
-    if (!parsed || !isLive(parsed)) return false;
+    if (!parsed || !isLive(parsed)) return undefined;
+    const expiresAt = expiryFrom(options);
     try {
-      await this.client.updateEntity(toEntity(key, value, expiryFrom(options)), 'Replace', { etag: parsed.etag });
-      return true;
+      const { etag } = await this.client.updateEntity(toEntity(key, value, expiresAt), 'Replace', {
+        etag: parsed.etag,
+      });
+      return written(etag, expiresAt);
     } catch (error) {
       const status = statusOf(error);
-      if (status === 412 || status === 404) return false;
+      if (status === 412 || status === 404) return undefined;
       throw error;
     }
   }
@@ -157,6 +161,12 @@ function toEntity(key: string, value: unknown, expiresAt: number | undefined): T
     // Typed explicitly: an untyped JSON number this large is not reliably read back as an exact integer.
     ...(expiresAt === undefined ? {} : { expiresAt: { value: String(expiresAt), type: 'Int64' } }),
   };
+}
+
+/** The version of a row just written; the service always answers a write with its new ETag. */
+function written(etag: string | undefined, expiresAt: number | undefined): string {
+  if (!etag) throw new Error('Azure Table answered a write without an ETag');
+  return versionOf(etag, expiresAt);
 }
 
 function versionOf(etag: string, expiresAt: number | undefined): string {

@@ -76,14 +76,14 @@ export class DynamoDbStore implements StateStore {
     };
   }
 
-  async put<T>(key: string, value: T, options?: WriteOptions): Promise<boolean> {
+  async put<T>(key: string, value: T, options?: WriteOptions): Promise<string | undefined> {
     const now = Date.now();
     return this.conditionalPut(key, value, options, now, 'attribute_not_exists(pk) OR expiresAtMs <= :now', {
       ':now': { N: String(now) },
     });
   }
 
-  async update<T>(key: string, value: T, version: string, options?: WriteOptions): Promise<boolean> {
+  async update<T>(key: string, value: T, version: string, options?: WriteOptions): Promise<string | undefined> {
     const now = Date.now();
     return this.conditionalPut(
       key,
@@ -111,7 +111,7 @@ export class DynamoDbStore implements StateStore {
     }
   }
 
-  /** A whole-item PutItem guarded by `condition`; a lost condition is `false`, the normal outcome of a race. */
+  /** A whole-item PutItem guarded by `condition`: the new version, or undefined on a lost condition (a race). */
   private async conditionalPut(
     key: string,
     value: unknown,
@@ -119,19 +119,20 @@ export class DynamoDbStore implements StateStore {
     now: number,
     condition: string,
     values: Record<string, AttributeValue>,
-  ): Promise<boolean> {
+  ): Promise<string | undefined> {
+    const item = toItem(key, value, expiryFrom(options, now));
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: toItem(key, value, expiryFrom(options, now)),
+          Item: item,
           ConditionExpression: condition,
           ExpressionAttributeValues: values,
         }),
       );
-      return true;
+      return item.version!.S;
     } catch (error) {
-      if (isConditionFailure(error)) return false;
+      if (isConditionFailure(error)) return undefined;
       throw error;
     }
   }

@@ -95,11 +95,13 @@ describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
   it('creates with put, refuses a second put on a live key, and reads value, version and expiry back', async () => {
     const key = newKey('put');
     const before = Date.now();
-    expect(await store.put(key, { state: 'in-progress' }, { ttlMs: 60_000 })).toBe(true);
-    expect(await store.put(key, { state: 'other' })).toBe(false);
+    const version = await store.put(key, { state: 'in-progress' }, { ttlMs: 60_000 });
+    expect(await store.put(key, { state: 'other' })).toBeUndefined();
     const record = await store.get<{ state: string }>(key);
     expect(record).toMatchObject({ key, value: { state: 'in-progress' } });
     expect(typeof record?.version).toBe('string');
+    // put hands back the version it wrote, so a writer can go on without reading the record back.
+    expect(version).toBe(record?.version);
     expect(record?.expiresAt).toBeGreaterThanOrEqual(before + 60_000);
     expect(record?.expiresAt).toBeLessThanOrEqual(Date.now() + 60_000);
   });
@@ -114,15 +116,22 @@ describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
     const key = newKey('update');
     await store.put(key, { n: 1 }, { ttlMs: 60_000 });
     const first = (await store.get<{ n: number }>(key))!;
-    expect(await store.update(key, { n: 2 }, first.version)).toBe(true);
+    const written = await store.update(key, { n: 2 }, first.version);
     const second = (await store.get<{ n: number }>(key))!;
     expect(second.value).toEqual({ n: 2 });
     expect(second.version).not.toBe(first.version);
+    expect(written).toBe(second.version);
+    // The version update hands back is good for the next compare-and-set.
+    const third = await store.update(key, { n: 2.5 }, written!, { ttlMs: 60_000 });
+    expect(third).toBe((await store.get(key))?.version);
+    await store.update(key, { n: 2 }, third!);
+    const current = (await store.get<{ n: number }>(key))!;
+    expect(current.value).toEqual({ n: 2 });
     // A write replaces the lifetime too: none given, none kept.
     expect(second.expiresAt).toBeUndefined();
 
-    expect(await store.update(key, { n: 3 }, first.version)).toBe(false);
-    expect(await store.get(key)).toEqual(second);
+    expect(await store.update(key, { n: 3 }, first.version)).toBeUndefined();
+    expect(await store.get(key)).toEqual(current);
   });
 
   it('refuses an update of a record that vanished, and of a version it never issued', async () => {
@@ -130,11 +139,11 @@ describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
     await store.put(key, 1);
     const { version } = (await store.get(key))!;
     await store.delete(key);
-    expect(await store.update(key, 2, version)).toBe(false);
+    expect(await store.update(key, 2, version)).toBeUndefined();
     expect(await store.get(key)).toBeUndefined();
     await store.put(key, 3);
-    expect(await store.update(key, 4, 'not-a-version')).toBe(false);
-    expect(await store.update(newKey('update-absent'), 1, 'not-a-version')).toBe(false);
+    expect(await store.update(key, 4, 'not-a-version')).toBeUndefined();
+    expect(await store.update(newKey('update-absent'), 1, 'not-a-version')).toBeUndefined();
     expect((await store.get(key))?.value).toBe(3);
   });
 
@@ -154,7 +163,7 @@ describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
   it('treats an expired record as absent: get misses it, update refuses it, put replaces it', async () => {
     const key = newKey('expiry');
     const other = newKey('expiry-update');
-    expect(await store.put(key, 'first', { ttlMs: TTL_MS })).toBe(true);
+    expect(await store.put(key, 'first', { ttlMs: TTL_MS })).toBeTypeOf('string');
     await store.put(other, 'first', { ttlMs: TTL_MS });
     // Both expiries were computed before their requests went out, so both are before this.
     const writtenAt = Date.now();
@@ -163,10 +172,10 @@ describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
     await outlive(writtenAt);
 
     expect(await store.get(key)).toBeUndefined();
-    expect(await store.update(other, 'late', version)).toBe(false);
-    expect(await store.put(key, 'second', { ttlMs: 60_000 })).toBe(true);
+    expect(await store.update(other, 'late', version)).toBeUndefined();
+    expect(await store.put(key, 'second', { ttlMs: 60_000 })).toBeTypeOf('string');
     expect((await store.get(key))?.value).toBe('second');
-    expect(await store.put(key, 'third')).toBe(false);
+    expect(await store.put(key, 'third')).toBeUndefined();
   });
 
   it.each([
@@ -179,7 +188,7 @@ describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
     ['1200 characters', `longer:${'abcdef'.repeat(200)}`],
   ])('accepts keys with %s', async (_label, suffix) => {
     const key = `${randomUUID()}:${suffix}`;
-    expect(await store.put(key, { suffix })).toBe(true);
+    expect(await store.put(key, { suffix })).toBeTypeOf('string');
     expect(await store.get(key)).toMatchObject({ key, value: { suffix } });
     const twin = `${key}!`;
     expect(await store.get(twin)).toBeUndefined();
@@ -211,7 +220,7 @@ describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
     const key = newKey('race-put');
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.put(key, { winner: i })));
     expect(results.filter(Boolean)).toHaveLength(1);
-    expect((await store.get(key))?.value).toEqual({ winner: results.indexOf(true) });
+    expect((await store.get(key))?.value).toEqual({ winner: results.findIndex(Boolean) });
   });
 
   it('lets exactly one of 10 concurrent puts over an expired record win', async () => {
@@ -221,7 +230,7 @@ describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
     await outlive(writtenAt);
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.put(key, { winner: i })));
     expect(results.filter(Boolean)).toHaveLength(1);
-    expect((await store.get(key))?.value).toEqual({ winner: results.indexOf(true) });
+    expect((await store.get(key))?.value).toEqual({ winner: results.findIndex(Boolean) });
   });
 
   it('lets exactly one of 10 concurrent updates at the same version win', async () => {
@@ -232,6 +241,6 @@ describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
       Array.from({ length: 10 }, (_, i) => store.update(key, { winner: i }, version, { ttlMs: 60_000 })),
     );
     expect(results.filter(Boolean)).toHaveLength(1);
-    expect((await store.get(key))?.value).toEqual({ winner: results.indexOf(true) });
+    expect((await store.get(key))?.value).toEqual({ winner: results.findIndex(Boolean) });
   });
 });
