@@ -88,6 +88,16 @@ export interface SendResult extends AdapterSendResult {
   attempts?: Attempt[];
   /** True when this result was recorded by an earlier send with the same idempotency key: nothing was sent now. */
   duplicate?: boolean;
+  /**
+   * True when an earlier attempt whose sender stopped before knowing the outcome (a crash, a lost answer) was
+   * found delivered at the provider (an ACS repeat, a Gmail lookup): nothing was sent now.
+   */
+  settled?: boolean;
+  /**
+   * Delivered, but with something the caller should know, e.g. `STATE_NOT_RECORDED`: the state store failed to
+   * record the outcome (a redelivery then settles it or declares it ambiguous, never sends it blindly).
+   */
+  warnings?: Record<string, unknown>[];
   metadata?: Record<string, string | number | boolean>;
   timings: { validateMs: number; composeMs: number; sendMs: number; totalMs: number };
 }

@@ -210,6 +210,72 @@ export class AmbiguousDeliveryError extends MailrouteError {
   readonly code = 'AMBIGUOUS';
   readonly retryable = false;
   readonly failover = false;
+  /** The attempt that may have delivered it (entry, provider, when), as the idempotency claim recorded it. */
+  readonly attempt?: Record<string, unknown>;
+  /** The provider's message id, when the provider returned one before the answer was lost. */
+  readonly providerMessageId?: string;
+  constructor(
+    message: string,
+    options: MailrouteErrorOptions & { attempt?: Record<string, unknown>; providerMessageId?: string } = {},
+  ) {
+    super(message, options);
+    if (options.attempt) this.attempt = options.attempt;
+    if (options.providerMessageId) this.providerMessageId = options.providerMessageId;
+  }
+  protected override details() {
+    return {
+      ...(this.attempt ? { attempt: this.attempt } : {}),
+      ...(this.providerMessageId ? { providerMessageId: this.providerMessageId } : {}),
+    };
+  }
+}
+
+/**
+ * The state store (DynamoDB, Azure Table, Redis) failed, so the send could not be recorded before it was handed
+ * to a provider: nothing was sent. Retry later.
+ */
+export class StateStoreError extends MailrouteError {
+  readonly code = 'STATE_STORE';
+  readonly retryable = true;
+  readonly failover = false;
+  readonly operation: string;
+  constructor(operation: string, options: MailrouteErrorOptions = {}) {
+    const cause = options.cause as { name?: unknown; message?: unknown } | undefined;
+    const why = cause ? `: ${String(cause.name ?? 'Error')}: ${String(cause.message ?? '')}` : '';
+    super(`the state store failed to ${operation}${why}`, options);
+    this.operation = operation;
+  }
+  protected override details() {
+    return { operation: this.operation };
+  }
+}
+
+/**
+ * Not thrown: the warning a result carries when the message was delivered but its outcome could not be written
+ * to the state store (the store kept failing, or another instance had taken the claim over). The message counts as
+ * sent; a redelivery finds the attempt recorded and settles it or declares it ambiguous, never sends it blindly.
+ */
+export class StateNotRecordedError extends MailrouteError {
+  readonly code = 'STATE_NOT_RECORDED';
+  readonly retryable = false;
+  readonly failover = false;
+  readonly messageId: string;
+  readonly providerMessageId?: string;
+  constructor(
+    message: string,
+    facts: { messageId: string; providerMessageId?: string },
+    options: MailrouteErrorOptions = {},
+  ) {
+    super(message, options);
+    this.messageId = facts.messageId;
+    if (facts.providerMessageId) this.providerMessageId = facts.providerMessageId;
+  }
+  protected override details() {
+    return {
+      messageId: this.messageId,
+      ...(this.providerMessageId ? { providerMessageId: this.providerMessageId } : {}),
+    };
+  }
 }
 
 export interface Attempt {
@@ -265,8 +331,8 @@ export class SendInProgressError extends MailrouteError {
   readonly failover = false;
   readonly idempotencyKey: string;
   readonly retryAfterMs?: number;
-  constructor(key: string, expiresAt?: number, options: MailrouteErrorOptions = {}) {
-    super(`a send with idempotency key "${key}" is in progress elsewhere`, options);
+  constructor(key: string, expiresAt?: number, options: MailrouteErrorOptions & { reason?: string } = {}) {
+    super(options.reason ?? `a send with idempotency key "${key}" is in progress elsewhere`, options);
     this.idempotencyKey = key;
     if (expiresAt !== undefined) this.retryAfterMs = Math.max(0, expiresAt - Date.now());
   }

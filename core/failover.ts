@@ -1,4 +1,4 @@
-import { type Adapter, type AdapterSendResult, checkCapabilities } from './adapter.ts';
+import { type Adapter, type AdapterSendResult, checkCapabilities, type SendContext } from './adapter.ts';
 import type { PreparedMessage } from './compose.ts';
 import {
   AllProvidersFailedError,
@@ -7,6 +7,7 @@ import {
   isMailrouteError,
   type MailrouteError,
   ProviderUnavailableError,
+  StateStoreError,
   ThrottledError,
 } from './errors.ts';
 import { HealthTracker } from './health.ts';
@@ -37,8 +38,18 @@ export const DEFAULT_RETRY: RetryOptions = {
   safetyMarginMs: 250,
 };
 
+/**
+ * What the idempotency claim does around each attempt: `begin` records that the message is being handed to the
+ * adapter (and may refuse: then nothing is sent), `failed` that the attempt failed for certain.
+ */
+export interface AttemptHooks {
+  begin(adapter: Adapter): Promise<Partial<SendContext>>;
+  failed(adapter: Adapter, error: MailrouteError): Promise<void>;
+}
+
 export interface FailoverDeps {
   adapter(name: string): Promise<Adapter>;
+  hooks?: AttemptHooks;
   health: HealthTracker;
   limiter(name: string): RateLimiter;
   retry: RetryOptions;
@@ -50,6 +61,8 @@ export interface FailoverOutcome {
   adapter: Adapter;
   sent: AdapterSendResult;
   attempts: Attempt[];
+  /** The message was not sent now: an earlier attempt was found delivered at the provider. */
+  settled?: boolean;
 }
 
 /**
@@ -99,7 +112,7 @@ export async function sendWithFailover(
       continue;
     }
     const base = { name: adapter.name, provider: adapter.provider, mode: adapter.mode };
-    const availability = await deps.health.availability(adapter.name);
+    const availability = await stored('read shared health', () => deps.health.availability(adapter.name));
     if (!availability.ok) {
       record({ ...base, outcome: 'skipped', reason: availability.reason, latencyMs: 0 });
       errors.push(
@@ -115,7 +128,9 @@ export async function sendWithFailover(
       record({ ...base, outcome: 'skipped', errorCode: e.code, reason: e.message, latencyMs: 0 });
       continue;
     }
-    const slot = await deps.limiter(adapter.name).acquire(Math.min(retry.maxRateWaitMs, remaining()));
+    const slot = await stored('reserve a rate-limit slot', () =>
+      deps.limiter(adapter.name).acquire(Math.min(retry.maxRateWaitMs, remaining())),
+    );
     if (!slot.ok) {
       const reason = `rate limit: next slot in ${slot.retryAfterMs} ms`;
       errors.push(
@@ -128,7 +143,9 @@ export async function sendWithFailover(
     for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
       if (attempt > 1) {
         // A retry is one more send to the provider: it takes its own slot, so retries cannot break the pace.
-        const again = await deps.limiter(adapter.name).acquire(Math.min(retry.maxRateWaitMs, remaining()));
+        const again = await stored('reserve a rate-limit slot', () =>
+          deps.limiter(adapter.name).acquire(Math.min(retry.maxRateWaitMs, remaining())),
+        );
         if (!again.ok) {
           record({
             ...base,
@@ -140,28 +157,32 @@ export async function sendWithFailover(
           break;
         }
       }
-      const started = Date.now();
+      let context: SendContext = deadline === undefined ? {} : { deadline: deadline - retry.safetyMarginMs };
       try {
-        const sent = await deps.health.run(adapter.name, () =>
-          adapter.send(prepared, deadline === undefined ? {} : { deadline: deadline - retry.safetyMarginMs }),
-        );
-        await deps.health.recordSuccess(adapter.name);
-        record({
-          ...base,
-          outcome: 'sent',
-          ...(sent.providerMessageId ? { providerMessageId: sent.providerMessageId } : {}),
-          latencyMs: Date.now() - started,
-        });
-        return { adapter, sent, attempts };
+        // Recorded before the hand-over, so a crash from here on is never mistaken for "nothing was sent".
+        if (deps.hooks) context = { ...context, ...(await deps.hooks.begin(adapter)) };
+      } catch (error) {
+        const e = asMailrouteError(error, adapter.name, adapter);
+        e.attempts = attempts;
+        throw e;
+      }
+      const started = Date.now();
+      let sent: AdapterSendResult;
+      try {
+        sent = await deps.health.run(adapter.name, () => adapter.send(prepared, context));
       } catch (error) {
         if (HealthTracker.isOpenCircuit(error)) {
+          await deps.hooks?.failed(adapter, new ProviderUnavailableError('circuit open'));
           record({ ...base, outcome: 'skipped', reason: 'circuit open', latencyMs: 0 });
           errors.push(new ProviderUnavailableError('circuit open', { provider: adapter.provider, mode: adapter.mode }));
           break;
         }
         const e = asMailrouteError(error, adapter.name, adapter);
         record({ ...base, outcome: 'failed', errorCode: e.code, error: e.toJSON(), latencyMs: Date.now() - started });
-        await deps.health.recordFailure(adapter.name, e, retry.maxThrottleWaitMs);
+        if (e.code !== 'AMBIGUOUS') await deps.hooks?.failed(adapter, e);
+        await bestEffort(deps, 'record a provider failure', () =>
+          deps.health.recordFailure(adapter.name, e, retry.maxThrottleWaitMs),
+        );
         if (!e.retryable && !e.failover) {
           if (e.code === 'AMBIGUOUS' && plan.allowDuplicates) {
             errors.push(e);
@@ -178,7 +199,17 @@ export async function sendWithFailover(
           break;
         }
         await sleep(wait);
+        continue;
       }
+      // Delivered. Nothing after this line may turn it into a failure (and so into a failover that sends again).
+      await bestEffort(deps, 'record a provider success', () => deps.health.recordSuccess(adapter.name));
+      record({
+        ...base,
+        outcome: 'sent',
+        ...(sent.providerMessageId ? { providerMessageId: sent.providerMessageId } : {}),
+        latencyMs: Date.now() - started,
+      });
+      return { adapter, sent, attempts };
     }
   }
   if (deadlineHit) throw new DeadlineExceededError(attempts);
@@ -209,7 +240,25 @@ function waitBeforeRetry(
   return undefined;
 }
 
-function asMailrouteError(error: unknown, name: string, adapter?: Adapter): MailrouteError {
+/** A state-store call before a send: its failure means nothing was sent, and is reported as the store's. */
+async function stored<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new StateStoreError(operation, { cause: error });
+  }
+}
+
+/** Shared health is advisory: a store that fails to record it must not fail (or repeat) a send. */
+async function bestEffort(deps: FailoverDeps, operation: string, call: () => Promise<void>): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    deps.log.warn(`could not ${operation}`, { error: (error as Error)?.message });
+  }
+}
+
+export function asMailrouteError(error: unknown, name: string, adapter?: Adapter): MailrouteError {
   if (isMailrouteError(error)) return error;
   // An adapter should translate every error; one that slipped through is treated as an outage, never dropped.
   return new ProviderUnavailableError(`${name} failed: ${(error as Error)?.message ?? String(error)}`, {

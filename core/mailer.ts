@@ -1,14 +1,15 @@
 import type { Adapter, SendContext, SendResult } from './adapter.ts';
-import { prepareMessage } from './compose.ts';
+import { type PreparedMessage, prepareMessage } from './compose.ts';
 import type { MailrouteConfig, ProviderConfig } from './config.ts';
 import { AmbiguousDeliveryError, isMailrouteError } from './errors.ts';
-import { DEFAULT_RETRY, sendWithFailover } from './failover.ts';
+import { DEFAULT_RETRY, type FailoverOutcome, type RetryOptions, sendWithFailover } from './failover.ts';
 import { HealthTracker } from './health.ts';
-import { IdempotencyGuard, payloadHash } from './idempotency.ts';
+import { type Claim, IdempotencyGuard, payloadHash } from './idempotency.ts';
 import { type Logger, silentLogger } from './log.ts';
 import { MemoryStore } from './memory-store.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type Plan, planRoute } from './routing.ts';
+import { ambiguousFacts, claimHooks, type SettleDeps, settleAttempt, settleNow } from './settle.ts';
 import type { StateStore } from './store.ts';
 import { normalizeMessage } from './validate.ts';
 
@@ -58,6 +59,7 @@ export class Mailer {
   private readonly idempotency: IdempotencyGuard;
   private readonly log: Logger;
   private readonly random: () => number;
+  private readonly retry: RetryOptions;
 
   constructor(config: MailrouteConfig, createAdapter: AdapterFactory, options: MailerOptions = {}) {
     this.config = config;
@@ -67,8 +69,13 @@ export class Mailer {
     this.log = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
     this.health = new HealthTracker(this.store, config.health);
-    const ttl = config.idempotency?.completedTtlSeconds;
-    this.idempotency = new IdempotencyGuard(this.store, ttl ? { completedTtlMs: ttl * 1000 } : {});
+    this.retry = { ...DEFAULT_RETRY, ...config.retry };
+    const { completedTtlSeconds, clockSkewToleranceMs } = config.idempotency ?? {};
+    this.idempotency = new IdempotencyGuard(this.store, {
+      log: this.log,
+      ...(completedTtlSeconds ? { completedTtlMs: completedTtlSeconds * 1000 } : {}),
+      ...(clockSkewToleranceMs === undefined ? {} : { clockSkewToleranceMs }),
+    });
   }
 
   /** The adapter of one provider entry (default: `defaultProvider`, else the first), built on first use. */
@@ -114,70 +121,138 @@ export class Mailer {
     message.idempotencyKey ??= options.idempotencyKey;
     const validateMs = performance.now() - started;
     const key = message.idempotencyKey;
-    const hash = key ? payloadHash(input) : '';
-    let claim: string | undefined;
-    if (key) {
-      const claimTtl = options.deadline
-        ? Math.max(1_000, options.deadline - Date.now())
-        : (this.config.idempotency?.inProgressTtlMs ?? 60_000);
-      const begun = await this.idempotency.begin(key, hash, claimTtl);
-      if (begun.kind === 'completed') {
-        this.log.info('duplicate', { idempotencyKey: key, messageId: begun.result.messageId });
-        return { ...begun.result, duplicate: true };
-      }
-      if (begun.kind === 'ambiguous') {
-        throw new AmbiguousDeliveryError(
-          `an earlier send with idempotency key "${key}" may have been delivered (${String(begun.error.message ?? 'ambiguous')}); not sending again`,
-        );
-      }
-      claim = begun.version;
-    }
-    try {
+    if (!key) {
       const prepared = prepareMessage(message);
       const plan = planRoute(this.config, message, { ...options, random: this.random });
-      const sendStarted = performance.now();
-      const outcome = await sendWithFailover(
-        prepared,
-        plan,
-        {
-          adapter: (name) => this.adapter(name),
-          health: this.health,
-          limiter: (name) => this.limiter(name),
-          retry: { ...DEFAULT_RETRY, ...this.config.retry },
-          log: this.log,
-          random: this.random,
-        },
-        options.deadline,
+      const outcome = await this.dispatch(prepared, plan, options.deadline);
+      return this.resultOf(prepared, plan, outcome, started, validateMs);
+    }
+    // The claim's lease bounds the whole send: with no deadline, the lease is the deadline.
+    const leaseMs = options.deadline
+      ? Math.max(1_000, options.deadline - Date.now())
+      : (this.config.idempotency?.inProgressTtlMs ?? 60_000);
+    const deadline = options.deadline ?? Date.now() + leaseMs;
+    const hash = payloadHash(input);
+    const begun = await this.idempotency.begin(key, hash, leaseMs);
+    if (begun.kind === 'completed') {
+      this.log.info('duplicate', { idempotencyKey: key, messageId: begun.result.messageId });
+      return { ...begun.result, duplicate: true };
+    }
+    if (begun.kind === 'ambiguous') {
+      throw new AmbiguousDeliveryError(
+        `an earlier send with idempotency key "${key}" may have been delivered (${String(begun.error.message ?? 'ambiguous')}); not sending again`,
+        ambiguousFacts(begun.error),
       );
-      const now = performance.now();
-      const { adapter, sent, attempts } = outcome;
-      const result: SendResult = {
-        name: adapter.name,
-        provider: adapter.provider,
-        mode: adapter.mode,
-        route: plan.route,
-        messageId: prepared.messageId,
-        ...(prepared.size === undefined ? {} : { size: prepared.size }),
-        ...sent,
-        attempts,
-        ...(Object.keys(message.metadata).length ? { metadata: message.metadata } : {}),
-        timings: {
-          validateMs: round(validateMs),
-          composeMs: round(prepared.composeMs),
-          sendMs: round(now - sendStarted),
-          totalMs: round(now - started),
-        },
-      };
-      if (key && claim) await this.idempotency.complete(key, claim, hash, result);
-      return result;
+    }
+    const { claim } = begun;
+    let prepared: PreparedMessage;
+    let plan: Plan;
+    try {
+      prepared = prepareMessage(message);
+      plan = planRoute(this.config, message, { ...options, random: this.random });
     } catch (error) {
-      if (key && claim) {
-        if (isMailrouteError(error) && error.code === 'AMBIGUOUS')
-          await this.idempotency.markAmbiguous(key, claim, hash, error);
-        else await this.idempotency.release(key, claim);
-      }
+      if (begun.kind === 'new') await claim.release();
       throw error;
     }
+    let outcome: FailoverOutcome | undefined;
+    if (begun.kind === 'unresolved') {
+      // Undefined when the provider certainly does not have it (or the route accepts duplicates): sent now.
+      outcome = await settleAttempt(this.settling(), claim, begun.attempt, prepared, plan, deadline);
+    }
+    try {
+      outcome ??= await this.dispatch(prepared, plan, deadline, claim);
+    } catch (error) {
+      outcome = await this.afterFailure(error, claim, prepared, deadline);
+    }
+    const result = this.resultOf(prepared, plan, outcome, started, validateMs);
+    const warnings = await claim.complete(result, deadline);
+    return warnings.length ? { ...result, warnings } : result;
+  }
+
+  private dispatch(prepared: PreparedMessage, plan: Plan, deadline?: number, claim?: Claim): Promise<FailoverOutcome> {
+    return sendWithFailover(
+      prepared,
+      plan,
+      {
+        adapter: (name) => this.adapter(name),
+        health: this.health,
+        limiter: (name) => this.limiter(name),
+        retry: this.retry,
+        log: this.log,
+        random: this.random,
+        ...(claim ? { hooks: claimHooks(claim, prepared) } : {}),
+      },
+      deadline,
+    );
+  }
+
+  /**
+   * A send that failed under a claim: an ambiguous one is settled at once when its provider can tell (a Gmail
+   * lookup, an ACS repeat), else recorded as ambiguous; anything else sent nothing and frees the key.
+   */
+  private async afterFailure(
+    error: unknown,
+    claim: Claim,
+    prepared: PreparedMessage,
+    deadline: number,
+  ): Promise<FailoverOutcome> {
+    if (!(isMailrouteError(error) && error.code === 'AMBIGUOUS')) {
+      // A claim whose attempt is still recorded (the store failed to clear it) is kept: a redelivery settles it.
+      if (!claim.attempt) await claim.release();
+      throw error;
+    }
+    const attempt = claim.attempt;
+    if (attempt) {
+      const settled = await settleNow(this.settling(), attempt, error, prepared, deadline);
+      if (settled) return settled;
+    }
+    const facts = attempt ? { attempt: { ...attempt } } : {};
+    const declared = Object.assign(
+      new AmbiguousDeliveryError(error.message, {
+        ...facts,
+        ...(error.provider ? { provider: error.provider } : {}),
+        ...(error.mode ? { mode: error.mode } : {}),
+        ...(error.providerCode !== undefined ? { providerCode: error.providerCode } : {}),
+        cause: error.cause,
+      }),
+      { attempts: error.attempts },
+    );
+    await claim.markAmbiguous(declared);
+    throw declared;
+  }
+
+  private settling(): SettleDeps {
+    return { adapter: (name) => this.adapter(name), log: this.log, safetyMarginMs: this.retry.safetyMarginMs };
+  }
+
+  private resultOf(
+    prepared: PreparedMessage,
+    plan: Plan,
+    outcome: FailoverOutcome,
+    started: number,
+    validateMs: number,
+  ): SendResult {
+    const now = performance.now();
+    const { adapter, sent, attempts } = outcome;
+    const { message } = prepared;
+    return {
+      name: adapter.name,
+      provider: adapter.provider,
+      mode: adapter.mode,
+      route: plan.route,
+      messageId: prepared.messageId,
+      ...(prepared.size === undefined ? {} : { size: prepared.size }),
+      ...sent,
+      attempts,
+      ...(outcome.settled ? { settled: true } : {}),
+      ...(Object.keys(message.metadata).length ? { metadata: message.metadata } : {}),
+      timings: {
+        validateMs: round(validateMs),
+        composeMs: round(prepared.composeMs),
+        sendMs: round(now - started - validateMs),
+        totalMs: round(now - started),
+      },
+    };
   }
 
   /** Opens each provider (connect, TLS, AUTH) without sending, and reports each one's outcome. */
