@@ -30,6 +30,11 @@ export interface SesEmulator {
   /** Empties the store and disarms every fault. */
   clear(): Promise<void>;
   faults: FaultPlan;
+  /**
+   * SendEmail requests whose body was read in full: the emulator "has" them, even while a latency fault holds
+   * the answer back (and it still delivers them when their client has gone away, as SES would).
+   */
+  received(): number;
   close(): Promise<void>;
 }
 
@@ -55,8 +60,9 @@ export async function startSesEmulator(options: { host?: string; port?: number }
   const backend = await startSesLocal({ host: '127.0.0.1', port: 0 });
   const backendPort = (backend.address() as AddressInfo).port;
   const faults = new FaultPlan();
+  const counter = { received: 0 };
   const proxy = createServer((req, res) => {
-    handle(req, res, faults, backendPort).catch((error: unknown) => {
+    handle(req, res, faults, backendPort, counter).catch((error: unknown) => {
       if (!res.headersSent) sendSesError(res, 500, 'InternalServiceErrorException');
       else res.destroy(error as Error);
     });
@@ -73,6 +79,7 @@ export async function startSesEmulator(options: { host?: string; port?: number }
       if (!response.ok) throw new Error(`aws-ses-v2-local clear-store answered ${response.status}`);
     },
     faults,
+    received: () => counter.received,
     close: async () => {
       await Promise.all([closeServer(proxy), closeServer(backend)]);
     },
@@ -91,10 +98,16 @@ async function handle(
   res: ServerResponse,
   faults: FaultPlan,
   backendPort: number,
+  counter: { received: number },
 ): Promise<void> {
   const path = req.url ?? '/';
   const body = await readBody(req);
+  if (path === '/_emulator/received') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ received: counter.received }));
+    return;
+  }
   if (path.startsWith('/_emulator/')) return control(req, path, body, res, faults);
+  if (path.startsWith('/v2/email/outbound-emails')) counter.received++;
   // The reference emulator's own control paths are never faulted, so tests can always read the store.
   const isBackendControl = path.startsWith('/store') || path.startsWith('/clear-store');
   const fault = isBackendControl ? undefined : faults.take(path);
