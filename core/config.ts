@@ -132,6 +132,12 @@ const gmailProvider = z
       .optional()
       .describe('Service account with domain-wide delegation (API mode and SMTP XOAUTH2).'),
     user: z.string().optional().describe('The Workspace user to send as (the JWT sub).'),
+    lookup: z
+      .boolean()
+      .optional()
+      .describe(
+        "settle an ambiguous API send by looking its Message-ID up in the user's mailbox; needs https://www.googleapis.com/auth/gmail.readonly granted to the service account's domain-wide delegation",
+      ),
   })
   .strict();
 
@@ -296,6 +302,7 @@ function modeRequirements(p: ProviderConfig): FieldIssue[] {
       }
       return [];
     case 'gmail':
+      if (p.mode === 'smtp' && p.lookup) return need('lookup', 'is only valid in api mode');
       if (p.mode === 'api' && !p.serviceAccount) return need('serviceAccount', 'is required in api mode');
       if (p.mode === 'api' && !p.user) return need('user', 'is required in api mode: the user to send as');
       if (p.mode === 'smtp' && (p.smtpAuth ?? 'none') === 'none' && !p.domain) {

@@ -17,6 +17,11 @@ export interface Fault {
   latencyMs?: number;
   /** Destroy the socket instead of answering. */
   drop?: boolean;
+  /**
+   * Do the request's work (store the message), then destroy the socket instead of answering: the answer is lost
+   * after the request was handed over. Emulators that support it say so.
+   */
+  dropAfter?: boolean;
   /** Play the fault for the next N matching requests (default 1). Ignored when `fraction` is set. */
   count?: number;
   /** Play the fault for this fraction (0..1) of matching requests, until cleared. */

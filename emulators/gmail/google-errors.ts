@@ -28,6 +28,8 @@ export interface GoogleError {
   item: GoogleErrorItem;
   /** Overrides the google.rpc code derived from the HTTP status (e.g. FAILED_PRECONDITION for a 400). */
   rpcStatus?: string;
+  /** `error.details`: google.rpc payloads such as ErrorInfo. */
+  details?: Record<string, unknown>[];
   headers?: Record<string, string>;
 }
 
@@ -56,6 +58,7 @@ export function sendGoogleError(res: ServerResponse, error: GoogleError): void {
       message: error.message,
       errors: [{ message: item.message ?? error.message, domain: item.domain ?? 'global', ...item }],
       ...(rpcStatus ? { status: rpcStatus } : {}),
+      ...(error.details ? { details: error.details } : {}),
     },
   };
   sendJson(res, error.status, body, error.headers);

@@ -1,5 +1,5 @@
 export { GOOGLE_TOKEN_URL, type ServiceAccountKey } from './jwt-assertion.ts';
-export { GMAIL_SEND_SCOPE } from './oauth.ts';
+export { GMAIL_METADATA_SCOPE, GMAIL_READONLY_SCOPE, GMAIL_SEND_SCOPE } from './oauth.ts';
 export { GMAIL_SEND_MAX_BYTES, type UploadType } from './send-request.ts';
 export {
   type GmailEmulator,

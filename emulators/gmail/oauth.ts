@@ -5,13 +5,22 @@ import { type AssertionPolicy, checkAssertion } from './jwt-assertion.ts';
 import type { IssuedToken, TokenStore } from './token-store.ts';
 
 export const GMAIL_SEND_SCOPE = 'https://www.googleapis.com/auth/gmail.send';
+export const GMAIL_READONLY_SCOPE = 'https://www.googleapis.com/auth/gmail.readonly';
+export const GMAIL_METADATA_SCOPE = 'https://www.googleapis.com/auth/gmail.metadata';
 /** Every scope the discovery document lists for users.messages.send. */
-const SEND_METHOD_SCOPES = new Set([
+export const SEND_METHOD_SCOPES: ReadonlySet<string> = new Set([
   'https://mail.google.com/',
   'https://www.googleapis.com/auth/gmail.addons.current.action.compose',
   'https://www.googleapis.com/auth/gmail.compose',
   'https://www.googleapis.com/auth/gmail.modify',
   GMAIL_SEND_SCOPE,
+]);
+/** Every scope the discovery document lists for users.messages.list (gmail.metadata only without `q`). */
+export const LIST_METHOD_SCOPES: ReadonlySet<string> = new Set([
+  'https://mail.google.com/',
+  GMAIL_METADATA_SCOPE,
+  'https://www.googleapis.com/auth/gmail.modify',
+  GMAIL_READONLY_SCOPE,
 ]);
 
 /** The OAuth 2.0 token endpoint, JWT-bearer grant only (RFC 7523), as service accounts use it. */
@@ -40,7 +49,12 @@ export async function handleTokenRequest(
 }
 
 /** The token a request carries, or the error Google answers when it is missing, unknown, expired or too narrow. */
-export function authenticate(tokens: TokenStore, req: IncomingMessage, url: URL): IssuedToken | GoogleError {
+export function authenticate(
+  tokens: TokenStore,
+  req: IncomingMessage,
+  url: URL,
+  methodScopes: ReadonlySet<string>,
+): IssuedToken | GoogleError {
   const header = req.headers.authorization;
   // Google also takes the token as the `access_token` query parameter (a discovery document system parameter).
   const bearer = header?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? url.searchParams.get('access_token') ?? undefined;
@@ -48,12 +62,51 @@ export function authenticate(tokens: TokenStore, req: IncomingMessage, url: URL)
   const lookup = tokens.lookup(bearer);
   if (lookup.state !== 'valid') return authenticationError(false);
   const token = lookup.token;
-  if (!token.scopes.some((scope) => SEND_METHOD_SCOPES.has(scope))) {
+  if (!token.scopes.some((scope) => methodScopes.has(scope))) return insufficientScopes();
+  return token;
+}
+
+/** Google's answer to a valid token without any of the method's scopes (body as seen from gmail.googleapis.com). */
+function insufficientScopes(): GoogleError {
+  return {
+    status: 403,
+    message: 'Request had insufficient authentication scopes.',
+    item: { reason: 'insufficientPermissions', message: 'Insufficient Permission' },
+    details: [
+      {
+        '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+        reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT',
+        domain: 'googleapis.com',
+        metadata: { service: 'gmail.googleapis.com' },
+      },
+    ],
+  };
+}
+
+/**
+ * The token, when it may act on `userId`'s mailbox with one of `methodScopes`: a service account must impersonate
+ * a Workspace user (`sub`), and the path names that user or `me`.
+ */
+export function authorizeMailbox(
+  tokens: TokenStore,
+  req: IncomingMessage,
+  url: URL,
+  userId: string,
+  methodScopes: ReadonlySet<string>,
+): (IssuedToken & { subject: string }) | GoogleError {
+  const token = authenticate(tokens, req, url, methodScopes);
+  if ('status' in token) return token;
+  if (!token.subject) {
+    // What Gmail answers a service account that calls it without impersonating a Workspace user.
     return {
-      status: 403,
-      message: 'Request had insufficient authentication scopes.',
-      item: { reason: 'insufficientPermissions', message: 'Insufficient Permission' },
+      status: 400,
+      message: 'Precondition check failed.',
+      item: { reason: 'failedPrecondition' },
+      rpcStatus: 'FAILED_PRECONDITION',
     };
   }
-  return token;
+  if (userId !== 'me' && userId.toLowerCase() !== token.subject.toLowerCase()) {
+    return { status: 403, message: `Delegation denied for ${token.subject}`, item: { reason: 'forbidden' } };
+  }
+  return { ...token, subject: token.subject };
 }

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { type Fault, FaultPlan, playLatencyAndDrop, readBody } from '../common/faults.ts';
 import { googleFaultError, oauthFaultError, sendGoogleError, sendJson, sendOAuthError } from './google-errors.ts';
 import { type AssertionPolicy, GOOGLE_TOKEN_URL, keysByEmail, type ServiceAccountKey } from './jwt-assertion.ts';
-import { authenticate, GMAIL_SEND_SCOPE, handleTokenRequest } from './oauth.ts';
+import { handleListMessages } from './list-messages.ts';
+import { authorizeMailbox, GMAIL_SEND_SCOPE, handleTokenRequest, SEND_METHOD_SCOPES } from './oauth.ts';
 import { GMAIL_SEND_MAX_BYTES, readSendRequest, type SendLimits, type UploadType } from './send-request.ts';
 import { TokenStore } from './token-store.ts';
 
@@ -14,7 +15,10 @@ export interface GmailEmulatorOptions {
   serviceAccounts: ServiceAccountKey[];
   /** Workspace users the service accounts may impersonate (`sub`) through domain-wide delegation. */
   delegatedUsers: string[];
-  /** Scopes the (simulated) Workspace admin granted for delegation; default gmail.send only. */
+  /**
+   * Scopes the (simulated) Workspace admin granted for delegation; default gmail.send only. Issued tokens carry
+   * the scopes their assertion asked for; asking for one not granted is refused (401 unauthorized_client).
+   */
   delegatedScopes?: string[];
   /** Lifetime of issued access tokens; Google's is 3599 s. */
   tokenTtlSeconds?: number;
@@ -48,6 +52,8 @@ export interface GmailEmulator {
   reset(): void;
   /** Expires every issued token server-side, as a revocation or a long pause would. */
   expireTokens(): void;
+  /** Replaces the delegated scopes, as an admin editing the delegation would; issued tokens keep theirs. */
+  setDelegatedScopes(scopes: string[]): void;
   close(): Promise<void>;
 }
 
@@ -61,11 +67,13 @@ interface Context {
 
 const SEND_PATH = /^\/gmail\/v1\/users\/([^/]+)\/messages\/send$/;
 const UPLOAD_PATH = /^\/(resumable\/)?upload\/gmail\/v1\/users\/([^/]+)\/messages\/send$/;
+const LIST_PATH = /^\/gmail\/v1\/users\/([^/]+)\/messages$/;
 
 /**
- * Starts a Gmail API emulator (OAuth token endpoint + users.messages.send) on loopback.
+ * Starts a Gmail API emulator (OAuth token endpoint, users.messages.send and users.messages.list) on loopback.
  * Faults match every non-control path, the token endpoint included: give `pathIncludes: '/messages/send'`
- * to hit the API only (google-auth-library retries a failed token POST by itself).
+ * to hit the API only (google-auth-library retries a failed token POST by itself). `dropAfter` is played by
+ * messages.send only: the message is stored, then the connection dropped.
  * @example
  * const emulator = await startGmailEmulator({ serviceAccounts: [{ clientEmail, publicKeyPem }], delegatedUsers: ['a@example.com'] });
  */
@@ -113,6 +121,9 @@ export async function startGmailEmulator(options: GmailEmulatorOptions): Promise
       faults.clear();
     },
     expireTokens: () => context.tokens.expireAll(),
+    setDelegatedScopes: (scopes) => {
+      context.policy.delegatedScopes = new Set(scopes);
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
@@ -142,7 +153,11 @@ async function handle(context: Context, req: IncomingMessage, res: ServerRespons
   const upload = UPLOAD_PATH.exec(path);
   if (req.method === 'POST' && (send || upload)) {
     const userId = decodeURIComponent((send?.[1] ?? upload?.[2])!);
-    return handleSend(context, req, res, url, userId, send ? 'json' : 'upload');
+    return handleSend(context, req, res, url, userId, send ? 'json' : 'upload', fault?.dropAfter === true);
+  }
+  const list = LIST_PATH.exec(path);
+  if (req.method === 'GET' && list) {
+    return handleListMessages(context.tokens, context.store, req, res, url, decodeURIComponent(list[1]!));
   }
   await readBody(req);
   sendGoogleError(res, { status: 404, message: 'Method not found.', item: { reason: 'notFound' } });
@@ -155,26 +170,12 @@ async function handleSend(
   url: URL,
   userId: string,
   mode: 'json' | 'upload',
+  dropAfter: boolean,
 ): Promise<void> {
-  const token = authenticate(context.tokens, req, url);
+  const token = authorizeMailbox(context.tokens, req, url, userId, SEND_METHOD_SCOPES);
   if ('status' in token) {
     await readBody(req);
     return sendGoogleError(res, token);
-  }
-  if (!token.subject) {
-    // What Gmail answers a service account that calls it without impersonating a Workspace user.
-    await readBody(req);
-    return sendGoogleError(res, {
-      status: 400,
-      message: 'Precondition check failed.',
-      item: { reason: 'failedPrecondition' },
-      rpcStatus: 'FAILED_PRECONDITION',
-    });
-  }
-  if (userId !== 'me' && userId.toLowerCase() !== token.subject.toLowerCase()) {
-    await readBody(req);
-    const message = `Delegation denied for ${token.subject}`;
-    return sendGoogleError(res, { status: 403, message, item: { reason: 'forbidden' } });
   }
   const request = await readSendRequest(req, url, mode, context.limits);
   if ('status' in request) return sendGoogleError(res, request);
@@ -191,6 +192,12 @@ async function handleSend(
     receivedAt: new Date(),
   };
   context.store.push(message);
+  if (dropAfter) {
+    // Sent, and the answer lost on the way back: what a client cannot tell from a request that never arrived.
+    req.socket.destroy();
+    res.destroy();
+    return;
+  }
   sendJson(res, 200, { id: message.id, threadId: message.threadId, labelIds: message.labelIds });
 }
 

@@ -1,6 +1,8 @@
 import { auth, gmail, type gmail_v1 } from '@googleapis/gmail';
 
 export const GMAIL_SEND_SCOPE = 'https://www.googleapis.com/auth/gmail.send';
+/** The narrowest scope that may search a mailbox (`q` on users.messages.list); gmail.metadata may not. */
+export const GMAIL_READONLY_SCOPE = 'https://www.googleapis.com/auth/gmail.readonly';
 export const GMAIL_ROOT_URL = 'https://gmail.googleapis.com/';
 /** google-auth-library posts every JWT-bearer grant to this fixed URL. */
 const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
@@ -24,13 +26,18 @@ export interface GmailApiClient {
 
 /**
  * A Gmail client acting as `user` through domain-wide delegation. Scopes are set so the JWT asks the token
- * endpoint for an access token (without them it self-signs, which delegation does not accept).
+ * endpoint for an access token (without them it self-signs, which delegation does not accept). One scope per
+ * client: the token endpoint refuses the whole request when one scope is not delegated.
  */
-export function createGmailApiClient(options: GmailApiClientOptions, rootUrl: string): GmailApiClient {
+export function createGmailApiClient(
+  options: GmailApiClientOptions,
+  rootUrl: string,
+  scope = GMAIL_SEND_SCOPE,
+): GmailApiClient {
   const jwt = new auth.JWT({
     email: options.clientEmail,
     key: options.privateKey,
-    scopes: [GMAIL_SEND_SCOPE],
+    scopes: [scope],
     subject: options.user,
   });
   const tokenUrl = options.tokenUrl && options.tokenUrl !== GOOGLE_TOKEN_URL ? new URL(options.tokenUrl) : undefined;

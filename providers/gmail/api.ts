@@ -8,6 +8,7 @@ import { neverConnected } from '../../core/network.ts';
 import { createGmailApiClient, GMAIL_ROOT_URL, type GmailApiClient, type GmailApiClientOptions } from './api-client.ts';
 import { describeGmailFailure, isRefusedAccessToken, mapGmailError } from './api-errors.ts';
 import { withBccHeader } from './bcc-header.ts';
+import { GmailLookup } from './lookup.ts';
 
 export type GmailProviderConfig = Extract<ProviderConfig, { provider: 'gmail' }>;
 
@@ -34,6 +35,8 @@ export class GmailApiAdapter implements Adapter {
   private readonly clientOptions: GmailApiClientOptions;
   private readonly rootUrl: string;
   private client: GmailApiClient;
+  /** Only with `lookup`: without it the core declares an ambiguous send ambiguous, having nothing to ask. */
+  readonly settle?: Adapter['settle'];
 
   constructor(config: GmailProviderConfig) {
     this.name = config.name;
@@ -54,6 +57,10 @@ export class GmailApiAdapter implements Adapter {
     // Google's own form (trailing slash), used both client-wide and per call (uploads ignore the client-wide one).
     this.rootUrl = (config.endpoint ?? GMAIL_ROOT_URL).replace(/\/*$/, '/');
     this.client = createGmailApiClient(this.clientOptions, this.rootUrl);
+    if (config.lookup) {
+      const lookup = new GmailLookup(this.clientOptions, this.rootUrl, { provider: this.provider, mode: this.mode });
+      this.settle = (prepared, attempt, context) => lookup.settle(prepared, attempt, context);
+    }
   }
 
   async send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult> {

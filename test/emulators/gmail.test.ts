@@ -1,7 +1,9 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { auth, gmail } from '@googleapis/gmail';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  GMAIL_METADATA_SCOPE,
+  GMAIL_READONLY_SCOPE,
   GMAIL_SEND_SCOPE,
   type GmailEmulator,
   GOOGLE_TOKEN_URL,
@@ -12,6 +14,7 @@ type Jwt = InstanceType<typeof auth.JWT>;
 
 const SERVICE_ACCOUNT = 'mailroute@project.iam.gserviceaccount.com';
 const SENDER = 'sender@example.com';
+const OTHER_USER = 'other@example.com';
 const rsa = () =>
   generateKeyPairSync('rsa', {
     modulusLength: 2048,
@@ -41,8 +44,8 @@ function redirectTokenRequests(client: Jwt, tokenUrl: string): void {
 
 let emulator: GmailEmulator;
 
-function jwtFor(subject: string, privateKey = serviceAccountKey.privateKey): Jwt {
-  const jwt = new auth.JWT({ email: SERVICE_ACCOUNT, key: privateKey, scopes: [GMAIL_SEND_SCOPE], subject });
+function jwtFor(subject: string, privateKey = serviceAccountKey.privateKey, scopes = [GMAIL_SEND_SCOPE]): Jwt {
+  const jwt = new auth.JWT({ email: SERVICE_ACCOUNT, key: privateKey, scopes, subject });
   redirectTokenRequests(jwt, emulator.tokenUrl);
   return jwt;
 }
@@ -67,7 +70,7 @@ beforeAll(async () => {
   emulator = await startGmailEmulator({
     port: 0,
     serviceAccounts: [{ clientEmail: SERVICE_ACCOUNT, publicKeyPem: serviceAccountKey.publicKey }],
-    delegatedUsers: [SENDER],
+    delegatedUsers: [SENDER, OTHER_USER],
   });
 });
 afterAll(() => emulator.close());
@@ -282,5 +285,117 @@ describe('fault injection', () => {
     emulator.faults.add({ status: 503, pathIncludes: '/token' });
     await expect(sendOnce('token-retry')).resolves.toMatchObject({ status: 200 });
     expect(emulator.faults.take('/token')).toBeUndefined();
+  });
+});
+
+describe('users.messages.list, scopes and delegation', () => {
+  const reader = (subject = SENDER) => jwtFor(subject, undefined, [GMAIL_READONLY_SCOPE]);
+  const list = (jwt: Jwt, params: { q?: string; labelIds?: string[]; maxResults?: number; pageToken?: string }) =>
+    // retry: false, or the client would retry the 501 below with backoff.
+    clientFor(jwt).users.messages.list({ userId: 'me', ...params }, { retry: false });
+  const grant = (...scopes: string[]) => emulator.setDelegatedScopes([GMAIL_SEND_SCOPE, ...scopes]);
+  afterEach(() => emulator.setDelegatedScopes([GMAIL_SEND_SCOPE]));
+
+  it('finds a sent message by rfc822msgid (angle brackets optional) in the discovery shape, in its sender mailbox only', async () => {
+    grant(GMAIL_READONLY_SCOPE);
+    const first = await sendJsonPath(jwtFor(SENDER), 'list-a');
+    const second = await sendJsonPath(jwtFor(SENDER), 'list-b');
+    // The same Message-ID sent from another mailbox is not the sender's.
+    await sendJsonPath(jwtFor(OTHER_USER), 'list-a');
+    for (const q of ['rfc822msgid:<list-a@example.com>', 'rfc822msgid:list-a@example.com']) {
+      const res = await list(reader(), { q });
+      expect(res.data).toEqual({
+        messages: [{ id: first.data.id, threadId: first.data.threadId }],
+        resultSizeEstimate: 1,
+      });
+    }
+    // No `messages` key at all when nothing matched, as Gmail answers.
+    expect((await list(reader(), { q: 'rfc822msgid:<nothing@example.com>' })).data).toEqual({ resultSizeEstimate: 0 });
+
+    const page = await list(reader(), { labelIds: ['SENT'], maxResults: 1 });
+    expect(page.data).toEqual({
+      messages: [{ id: second.data.id, threadId: second.data.threadId }],
+      nextPageToken: expect.any(String),
+      resultSizeEstimate: 2,
+    });
+    const next = await list(reader(), { labelIds: ['SENT'], maxResults: 1, pageToken: page.data.nextPageToken! });
+    expect(next.data.messages).toEqual([{ id: first.data.id, threadId: first.data.threadId }]);
+    expect((await list(reader(), { labelIds: ['INBOX'] })).data).toEqual({ resultSizeEstimate: 0 });
+
+    const now = Math.floor(Date.now() / 1000);
+    expect((await list(reader(), { q: `in:sent after:${now - 60}` })).data.resultSizeEstimate).toBe(2);
+    expect((await list(reader(), { q: `in:sent after:${now + 60}` })).data).toEqual({ resultSizeEstimate: 0 });
+    expect((await list(reader(OTHER_USER), { q: 'rfc822msgid:list-b@example.com' })).data.resultSizeEstimate).toBe(0);
+  });
+
+  it('refuses a token with no list scope (gmail.send only) with 403 insufficientPermissions; readonly cannot send', async () => {
+    grant(GMAIL_READONLY_SCOPE);
+    const error = await list(jwtFor(SENDER), { q: 'rfc822msgid:x@example.com' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      status: 403,
+      response: {
+        data: {
+          error: {
+            code: 403,
+            message: 'Request had insufficient authentication scopes.',
+            status: 'PERMISSION_DENIED',
+            errors: [{ reason: 'insufficientPermissions', message: 'Insufficient Permission', domain: 'global' }],
+            details: [{ reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT', metadata: { service: 'gmail.googleapis.com' } }],
+          },
+        },
+      },
+    });
+    await expect(sendJsonPath(reader(), 'read-only')).rejects.toMatchObject({ status: 403 });
+    expect(emulator.store).toHaveLength(0);
+  });
+
+  it("answers q from a gmail.metadata token with Google's 403, even next to gmail.readonly", async () => {
+    grant(GMAIL_READONLY_SCOPE, GMAIL_METADATA_SCOPE);
+    await sendJsonPath(jwtFor(SENDER), 'metadata');
+    const metadata = jwtFor(SENDER, undefined, [GMAIL_METADATA_SCOPE]);
+    expect((await list(metadata, {})).data.resultSizeEstimate).toBe(1);
+    const refusal = {
+      status: 403,
+      response: {
+        data: {
+          error: {
+            code: 403,
+            message: "Metadata scope does not support 'q' parameter",
+            status: 'PERMISSION_DENIED',
+            errors: [{ reason: 'forbidden', domain: 'global' }],
+          },
+        },
+      },
+    };
+    await expect(list(metadata, { q: 'rfc822msgid:metadata@example.com' })).rejects.toMatchObject(refusal);
+    const both = jwtFor(SENDER, undefined, [GMAIL_READONLY_SCOPE, GMAIL_METADATA_SCOPE]);
+    await expect(list(both, { q: 'rfc822msgid:metadata@example.com' })).rejects.toMatchObject(refusal);
+  });
+
+  it('issues tokens for the assertion scopes, and refuses one the delegation does not grant (401 unauthorized_client)', async () => {
+    const unauthorized = { status: 401, message: expect.stringMatching(/^unauthorized_client: /) };
+    await expect(reader().getAccessToken()).rejects.toMatchObject(unauthorized);
+    // One scope not granted refuses the whole request, a granted one alongside it included.
+    const sendAndRead = () => jwtFor(SENDER, undefined, [GMAIL_SEND_SCOPE, GMAIL_READONLY_SCOPE]);
+    await expect(sendAndRead().getAccessToken()).rejects.toMatchObject(unauthorized);
+
+    grant(GMAIL_READONLY_SCOPE);
+    const jwt = sendAndRead();
+    await sendJsonPath(jwt, 'two-scopes');
+    expect((await list(jwt, { q: 'rfc822msgid:two-scopes@example.com' })).data.resultSizeEstimate).toBe(1);
+  });
+
+  it('refuses a search term it does not implement (501) instead of ignoring it', async () => {
+    grant(GMAIL_READONLY_SCOPE);
+    await expect(list(reader(), { q: 'subject:hello' })).rejects.toMatchObject({ status: 501 });
+    await expect(list(reader(), { q: 'after:2026/01/01' })).rejects.toMatchObject({ status: 501 });
+  });
+
+  it('dropAfter on send: the message is stored, then the connection dropped without an answer', async () => {
+    emulator.faults.add({ dropAfter: true, pathIncludes: '/messages/send' });
+    const error = await sendJsonPath(jwtFor(SENDER), 'dropped-after').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as { status?: number }).status).toBeUndefined();
+    expect(emulator.store.map((m) => m.headers.subject)).toEqual(['dropped-after']);
   });
 });
