@@ -112,6 +112,7 @@ export function steps(attempts: Attempt[] | undefined): [string, string, string 
 
 export function resetServer(server: TestSmtpServer): void {
   server.fault = undefined;
+  server.onAccepted = undefined;
   server.received.length = 0;
   server.auths.length = 0;
   server.ehloNames.length = 0;

@@ -96,6 +96,8 @@ export async function redeliverUntilSettled(
     outcomes.push(outcome);
     if (outcome.ok || outcome.error?.code !== 'IN_PROGRESS') return { outcomes, last: outcome };
     if (Date.now() > until) throw new Error(`still in progress after ${timeoutMs} ms: ${JSON.stringify(outcomes)}`);
-    await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, Math.max(50, outcome.error.retryAfterMs ?? 0))));
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.min(1_000, Math.max(50, outcome.error?.retryAfterMs ?? 0))),
+    );
   }
 }

@@ -18,6 +18,8 @@ export type Fault = { stage: FaultStage; recipients?: string[] } & (
   | { reply: string }
   | { drop: true }
   | { silent: true }
+  /** At the end of DATA only: the message is taken (and recorded) but the reply never comes. */
+  | { hold: true }
 );
 
 export interface ReceivedMessage {
@@ -50,6 +52,8 @@ export interface TestSmtpServer {
   fault?: Fault;
   /** The final reply text to an accepted message ("250 " is added). */
   acceptReply: string;
+  /** Called the moment a message is taken, before the reply goes out: a test crashes its sender here. */
+  onAccepted?: () => void;
   close(): Promise<void>;
 }
 
@@ -169,6 +173,8 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
           secure: session.secure,
           ...(session.user ? { user: String(session.user) } : {}),
         });
+        state.onAccepted?.();
+        if (end && 'hold' in end) return;
         callback(null, state.acceptReply);
       });
     },
