@@ -23,6 +23,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   IDEMPOTENCY_CONFLICT: 409,
   IN_PROGRESS: 409,
   DEADLINE_EXCEEDED: 503,
+  STATE_STORE: 503,
 };
 
 /** The HTTP status and body for an error: the body is the error's JSON form, which holds no secret. */

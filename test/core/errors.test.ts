@@ -8,6 +8,7 @@ import {
   MessageTooLargeError,
   ProviderUnavailableError,
   RecipientRejectedError,
+  StateStoreError,
   ThrottledError,
   TransientError,
   UnsupportedFeatureError,
@@ -27,6 +28,7 @@ describe('error taxonomy', () => {
       [new TransientError('421'), true, true, 503],
       [new AuthenticationError('535'), false, true, 502],
       [new AmbiguousDeliveryError('dropped after DATA'), false, false, 502],
+      [new StateStoreError('claim the idempotency key', { cause: new Error('throttled') }), true, false, 503],
     ] as const;
     for (const [error, retryable, failover, status] of table) {
       expect([error.name, error.retryable, error.failover]).toEqual([error.constructor.name, retryable, failover]);
