@@ -24,7 +24,7 @@ export { createStore } from './stores/index.ts';
 
 /**
  * A mailer for a given configuration, or for the one `loadConfig()` finds (file, environment, or the default),
- * with the state store the configuration names (DynamoDB, Azure Table; else this process's memory).
+ * with the state store the configuration names (DynamoDB, Azure Table, Redis; else this process's memory).
  */
 export async function createMailer(config?: MailrouteConfig, options: MailerOptions = {}): Promise<Mailer> {
   const cfg = config ?? loadConfig().config;
@@ -41,7 +41,13 @@ export async function createMailer(config?: MailrouteConfig, options: MailerOpti
               ? { connectionString: resolveSecret(s.connectionString, 'store.connectionString') }
               : {}),
           }
-        : s,
+        : s.type === 'redis'
+          ? {
+              type: 'redis',
+              url: resolveSecret(s.url, 'store.url'),
+              ...(s.keyPrefix === undefined ? {} : { keyPrefix: s.keyPrefix }),
+            }
+          : s,
     );
   }
   return new Mailer(cfg, createAdapter, { ...options, ...(store ? { store } : {}) });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { FieldIssue } from './errors.ts';
+import { secretRef } from './secret-refs.ts';
 
 /** Per provider entry: what it may send and how fast. */
 export const providerRoutingFields = {
@@ -63,7 +64,18 @@ export const routingFields = {
   idempotency: z
     .object({
       completedTtlSeconds: z.number().int().positive().optional(),
-      inProgressTtlMs: z.number().int().positive().optional().describe('Claim lifetime when a send has no deadline.'),
+      inProgressTtlMs: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe('Lease of a claim when a send has no deadline; the send is bounded by it.'),
+      clockSkewToleranceMs: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .describe("How far instances' clocks may disagree: an expired lease is taken over only this long after."),
     })
     .strict()
     .optional(),
@@ -84,6 +96,19 @@ export const routingFields = {
           tableName: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be 3-63 letters and digits'),
           connectionString: z.object({ env: z.string() }).strict().optional(),
           endpoint: z.url().optional(),
+        })
+        .strict(),
+      z
+        .object({
+          type: z.literal('redis'),
+          url: secretRef.describe(
+            'Reference to the Redis URL, which may hold the AUTH password: redis://[:password@]host:port[/db], or rediss://… for TLS (Memorystore, OCI Cache).',
+          ),
+          keyPrefix: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('Put before every key, so other applications can share the database; default "mailroute:".'),
         })
         .strict(),
     ])

@@ -110,3 +110,38 @@ providers:
     );
   });
 });
+
+describe('store: redis', () => {
+  const withStore = (store: string) => `providers:\n  - { provider: local, mode: api }\nstore: ${store}\n`;
+
+  it('takes the URL as a secret reference, with an optional key prefix', () => {
+    expect(parseConfig(withStore('{ type: redis, url: { env: REDIS_URL } }')).store).toEqual({
+      type: 'redis',
+      url: { env: 'REDIS_URL' },
+    });
+    const config = parseConfig(withStore('{ type: redis, url: { env: REDIS_URL }, keyPrefix: "shop:" }'));
+    expect(config.store).toEqual({ type: 'redis', url: { env: 'REDIS_URL' }, keyPrefix: 'shop:' });
+    expect(missingSecrets(config, {})).toEqual([
+      { path: 'store.url', message: 'environment variable REDIS_URL is not set' },
+    ]);
+  });
+
+  it('refuses a URL written in clear, without repeating it', () => {
+    const issues = configIssues(withStore('{ type: redis, url: "redis://:hunter2-in-clear@10.0.0.3:6379" }'));
+    expect(issues).toEqual([
+      {
+        path: 'store.url',
+        message: 'a secret must be a reference such as { env: "VARIABLE" }, never the value itself',
+      },
+    ]);
+    expect(JSON.stringify(issues)).not.toContain('hunter2');
+  });
+
+  it('refuses an unknown field, naming it', () => {
+    const issues = configIssues(withStore('{ type: redis, url: { env: REDIS_URL }, tableName: state }'));
+    expect(issues).toEqual([{ path: 'store', message: expect.stringMatching(/tableName/) }]);
+    expect(configIssues(withStore('{ type: redis, url: { env: REDIS_URL }, keyPrefix: "" }'))[0]?.path).toBe(
+      'store.keyPrefix',
+    );
+  });
+});

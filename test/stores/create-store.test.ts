@@ -5,8 +5,10 @@ import { MemoryStore } from '../../core/memory-store.ts';
 import { AzureTableStore } from '../../stores/azure-table.ts';
 import { createDynamoDbTable, DynamoDbStore, dynamoDbTableResource } from '../../stores/dynamodb.ts';
 import { createStore, type StoreConfig } from '../../stores/index.ts';
+import { RedisStore } from '../../stores/redis.ts';
 import { type Azurite, startAzurite } from '../helpers/azurite.ts';
 import { type Dynalite, startDynalite } from '../helpers/dynalite.ts';
+import { type RedisServer, startRedis } from '../helpers/redis.ts';
 
 // How the stores are built and what they write as other tools see it: the TTL attribute DynamoDB deletes by, the
 // names a serverless.yml declares, the rows Storage Explorer shows.
@@ -14,9 +16,10 @@ import { type Dynalite, startDynalite } from '../helpers/dynalite.ts';
 let azurite: Azurite;
 let dynalite: Dynalite;
 let dynamo: DynamoDBClient;
+let redis: RedisServer;
 
 beforeAll(async () => {
-  [azurite, dynalite] = await Promise.all([startAzurite(), startDynalite()]);
+  [azurite, dynalite, redis] = await Promise.all([startAzurite(), startDynalite(), startRedis()]);
   dynamo = new DynamoDBClient({
     endpoint: dynalite.endpoint,
     region: dynalite.region,
@@ -25,7 +28,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   dynamo?.destroy();
-  await Promise.all([azurite?.stop(), dynalite?.stop()]);
+  await Promise.all([azurite?.stop(), dynalite?.stop(), redis?.stop()]);
 });
 
 const tableClient = async (tableName: string) => {
@@ -66,8 +69,32 @@ describe('createStore', () => {
     );
   });
 
+  it('builds a Redis store from a URL with the password and a key prefix', async () => {
+    const store = await createStore({ type: 'redis', url: redis.url, keyPrefix: 'createstore:' });
+    expect(store).toBeInstanceOf(RedisStore);
+    const samePrefix = new RedisStore({ url: redis.url, keyPrefix: 'createstore:' });
+    const defaultPrefix = new RedisStore({ url: redis.url });
+    try {
+      expect(await store.put('k/1', { ok: true })).toBeTypeOf('string');
+      expect((await store.get('k/1'))?.value).toEqual({ ok: true });
+      expect((await samePrefix.get('k/1'))?.value).toEqual({ ok: true });
+      expect(await defaultPrefix.get('k/1')).toBeUndefined();
+    } finally {
+      await Promise.all([(store as RedisStore).close(), samePrefix.close(), defaultPrefix.close()]);
+    }
+  });
+
+  it('refuses a Redis URL of another scheme without quoting it', async () => {
+    const url = `https://:${redis.password}@127.0.0.1:${redis.port}`;
+    const refused = createStore({ type: 'redis', url });
+    await expect(refused).rejects.toThrow(/url must start with redis:\/\/ or rediss:\/\//);
+    await expect(refused).rejects.not.toThrow(redis.password);
+  });
+
   it('refuses an unknown store type loudly', async () => {
-    await expect(createStore({ type: 'redis' } as unknown as StoreConfig)).rejects.toThrow(/store\.type/);
+    await expect(createStore({ type: 'cassandra' } as unknown as StoreConfig)).rejects.toThrow(
+      /store\.type must be memory, dynamodb, azure-table or redis, not cassandra/,
+    );
   });
 });
 

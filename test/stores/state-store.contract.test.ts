@@ -6,8 +6,10 @@ import { MemoryStore } from '../../core/memory-store.ts';
 import type { StateStore } from '../../core/store.ts';
 import { AzureTableStore } from '../../stores/azure-table.ts';
 import { createDynamoDbTable, DynamoDbStore } from '../../stores/dynamodb.ts';
+import { RedisStore } from '../../stores/redis.ts';
 import { startAzurite } from '../helpers/azurite.ts';
 import { startDynalite } from '../helpers/dynalite.ts';
+import { startRedis } from '../helpers/redis.ts';
 
 interface Started {
   store: StateStore;
@@ -50,6 +52,20 @@ const subjects: Subject[] = [
       });
       await client.createTable();
       return { store: new AzureTableStore({ client }), stop: azurite.stop };
+    },
+  },
+  {
+    name: 'RedisStore on redis-server',
+    start: async () => {
+      const redis = await startRedis();
+      const store = new RedisStore({ url: redis.url });
+      return {
+        store,
+        stop: async () => {
+          await store.close();
+          await redis.stop();
+        },
+      };
     },
   },
 ];
