@@ -1,13 +1,17 @@
 import { GoogleAuth } from 'google-auth-library';
 import { createPubSubProducer, type PubSubProducer } from '../../client/gcp.ts';
 import { createPubSubPublisher, PUBSUB_SCOPE, type PubSubPublisher, parseTopicPath } from '../../client/gcp-pubsub.ts';
-import { parseConfig } from '../../core/config.ts';
+import { type MailrouteConfig, parseConfig } from '../../core/config.ts';
 import { positiveIntSetting } from '../../core/env-settings.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { Mailer } from '../../core/mailer.ts';
 import { describeSecretRef, isCloudSecretRef, secretRefsIn } from '../../core/secret-refs.ts';
+import { registerSecret } from '../../core/secrets.ts';
 import { createMailer } from '../../index.ts';
-import { mailerLogger } from './log.ts';
+import { log, mailerLogger } from './log.ts';
+
+/** The variable infra/gcp mounts the shared state store's Redis URL in (a Secret Manager secret). */
+export const REDIS_URL_VARIABLE = 'MAILROUTE_STORE_REDIS_URL';
 
 let mailer: Promise<Mailer> | undefined;
 
@@ -22,7 +26,7 @@ export function instanceMailer(env = process.env): Promise<Mailer> {
 
 async function buildMailer(env: NodeJS.ProcessEnv): Promise<Mailer> {
   if (!env.MAILROUTE_CONFIG) throw new ConfigurationError('no configuration: set MAILROUTE_CONFIG (JSON or YAML)');
-  const config = parseConfig(env.MAILROUTE_CONFIG, 'MAILROUTE_CONFIG');
+  const config = withRedisStore(parseConfig(env.MAILROUTE_CONFIG, 'MAILROUTE_CONFIG'), env);
   // Cloud Functions mounts Secret Manager secrets as environment variables: `{ env }` is the reference to use.
   const issues = secretRefsIn(config)
     .filter(({ ref }) => isCloudSecretRef(ref))
@@ -36,6 +40,48 @@ async function buildMailer(env: NodeJS.ProcessEnv): Promise<Mailer> {
     });
   }
   return createMailer(config, { logger: mailerLogger });
+}
+
+/**
+ * The deployment's shared state store: when `MAILROUTE_STORE_REDIS_URL` holds a Redis URL (infra/gcp mounts it
+ * from Secret Manager) and the configuration names no `store` of its own, `{ type: 'redis', url: { env } }`. A
+ * `store` in the configuration wins. The URL (and its password) is registered for redaction at once and never
+ * logged; a value that is not a `redis://` or `rediss://` URL is a ConfigurationError naming the variable only.
+ */
+export function withRedisStore(config: MailrouteConfig, env: NodeJS.ProcessEnv = process.env): MailrouteConfig {
+  const url = env[REDIS_URL_VARIABLE];
+  if (!url) return config;
+  protectRedisUrl(url);
+  if (config.store) {
+    log('INFO', 'state store named by the configuration', { type: config.store.type, ignored: REDIS_URL_VARIABLE });
+    return config;
+  }
+  return { ...config, store: { type: 'redis', url: { env: REDIS_URL_VARIABLE } } };
+}
+
+/** Registers the URL and its password as secrets; refuses (without echoing it) what is not a Redis URL. */
+function protectRedisUrl(url: string): void {
+  registerSecret(url);
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // The parser's error carries the input: it is not passed on.
+  }
+  if (parsed?.password) {
+    registerSecret(parsed.password);
+    try {
+      registerSecret(decodeURIComponent(parsed.password));
+    } catch {
+      // not percent-encoded text: the raw form is registered
+    }
+  }
+  if (parsed?.protocol !== 'redis:' && parsed?.protocol !== 'rediss:') {
+    const message = 'is not a redis:// or rediss:// URL (its value is not shown)';
+    throw new ConfigurationError(`${REDIS_URL_VARIABLE} ${message}`, {
+      issues: [{ path: REDIS_URL_VARIABLE, message }],
+    });
+  }
 }
 
 const auths = new Map<string, GoogleAuth>();

@@ -6,9 +6,14 @@ import { positiveIntSetting } from '../../core/env-settings.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { Mailer } from '../../core/mailer.ts';
 import { loadCloudSecrets } from '../../core/secret-loader.ts';
-import { secretRefsIn } from '../../core/secret-refs.ts';
+import { providedSecret, secretRefsIn } from '../../core/secret-refs.ts';
+import { registerSecret } from '../../core/secrets.ts';
 import { createMailer } from '../../index.ts';
 import { log, mailerLogger } from './log.ts';
+
+/** The function configuration key infra/oci sets to the Vault secret holding the shared store's Redis URL. */
+export const REDIS_URL_SECRET_VARIABLE = 'MAILROUTE_STORE_REDIS_URL_SECRET';
+const VAULT_SECRET_OCID = /^ocid1\.vaultsecret\.[a-z0-9._-]+$/;
 
 let mailer: Promise<Mailer> | undefined;
 
@@ -39,10 +44,63 @@ async function buildMailer(env: NodeJS.ProcessEnv): Promise<Mailer> {
     });
     config = parseConfig(text, `OCI Vault secret ${id}`);
   } else throw new ConfigurationError('no configuration: set MAILROUTE_CONFIG or MAILROUTE_CONFIG_OCI_VAULT');
+  config = withRedisStore(config, env);
   const foreign = secretRefsIn(config).filter(({ ref }) => 'ssm' in ref || 'secretsManager' in ref);
   if (foreign.length) log.warn('secrets an OCI function cannot read', { fields: foreign.map((r) => r.path) });
   await loadCloudSecrets(config, (ref) => ('ociVault' in ref ? ref.ociVault : undefined), read);
+  checkRedisUrl(config);
   return createMailer(config, { logger: mailerLogger });
+}
+
+/**
+ * The deployment's shared state store: when the function's configuration has `MAILROUTE_STORE_REDIS_URL_SECRET`
+ * (a Vault secret OCID; infra/oci sets it) and the routing configuration names no `store` of its own,
+ * `{ type: 'redis', url: { ociVault } }`, read at cold start with the other Vault secrets. A `store` in the
+ * routing configuration wins.
+ */
+export function withRedisStore(config: MailrouteConfig, env: NodeJS.ProcessEnv = process.env): MailrouteConfig {
+  const id = env[REDIS_URL_SECRET_VARIABLE]?.trim();
+  if (!id) return config;
+  if (!VAULT_SECRET_OCID.test(id)) {
+    const message = 'must be the OCID of an OCI Vault secret (ocid1.vaultsecret…) holding the Redis URL';
+    throw new ConfigurationError(`${REDIS_URL_SECRET_VARIABLE} ${message}`, {
+      issues: [{ path: REDIS_URL_SECRET_VARIABLE, message }],
+    });
+  }
+  if (config.store) {
+    log.info('state store named by the configuration', { type: config.store.type, ignored: REDIS_URL_SECRET_VARIABLE });
+    return config;
+  }
+  return { ...config, store: { type: 'redis', url: { ociVault: id } } };
+}
+
+/**
+ * The Redis URL read from Vault: its password is registered for redaction too (the whole URL already is), and a
+ * value that is not a `redis://` or `rediss://` URL is refused without being echoed.
+ */
+function checkRedisUrl(config: MailrouteConfig): void {
+  const store = config.store;
+  const id = store?.type === 'redis' && 'ociVault' in store.url ? store.url.ociVault : undefined;
+  const url = id === undefined ? undefined : providedSecret({ ociVault: id });
+  if (url === undefined) return;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // The parser's error carries the input: it is not passed on.
+  }
+  if (parsed?.password) {
+    registerSecret(parsed.password);
+    try {
+      registerSecret(decodeURIComponent(parsed.password));
+    } catch {
+      // not percent-encoded text: the raw form is registered
+    }
+  }
+  if (parsed?.protocol !== 'redis:' && parsed?.protocol !== 'rediss:') {
+    const message = `OCI Vault secret ${id} is not a redis:// or rediss:// URL (its value is not shown)`;
+    throw new ConfigurationError(`store.url: ${message}`, { issues: [{ path: 'store.url', message }] });
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 # mailroute on Google Cloud: a Pub/Sub-triggered function (Eventarc, retries on), an IAM-only HTTP function, the
-# send / failed / dead-letter topics, Secret Manager secrets mounted as environment variables, and a runtime
-# service account whose every grant is on one resource. See README.md for the deploy commands.
+# send / failed / dead-letter topics, Secret Manager secrets mounted as environment variables, a runtime
+# service account whose every grant is on one resource, and the shared state store (Memorystore for Redis behind a
+# Serverless VPC Access connector, or an existing Redis by its URL secret). See README.md for the deploy commands.
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -39,12 +40,33 @@ locals {
   )
   secret_env_names = toset(concat(local.gmail_secret_env_names, var.extra_secret_env_names))
 
+  # The shared state store (idempotency records, health marks, rate limits): a Memorystore instance made here, or
+  # the Redis URL secret given. Every count below is decided by variables alone, so plans never wait on an apply.
+  redis_create = var.redis_enabled && var.redis_url_secret_id == null
+  redis_store  = local.redis_create || var.redis_url_secret_id != null
+  # Secret id (in project_id) whose latest version is the Redis URL, mounted as MAILROUTE_STORE_REDIS_URL.
+  redis_url_secret = local.redis_create ? google_secret_manager_secret.redis_url[0].secret_id : var.redis_url_secret_id
+  # The CA the server's TLS certificate chains to (Memorystore's own), mounted as a file for NODE_EXTRA_CA_CERTS.
+  redis_ca        = local.redis_create || (local.redis_store && var.redis_ca_secret_id != null)
+  redis_ca_secret = local.redis_create ? google_secret_manager_secret.redis_ca[0].secret_id : var.redis_ca_secret_id
+  redis_ca_dir    = "/etc/secrets/mailroute-redis-ca"
+  redis_ca_file   = "ca.pem"
+  # Private-ranges egress through the connector, for a Redis inside the VPC.
+  redis_vpc_access = local.redis_store && var.vpc_connector_cidr != null
+
+  # Environment variable => Secret Manager secret id, mounted in both functions.
+  mounted_secrets = merge(
+    { for name, secret in google_secret_manager_secret.env : name => secret.secret_id },
+    local.redis_store ? { MAILROUTE_STORE_REDIS_URL = local.redis_url_secret } : {},
+  )
+
   common_env = merge(
     {
       MAILROUTE_CONFIG          = local.config_text
       MAILROUTE_TIMEOUT_SECONDS = tostring(var.timeout_seconds)
     },
     local.relay_with_password ? { GMAIL_RELAY_USER = var.gmail_relay_username } : {},
+    local.redis_ca ? { NODE_EXTRA_CA_CERTS = "${local.redis_ca_dir}/${local.redis_ca_file}" } : {},
   )
 }
 
@@ -171,6 +193,95 @@ resource "google_secret_manager_secret_iam_member" "runtime_reads" {
   member    = "serviceAccount:${google_service_account.runtime.email}"
 }
 
+# --- Shared state store: Memorystore for Redis, reached through Serverless VPC Access -------------------------
+# Without it every instance keeps its own idempotency records, health and rate limits: a Pub/Sub redelivery that
+# reaches another instance is sent again (README.md, "The shared state store").
+
+resource "google_redis_instance" "state" {
+  count                   = local.redis_create ? 1 : 0
+  project                 = var.project_id
+  region                  = var.region
+  name                    = "${var.name_prefix}-state"
+  display_name            = "mailroute state store"
+  tier                    = var.redis_tier
+  memory_size_gb          = var.redis_memory_size_gb
+  redis_version           = var.redis_version
+  authorized_network      = "projects/${var.project_id}/global/networks/${var.vpc_network}"
+  auth_enabled            = true
+  transit_encryption_mode = "SERVER_AUTHENTICATION"
+  labels                  = var.labels
+
+  lifecycle {
+    precondition {
+      condition     = var.vpc_connector_cidr != null
+      error_message = "vpc_connector_cidr is required with redis_enabled: the functions reach Memorystore through the connector."
+    }
+  }
+}
+
+resource "google_vpc_access_connector" "redis" {
+  count         = local.redis_vpc_access ? 1 : 0
+  project       = var.project_id
+  region        = var.region
+  name          = "${var.name_prefix}-vpc"
+  network       = var.vpc_network
+  ip_cidr_range = var.vpc_connector_cidr
+  machine_type  = "e2-micro"
+  min_instances = 2
+  max_instances = 3
+}
+
+# The URL (AUTH string included) and the server CA, each in a secret of its own. Both values are in the Terraform
+# state as well: keep the state encrypted.
+resource "google_secret_manager_secret" "redis_url" {
+  count     = local.redis_create ? 1 : 0
+  project   = var.project_id
+  secret_id = "${var.name_prefix}-store-redis-url"
+  labels    = var.labels
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_version" "redis_url" {
+  count       = local.redis_create ? 1 : 0
+  secret      = google_secret_manager_secret.redis_url[0].id
+  secret_data = "rediss://:${urlencode(google_redis_instance.state[0].auth_string)}@${google_redis_instance.state[0].host}:${google_redis_instance.state[0].port}"
+}
+
+resource "google_secret_manager_secret" "redis_ca" {
+  count     = local.redis_create ? 1 : 0
+  project   = var.project_id
+  secret_id = "${var.name_prefix}-store-redis-ca"
+  labels    = var.labels
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_version" "redis_ca" {
+  count       = local.redis_create ? 1 : 0
+  secret      = google_secret_manager_secret.redis_ca[0].id
+  secret_data = join("\n", google_redis_instance.state[0].server_ca_certs[*].cert)
+}
+
+# The runtime account reads the URL secret (and the CA secret), each by a binding on that one secret.
+resource "google_secret_manager_secret_iam_member" "runtime_reads_redis_url" {
+  count     = local.redis_store ? 1 : 0
+  project   = var.project_id
+  secret_id = local.redis_url_secret
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.runtime.email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "runtime_reads_redis_ca" {
+  count     = local.redis_ca ? 1 : 0
+  project   = var.project_id
+  secret_id = local.redis_ca_secret
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.runtime.email}"
+}
+
 # --- Source ---------------------------------------------------------------------------------------------------
 
 resource "google_storage_bucket" "source" {
@@ -222,13 +333,27 @@ resource "google_cloudfunctions2_function" "queue" {
     environment_variables = merge(local.common_env, {
       MAILROUTE_FAILED_TOPIC = google_pubsub_topic.failed.id
     })
+    vpc_connector                 = local.redis_vpc_access ? google_vpc_access_connector.redis[0].id : null
+    vpc_connector_egress_settings = local.redis_vpc_access ? "PRIVATE_RANGES_ONLY" : null
     dynamic "secret_environment_variables" {
-      for_each = google_secret_manager_secret.env
+      for_each = local.mounted_secrets
       content {
         key        = secret_environment_variables.key
         project_id = var.project_id
-        secret     = secret_environment_variables.value.secret_id
+        secret     = secret_environment_variables.value
         version    = "latest"
+      }
+    }
+    dynamic "secret_volumes" {
+      for_each = local.redis_ca ? [local.redis_ca_secret] : []
+      content {
+        mount_path = local.redis_ca_dir
+        project_id = var.project_id
+        secret     = secret_volumes.value
+        versions {
+          version = "latest"
+          path    = local.redis_ca_file
+        }
       }
     }
   }
@@ -256,7 +381,13 @@ resource "google_cloudfunctions2_function" "queue" {
     }
   }
 
-  depends_on = [google_secret_manager_secret_iam_member.runtime_reads]
+  depends_on = [
+    google_secret_manager_secret_iam_member.runtime_reads,
+    google_secret_manager_secret_iam_member.runtime_reads_redis_url,
+    google_secret_manager_secret_iam_member.runtime_reads_redis_ca,
+    google_secret_manager_secret_version.redis_url,
+    google_secret_manager_secret_version.redis_ca,
+  ]
 }
 
 resource "google_cloudfunctions2_function" "http" {
@@ -288,18 +419,38 @@ resource "google_cloudfunctions2_function" "http" {
       MAILROUTE_SEND_TOPIC = google_pubsub_topic.send.id
       MAILROUTE_HTTP_MODE  = var.http_mode
     })
+    vpc_connector                 = local.redis_vpc_access ? google_vpc_access_connector.redis[0].id : null
+    vpc_connector_egress_settings = local.redis_vpc_access ? "PRIVATE_RANGES_ONLY" : null
     dynamic "secret_environment_variables" {
-      for_each = google_secret_manager_secret.env
+      for_each = local.mounted_secrets
       content {
         key        = secret_environment_variables.key
         project_id = var.project_id
-        secret     = secret_environment_variables.value.secret_id
+        secret     = secret_environment_variables.value
         version    = "latest"
+      }
+    }
+    dynamic "secret_volumes" {
+      for_each = local.redis_ca ? [local.redis_ca_secret] : []
+      content {
+        mount_path = local.redis_ca_dir
+        project_id = var.project_id
+        secret     = secret_volumes.value
+        versions {
+          version = "latest"
+          path    = local.redis_ca_file
+        }
       }
     }
   }
 
-  depends_on = [google_secret_manager_secret_iam_member.runtime_reads]
+  depends_on = [
+    google_secret_manager_secret_iam_member.runtime_reads,
+    google_secret_manager_secret_iam_member.runtime_reads_redis_url,
+    google_secret_manager_secret_iam_member.runtime_reads_redis_ca,
+    google_secret_manager_secret_version.redis_url,
+    google_secret_manager_secret_version.redis_ca,
+  ]
 }
 
 # Gen 2 functions are Cloud Run services: invoking one is roles/run.invoker on that service. No allUsers binding

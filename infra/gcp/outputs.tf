@@ -52,3 +52,18 @@ output "pubsub_service_agent" {
   description = "Pub/Sub's service agent, which needs roles/pubsub.subscriber on the Eventarc subscription for dead-lettering."
   value       = local.pubsub_agent
 }
+
+output "redis_url_secret" {
+  description = "Secret Manager secret id whose latest version is the Redis URL mounted as MAILROUTE_STORE_REDIS_URL (made here, or redis_url_secret_id); null when there is no shared store."
+  value       = local.redis_store ? local.redis_url_secret : null
+}
+
+output "redis_instance" {
+  description = "Full name of the Memorystore instance made here (null with redis_url_secret_id or redis_enabled = false); its host and AUTH string are only in the URL secret."
+  value       = local.redis_create ? google_redis_instance.state[0].id : null
+}
+
+output "vpc_connector" {
+  description = "The Serverless VPC Access connector both functions send private-range traffic through (null without one)."
+  value       = local.redis_vpc_access ? google_vpc_access_connector.redis[0].id : null
+}

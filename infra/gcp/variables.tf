@@ -10,7 +10,7 @@ variable "region" {
 }
 
 variable "name_prefix" {
-  description = "Prefix of every resource name: functions, topics, subscriptions, secrets, service accounts."
+  description = "Prefix of every resource name: functions, topics, subscriptions, secrets, service accounts, the Redis instance and the VPC connector."
   type        = string
   default     = "mailroute"
   validation {
@@ -69,7 +69,7 @@ variable "gmail_api_service_account_email" {
 }
 
 variable "mailroute_config" {
-  description = "A whole routing configuration (JSON or YAML text) instead of the Gmail default: any provider, routes, failover, a cross-cloud store. Secrets only as { env: NAME }, each NAME listed in extra_secret_env_names."
+  description = "A whole routing configuration (JSON or YAML text) instead of the Gmail default: any provider, routes, failover, a cross-cloud store. Secrets only as { env: NAME }, each NAME listed in extra_secret_env_names. A store named here wins over the Redis one (MAILROUTE_STORE_REDIS_URL)."
   type        = string
   default     = null
 }
@@ -178,8 +178,76 @@ variable "dead_letter_via_gcloud" {
   default     = true
 }
 
+variable "redis_enabled" {
+  description = "Create a Memorystore for Redis instance (AUTH on, TLS) as both functions' shared state store: idempotency records, health marks and rate limits, so a Pub/Sub redelivery reaching another instance is not sent twice. false: no instance, and the state is per instance unless redis_url_secret_id or a store in mailroute_config is given. Ignored when redis_url_secret_id is set."
+  type        = bool
+  default     = true
+}
+
+variable "redis_url_secret_id" {
+  description = "Id (in project_id) of an existing Secret Manager secret whose latest version is the URL of a Redis to use instead of creating one: redis://[:password@]host:port, or rediss:// for TLS. Mounted as MAILROUTE_STORE_REDIS_URL, the runtime account granted secretAccessor on it; no instance and no URL secret are made."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.redis_url_secret_id == null || can(regex("^[A-Za-z0-9_-]{1,255}$", var.redis_url_secret_id))
+    error_message = "redis_url_secret_id is a secret id (letters, digits, - and _), not a projects/... name."
+  }
+}
+
+variable "redis_ca_secret_id" {
+  description = "With redis_url_secret_id: id of an existing secret holding the PEM CA certificate(s) the Redis server's TLS certificate chains to (an existing Memorystore instance with in-transit encryption), mounted as a file that NODE_EXTRA_CA_CERTS names. Not needed for a publicly trusted certificate; the instance made here brings its own."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.redis_ca_secret_id == null || can(regex("^[A-Za-z0-9_-]{1,255}$", var.redis_ca_secret_id))
+    error_message = "redis_ca_secret_id is a secret id (letters, digits, - and _), not a projects/... name."
+  }
+}
+
+variable "redis_tier" {
+  description = "Memorystore tier: STANDARD_HA (a replica in another zone, automatic failover) or BASIC (one node: a zone outage or maintenance loses the state, so idempotency records too)."
+  type        = string
+  default     = "STANDARD_HA"
+  validation {
+    condition     = contains(["STANDARD_HA", "BASIC"], var.redis_tier)
+    error_message = "redis_tier must be STANDARD_HA or BASIC."
+  }
+}
+
+variable "redis_memory_size_gb" {
+  description = "Memorystore capacity in GiB (1 is far more than the state of one mailroute deployment needs)."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.redis_memory_size_gb >= 1
+    error_message = "redis_memory_size_gb must be at least 1."
+  }
+}
+
+variable "redis_version" {
+  description = "Memorystore Redis version, such as REDIS_7_2 or REDIS_7_0."
+  type        = string
+  default     = "REDIS_7_2"
+}
+
+variable "vpc_network" {
+  description = "Name of the project's VPC network the Memorystore instance is authorized on and the Serverless VPC Access connector attaches to."
+  type        = string
+  default     = "default"
+}
+
+variable "vpc_connector_cidr" {
+  description = "An unused /28 range of vpc_network for the Serverless VPC Access connector the functions reach Redis through (private ranges only; everything else still leaves directly). null: no connector, only for an existing Redis (redis_url_secret_id) reachable without the VPC."
+  type        = string
+  default     = "10.8.0.0/28"
+  validation {
+    condition     = var.vpc_connector_cidr == null || can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/28$", var.vpc_connector_cidr))
+    error_message = "vpc_connector_cidr must be a /28 range such as 10.8.0.0/28."
+  }
+}
+
 variable "labels" {
-  description = "Labels put on the topics, subscriptions, secrets, bucket and functions."
+  description = "Labels put on the topics, subscriptions, secrets, bucket, functions and the Redis instance."
   type        = map(string)
   default     = {}
 }

@@ -16,8 +16,22 @@ provider "oci" {
 
 locals {
   secret_ids = { for name, secret in oci_vault_secret.value : name => secret.id }
-  # Every secret the function may read: its configuration and the secrets the configuration refers to.
-  readable_secret_ids = concat([oci_vault_secret.config.id], values(local.secret_ids))
+
+  # The shared state store (idempotency records, health marks, rate limits): an OCI Cache cluster made here, or the
+  # Vault secret of an existing Redis's URL. Every count below is decided by variables alone.
+  redis_create    = var.redis_enabled && var.redis_url_secret_id == null
+  redis_store     = local.redis_create || var.redis_url_secret_id != null
+  redis_subnet_id = var.redis_subnet_id != null ? var.redis_subnet_id : var.function_subnet_id
+  # The Vault secret whose content is the Redis URL: MAILROUTE_STORE_REDIS_URL_SECRET in the function's config.
+  redis_url_secret_id = local.redis_create ? oci_vault_secret.redis_url[0].id : var.redis_url_secret_id
+
+  # Every secret the function may read: its configuration, the secrets the configuration refers to, and the Redis
+  # URL of the state store.
+  readable_secret_ids = concat(
+    [oci_vault_secret.config.id],
+    values(local.secret_ids),
+    local.redis_store ? [local.redis_url_secret_id] : [],
+  )
   compartment         = "compartment id ${var.compartment_ocid}"
   connector_principal = "request.principal.type = 'serviceconnector', request.principal.compartment.id = '${var.compartment_ocid}'"
 }
@@ -74,6 +88,71 @@ resource "oci_vault_secret" "config" {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# The shared state store: an OCI Cache cluster (Redis, TLS only) that only the function's subnet may reach.
+# Without it every container keeps its own idempotency records, health and rate limits: a Connector Hub redelivery
+# that reaches another container is sent again (README.md, "The shared state store").
+# ---------------------------------------------------------------------------------------------------------------
+
+data "oci_core_subnet" "function" {
+  count     = local.redis_create ? 1 : 0
+  subnet_id = var.function_subnet_id
+}
+
+data "oci_core_subnet" "redis" {
+  count     = local.redis_create ? 1 : 0
+  subnet_id = local.redis_subnet_id
+}
+
+resource "oci_core_network_security_group" "redis" {
+  count          = local.redis_create ? 1 : 0
+  compartment_id = var.compartment_ocid
+  vcn_id         = data.oci_core_subnet.redis[0].vcn_id
+  display_name   = "${var.name_prefix}-redis"
+}
+
+resource "oci_core_network_security_group_security_rule" "redis_from_function" {
+  count                     = local.redis_create ? 1 : 0
+  network_security_group_id = oci_core_network_security_group.redis[0].id
+  description               = "Redis (TLS) from the mailroute function's subnet only"
+  direction                 = "INGRESS"
+  protocol                  = "6"
+  source_type               = "CIDR_BLOCK"
+  source                    = data.oci_core_subnet.function[0].cidr_block
+  stateless                 = false
+  tcp_options {
+    destination_port_range {
+      min = 6379
+      max = 6379
+    }
+  }
+}
+
+resource "oci_redis_redis_cluster" "state" {
+  count              = local.redis_create ? 1 : 0
+  compartment_id     = var.compartment_ocid
+  display_name       = "${var.name_prefix}-state"
+  node_count         = var.redis_node_count
+  node_memory_in_gbs = var.redis_node_memory_gb
+  software_version   = var.redis_software_version
+  subnet_id          = local.redis_subnet_id
+  nsg_ids            = [oci_core_network_security_group.redis[0].id]
+}
+
+# OCI Cache accepts TLS connections only, on the primary endpoint's FQDN (not its IP), port 6379.
+resource "oci_vault_secret" "redis_url" {
+  count          = local.redis_create ? 1 : 0
+  compartment_id = var.compartment_ocid
+  vault_id       = var.vault_id
+  key_id         = var.vault_key_id
+  secret_name    = "${var.name_prefix}-store-redis-url"
+  description    = "mailroute state store: the OCI Cache cluster's Redis URL, read at the function's cold start"
+  secret_content {
+    content_type = "BASE64"
+    content      = base64encode("rediss://${oci_redis_redis_cluster.state[0].primary_fqdn}:6379")
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------
 # The function: one image, two triggers (Connector Hub batches and API Gateway requests).
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -90,16 +169,20 @@ resource "oci_functions_function" "mailroute" {
   image              = var.function_image
   memory_in_mbs      = var.function_memory_mb
   timeout_in_seconds = var.function_timeout_seconds
-  config = {
-    MAILROUTE_CONFIG_OCI_VAULT      = oci_vault_secret.config.id
-    MAILROUTE_FAILED_QUEUE_ID       = oci_queue_queue.failed.id
-    MAILROUTE_FAILED_QUEUE_ENDPOINT = oci_queue_queue.failed.messages_endpoint
-    MAILROUTE_QUEUE_ID              = oci_queue_queue.send.id
-    MAILROUTE_QUEUE_ENDPOINT        = oci_queue_queue.send.messages_endpoint
-    MAILROUTE_HTTP_MODE             = var.http_mode
-    MAILROUTE_HTTP_PATH_PREFIX      = var.api_path_prefix
-    MAILROUTE_CONCURRENCY           = tostring(var.send_concurrency)
-  }
+  config = merge(
+    {
+      MAILROUTE_CONFIG_OCI_VAULT      = oci_vault_secret.config.id
+      MAILROUTE_FAILED_QUEUE_ID       = oci_queue_queue.failed.id
+      MAILROUTE_FAILED_QUEUE_ENDPOINT = oci_queue_queue.failed.messages_endpoint
+      MAILROUTE_QUEUE_ID              = oci_queue_queue.send.id
+      MAILROUTE_QUEUE_ENDPOINT        = oci_queue_queue.send.messages_endpoint
+      MAILROUTE_HTTP_MODE             = var.http_mode
+      MAILROUTE_HTTP_PATH_PREFIX      = var.api_path_prefix
+      MAILROUTE_CONCURRENCY           = tostring(var.send_concurrency)
+    },
+    # The Redis URL is read from Vault at cold start, like the configuration's { ociVault } secrets.
+    local.redis_store ? { MAILROUTE_STORE_REDIS_URL_SECRET = local.redis_url_secret_id } : {},
+  )
 }
 
 # Connector Hub: send queue -> function, in batches. A failed invocation leaves the whole batch on the queue.
@@ -205,7 +288,7 @@ resource "oci_identity_policy" "mailroute" {
     "allow dynamic-group ${oci_identity_dynamic_group.function.name} to use email-family in ${local.compartment}",
     # PutMessages on the failed queue (dead letters) and on the send queue (HTTP enqueue mode), nothing else.
     "allow dynamic-group ${oci_identity_dynamic_group.function.name} to use queue-push in ${local.compartment} where any {target.queue.id = '${oci_queue_queue.send.id}', target.queue.id = '${oci_queue_queue.failed.id}'}",
-    # GetSecretBundle on exactly the secrets it needs.
+    # GetSecretBundle on exactly the secrets it needs (the Redis URL's among them), each by its OCID.
     "allow dynamic-group ${oci_identity_dynamic_group.function.name} to read secret-bundles in ${local.compartment} where any {${join(", ", [for id in local.readable_secret_ids : "target.secret.id = '${id}'"])}}",
     # Connector Hub (connectors of this compartment): read and consume the send queue, invoke the function.
     "allow any-user to {QUEUE_READ, QUEUE_CONSUME} in ${local.compartment} where all {${local.connector_principal}, target.queue.id = '${oci_queue_queue.send.id}'}",

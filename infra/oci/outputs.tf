@@ -51,3 +51,13 @@ output "dkim_dns_record" {
     txt   = oci_email_dkim.mailroute.txt_record_value
   }
 }
+
+output "redis_url_secret_id" {
+  description = "OCID of the Vault secret holding the state store's Redis URL (MAILROUTE_STORE_REDIS_URL_SECRET): made here or redis_url_secret_id; null without a shared store."
+  value       = local.redis_store ? local.redis_url_secret_id : null
+}
+
+output "redis_cluster_id" {
+  description = "OCID of the OCI Cache cluster made here (null with redis_url_secret_id or redis_enabled = false)."
+  value       = local.redis_create ? oci_redis_redis_cluster.state[0].id : null
+}

@@ -159,3 +159,51 @@ variable "dkim_selector" {
   type        = string
   description = "DKIM selector, unique for the domain across regions, such as mailroute-fra-202611."
 }
+
+variable "redis_enabled" {
+  type        = bool
+  default     = true
+  description = "Create an OCI Cache cluster (Redis, TLS) as the function's shared state store: idempotency records, health marks and rate limits, so a Connector Hub redelivery reaching another container is not sent twice. false: no cluster, and the state is per container unless redis_url_secret_id or a store in mailroute_config is given. Ignored when redis_url_secret_id is set."
+}
+
+variable "redis_url_secret_id" {
+  type        = string
+  default     = null
+  description = "OCID of an existing Vault secret whose content is the URL of a Redis to use instead of creating a cluster: rediss://[:password@]host:port (redis:// without TLS). Set as MAILROUTE_STORE_REDIS_URL_SECRET, readable by the function (policy by this OCID); no cluster, network security group or secret is made. The secret must be in compartment_ocid."
+  validation {
+    condition     = var.redis_url_secret_id == null || can(regex("^ocid1\\.vaultsecret\\.", var.redis_url_secret_id))
+    error_message = "redis_url_secret_id must be a Vault secret OCID (ocid1.vaultsecret...)."
+  }
+}
+
+variable "redis_subnet_id" {
+  type        = string
+  default     = null
+  description = "Subnet of the OCI Cache cluster; default: function_subnet_id. Another subnet must be routable from the function's subnet; the cluster's network security group admits TCP 6379 from the function's subnet CIDR only."
+}
+
+variable "redis_node_count" {
+  type        = number
+  default     = 2
+  description = "Nodes of the OCI Cache cluster (1-5): one primary and the rest replicas, in other fault or availability domains. 1 is cheaper but a node failure empties the store, idempotency records included."
+  validation {
+    condition     = var.redis_node_count >= 1 && var.redis_node_count <= 5
+    error_message = "redis_node_count must be from 1 to 5."
+  }
+}
+
+variable "redis_node_memory_gb" {
+  type        = number
+  default     = 2
+  description = "Memory of each OCI Cache node in GB (the state of one mailroute deployment needs far less than the smallest size)."
+  validation {
+    condition     = var.redis_node_memory_gb > 0
+    error_message = "redis_node_memory_gb must be positive."
+  }
+}
+
+variable "redis_software_version" {
+  type        = string
+  default     = "REDIS_7_0"
+  description = "OCI Cache engine version (software_version), such as REDIS_7_0, V7_0_5 or VALKEY_7_2."
+}

@@ -4,6 +4,7 @@ import { createPubSubPublisher, type PubSubPublisher } from '../../client/gcp-pu
 import type { PubSubStoredMessage } from '../../emulators/pubsub/index.ts';
 import { createDynamoDbTable } from '../../stores/dynamodb.ts';
 import { startDynalite } from '../helpers/dynalite.ts';
+import { startRedis } from '../helpers/redis.ts';
 import {
   captureOutput,
   copies,
@@ -241,6 +242,29 @@ describe('Pub/Sub CloudEvent function (mailrouteQueue) on the Functions Framewor
       vi.stubEnv('MAILROUTE_CONFIG', JSON.stringify(gcpConfig(world.relay, world.busy)));
       client.destroy();
       await db.stop();
+    }
+  });
+
+  it('MAILROUTE_STORE_REDIS_URL (the secret infra/gcp mounts): Redis is the shared store, so a redelivery to another instance is not sent again', async () => {
+    const redis = await startRedis();
+    vi.stubEnv('MAILROUTE_STORE_REDIS_URL', redis.url);
+    try {
+      const m = await published(JSON.stringify(message('redis store')));
+      for (const attempt of [1, 2]) {
+        const instance = await startFunction('mailrouteQueue');
+        try {
+          expect((await deliver(instance, messagePublished(m, attempt))).status).toBe(204);
+        } finally {
+          await instance.close();
+        }
+      }
+      expect(copies(world.relay, 'redis store')).toBe(1);
+      const statuses = output.lines().filter((l) => l.message === 'record' && l.queueMessageId === m.messageId);
+      expect(statuses.map((l) => l.status)).toEqual(['sent', 'duplicate']);
+      expect(output.text()).not.toContain(redis.password);
+    } finally {
+      vi.stubEnv('MAILROUTE_STORE_REDIS_URL', '');
+      await redis.stop();
     }
   });
 

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { putOciQueueMessage } from '../../client/oci.ts';
+import { startRedis } from '../helpers/redis.ts';
 import {
   copies,
   FAILED_QUEUE,
@@ -268,5 +269,30 @@ describe('OCI function: cold start', () => {
       vi.stubEnv('MAILROUTE_CONFIG', json(routingConfig(world.primary, world.busy)));
     }
     expect(copies(world.primary, 'oci never')).toBe(0);
+  });
+
+  it('MAILROUTE_STORE_REDIS_URL_SECRET: the Redis URL from Vault is the shared store, so a batch redelivered to another container is not sent again', async () => {
+    const redis = await startRedis();
+    const urlSecret = 'ocid1.vaultsecret.oc1.eu-frankfurt-1.amaaaaaamailrouteredisurl';
+    world.vault.secrets.set(urlSecret, redis.url);
+    vi.stubEnv('MAILROUTE_STORE_REDIS_URL_SECRET', urlSecret);
+    try {
+      const batch = json([{ id: 7001, content: json(message('oci shared redis')), deliveryCount: 1 }]);
+      const reads = world.vault.reads.length;
+      for (const container of [1, 2]) {
+        await world.startFunction();
+        const response = await world.invoke(batch);
+        expect(response.status, `container ${container}`).toBe(200);
+        expect(JSON.parse(response.body)).toMatchObject(container === 1 ? { sent: 1 } : { sent: 0, duplicate: 1 });
+      }
+      // Each new container read the URL once, with the SMTP password, at its cold start.
+      expect(world.vault.reads.slice(reads).filter((id) => id === urlSecret)).toEqual([urlSecret, urlSecret]);
+      expect(copies(world.primary, 'oci shared redis')).toBe(1);
+      expect(output.join('')).not.toContain(redis.password);
+    } finally {
+      vi.stubEnv('MAILROUTE_STORE_REDIS_URL_SECRET', '');
+      world.stopFunction();
+      await redis.stop();
+    }
   });
 });

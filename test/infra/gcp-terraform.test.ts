@@ -15,6 +15,7 @@ type Block = Record<string, any>;
 let resources: Record<string, Record<string, Block>>;
 let variables: Record<string, Block>;
 let locals: Block;
+let outputs: Record<string, Block>;
 /** The JSON text of every file, for reference scans (`${var.x}` and friends). */
 let text: string;
 const readme = readFileSync(join(DIR, 'README.md'), 'utf8');
@@ -25,6 +26,7 @@ beforeAll(async () => {
   resources = {};
   variables = {};
   locals = {};
+  outputs = {};
   for (const file of parsed as Block[]) {
     for (const [type, byName] of Object.entries((file.resource ?? {}) as Record<string, Record<string, Block[]>>)) {
       const ofType = resources[type] ?? {};
@@ -34,6 +36,7 @@ beforeAll(async () => {
     for (const [name, [body]] of Object.entries((file.variable ?? {}) as Record<string, Block[]>))
       variables[name] = body!;
     for (const block of (file.locals ?? []) as Block[]) Object.assign(locals, block);
+    for (const [name, [body]] of Object.entries((file.output ?? {}) as Record<string, Block[]>)) outputs[name] = body!;
   }
   text = JSON.stringify(parsed);
 });
@@ -142,6 +145,9 @@ describe('infra/gcp Terraform', () => {
 
   it('secrets: one Secret Manager secret per variable, mounted as that variable, readable by the runtime account only', () => {
     const secret = resource('google_secret_manager_secret', 'env');
+    expect(locals.mounted_secrets).toContain(
+      '{ for name, secret in google_secret_manager_secret.env : name => secret.secret_id }',
+    );
     expect(secret.for_each).toBe('${local.secret_env_names}');
     expect(resource('google_secret_manager_secret_iam_member', 'runtime_reads')).toMatchObject({
       for_each: '${google_secret_manager_secret.env}',
@@ -152,10 +158,11 @@ describe('infra/gcp Terraform', () => {
     for (const fn of ['queue', 'http']) {
       const [dynamic] = resource('google_cloudfunctions2_function', fn).service_config[0].dynamic
         .secret_environment_variables;
-      expect(dynamic.for_each).toBe('${google_secret_manager_secret.env}');
+      expect(dynamic.for_each).toBe('${local.mounted_secrets}');
       expect(dynamic.content[0]).toMatchObject({
         key: '${secret_environment_variables.key}',
-        secret: '${secret_environment_variables.value.secret_id}',
+        project_id: '${var.project_id}',
+        secret: '${secret_environment_variables.value}',
         version: 'latest',
       });
     }
@@ -178,6 +185,8 @@ describe('infra/gcp Terraform', () => {
       'google_pubsub_topic_iam_member.producers_publish_send': 'roles/pubsub.publisher',
       'google_pubsub_topic_iam_member.pubsub_agent_publishes_dead_letters': 'roles/pubsub.publisher',
       'google_secret_manager_secret_iam_member.runtime_reads': 'roles/secretmanager.secretAccessor',
+      'google_secret_manager_secret_iam_member.runtime_reads_redis_url': 'roles/secretmanager.secretAccessor',
+      'google_secret_manager_secret_iam_member.runtime_reads_redis_ca': 'roles/secretmanager.secretAccessor',
       'google_service_account_iam_member.pubsub_agent_signs_for_trigger': 'roles/iam.serviceAccountTokenCreator',
       'google_cloud_run_service_iam_member.trigger_invokes_queue': 'roles/run.invoker',
       'google_cloud_run_service_iam_member.http_invokers': 'roles/run.invoker',
@@ -216,5 +225,200 @@ describe('infra/gcp Terraform', () => {
       expect(variables[name]!.description, name).toMatch(/\S{3,}/);
       expect(readme, `README names ${name}`).toContain(`\`${name}\``);
     }
+  });
+});
+
+/**
+ * Evaluates a gating expression of the module (booleans, `== null`, `? :`, references to variables, locals and
+ * resource attributes) the way Terraform would, for the given variable values (the rest at their defaults). A
+ * resource reference stands for itself, as a string. Anything with a function call is refused: only the simple
+ * expressions the counts and switches are made of are evaluated here.
+ */
+function evaluate(expression: string, given: Record<string, unknown>): unknown {
+  const inner = /^\$\{([\s\S]*)\}$/.exec(expression)?.[1];
+  if (inner === undefined) return expression;
+  if (/[A-Za-z0-9_]\s*\(/.test(inner) || /\bfor\b/.test(inner)) throw new Error(`not a simple expression: ${inner}`);
+  const js = inner
+    .replace(/\bvar\.([a-z_][a-z0-9_]*)/g, (_, name: string) => {
+      if (!(name in variables)) throw new Error(`undeclared variable ${name}`);
+      return JSON.stringify(name in given ? given[name] : (variables[name]!.default ?? null));
+    })
+    .replace(/\blocal\.([a-z_][a-z0-9_]*)/g, (_, name: string) => {
+      if (!(name in locals)) throw new Error(`no local ${name}`);
+      return `(${JSON.stringify(evaluate(locals[name], given))})`;
+    })
+    .replace(/\bgoogle_[a-z0-9_]+\.[a-z0-9_]+(\[\d+\])?(\.[a-z0-9_]+)*/g, (ref) => JSON.stringify(ref));
+  return new Function(`return (${js});`)();
+}
+
+/** Redis resources of the module and how many of each a plan with these variables makes. */
+const REDIS_RESOURCES = [
+  ['google_redis_instance', 'state'],
+  ['google_vpc_access_connector', 'redis'],
+  ['google_secret_manager_secret', 'redis_url'],
+  ['google_secret_manager_secret_version', 'redis_url'],
+  ['google_secret_manager_secret', 'redis_ca'],
+  ['google_secret_manager_secret_version', 'redis_ca'],
+  ['google_secret_manager_secret_iam_member', 'runtime_reads_redis_url'],
+  ['google_secret_manager_secret_iam_member', 'runtime_reads_redis_ca'],
+] as const;
+const counts = (given: Record<string, unknown>) =>
+  Object.fromEntries(
+    REDIS_RESOURCES.map(([type, name]) => [`${type}.${name}`, Number(evaluate(resource(type, name).count, given))]),
+  );
+
+describe('infra/gcp Terraform: the Redis state store', () => {
+  it('by default: a Memorystore instance with AUTH and TLS, STANDARD_HA, on the project VPC network', () => {
+    expect(variables.redis_enabled).toMatchObject({ type: '${bool}', default: true });
+    expect(variables.redis_tier!.default).toBe('STANDARD_HA');
+    expect(variables.redis_tier!.validation[0].condition).toContain(
+      'contains(["STANDARD_HA", "BASIC"], var.redis_tier)',
+    );
+    const redis = resource('google_redis_instance', 'state');
+    expect(redis).toMatchObject({
+      project: '${var.project_id}',
+      region: '${var.region}',
+      tier: '${var.redis_tier}',
+      memory_size_gb: '${var.redis_memory_size_gb}',
+      redis_version: '${var.redis_version}',
+      authorized_network: 'projects/${var.project_id}/global/networks/${var.vpc_network}',
+      auth_enabled: true,
+      transit_encryption_mode: 'SERVER_AUTHENTICATION',
+    });
+    expect(redis.lifecycle[0].precondition[0].condition).toBe('${var.vpc_connector_cidr != null}');
+    expect(counts({})).toEqual(Object.fromEntries(REDIS_RESOURCES.map(([t, n]) => [`${t}.${n}`, 1])));
+  });
+
+  it('the URL (rediss://:<AUTH string>@host:port) and the server CA each go into a secret version of their own', () => {
+    const url = resource('google_secret_manager_secret_version', 'redis_url');
+    expect(url.secret).toBe('${google_secret_manager_secret.redis_url[0].id}');
+    expect(url.secret_data).toBe(
+      'rediss://:${urlencode(google_redis_instance.state[0].auth_string)}@${google_redis_instance.state[0].host}:${google_redis_instance.state[0].port}',
+    );
+    const ca = resource('google_secret_manager_secret_version', 'redis_ca');
+    expect(ca.secret).toBe('${google_secret_manager_secret.redis_ca[0].id}');
+    expect(ca.secret_data).toContain('google_redis_instance.state[0].server_ca_certs[*].cert');
+    for (const name of ['redis_url', 'redis_ca']) {
+      expect(resource('google_secret_manager_secret', name).secret_id).toMatch(/^\$\{var\.name_prefix\}-store-redis-/);
+    }
+    // Neither the AUTH string nor the URL leaves through an output.
+    expect(JSON.stringify(outputs)).not.toMatch(/auth_string|secret_data|server_ca_certs/);
+  });
+
+  it('both functions: the URL secret mounted as MAILROUTE_STORE_REDIS_URL, the CA as a file for Node, private-range egress through the connector', () => {
+    expect(locals.mounted_secrets).toContain(
+      'local.redis_store ? { MAILROUTE_STORE_REDIS_URL = local.redis_url_secret } : {}',
+    );
+    expect(locals.redis_url_secret).toBe(
+      '${local.redis_create ? google_secret_manager_secret.redis_url[0].secret_id : var.redis_url_secret_id}',
+    );
+    expect(locals.common_env).toContain(
+      'local.redis_ca ? { NODE_EXTRA_CA_CERTS = "${local.redis_ca_dir}/${local.redis_ca_file}" } : {}',
+    );
+    for (const fn of ['queue', 'http']) {
+      const function_ = resource('google_cloudfunctions2_function', fn);
+      const [service] = function_.service_config;
+      expect(evaluate(service.vpc_connector, {})).toBe('google_vpc_access_connector.redis[0].id');
+      expect(evaluate(service.vpc_connector_egress_settings, {})).toBe('PRIVATE_RANGES_ONLY');
+      expect(evaluate(service.vpc_connector, { vpc_connector_cidr: null, redis_url_secret_id: 'r' })).toBeNull();
+      const [volume] = service.dynamic.secret_volumes;
+      expect(volume.for_each).toBe('${local.redis_ca ? [local.redis_ca_secret] : []}');
+      expect(volume.content[0]).toMatchObject({
+        mount_path: '${local.redis_ca_dir}',
+        secret: '${secret_volumes.value}',
+        versions: [{ version: 'latest', path: '${local.redis_ca_file}' }],
+      });
+      // The function deploys only once the secrets have a version and the runtime account may read them.
+      for (const dependency of [
+        'google_secret_manager_secret_iam_member.runtime_reads_redis_url',
+        'google_secret_manager_secret_iam_member.runtime_reads_redis_ca',
+        'google_secret_manager_secret_version.redis_url',
+        'google_secret_manager_secret_version.redis_ca',
+      ]) {
+        expect(function_.depends_on, `${fn} depends on ${dependency}`).toContain(`\${${dependency}}`);
+      }
+    }
+    const connector = resource('google_vpc_access_connector', 'redis');
+    expect(connector).toMatchObject({
+      region: '${var.region}',
+      network: '${var.vpc_network}',
+      ip_cidr_range: '${var.vpc_connector_cidr}',
+    });
+    expect(variables.vpc_connector_cidr!.default).toMatch(/^\d+\.\d+\.\d+\.\d+\/28$/);
+  });
+
+  it('IAM: the runtime account reads the URL secret and the CA secret, each by a binding on that one secret', () => {
+    const url = resource('google_secret_manager_secret_iam_member', 'runtime_reads_redis_url');
+    const ca = resource('google_secret_manager_secret_iam_member', 'runtime_reads_redis_ca');
+    for (const [binding, secret] of [
+      [url, '${local.redis_url_secret}'],
+      [ca, '${local.redis_ca_secret}'],
+    ] as const) {
+      expect(binding).toEqual({
+        count: binding.count,
+        project: '${var.project_id}',
+        secret_id: secret,
+        role: 'roles/secretmanager.secretAccessor',
+        member: 'serviceAccount:${google_service_account.runtime.email}',
+      });
+    }
+    // No wildcard, no condition-less project grant for secrets anywhere.
+    for (const { at, body } of bindings()) {
+      expect(JSON.stringify(body), at).not.toContain('*');
+      expect(body.condition, at).toBeUndefined();
+    }
+    expect(text).not.toMatch(/google_project_iam|roles\/secretmanager\.admin/);
+  });
+
+  it('an existing URL secret: mounted and granted; no instance, no secret, no version made (a connector only with a CIDR)', () => {
+    const existing = { redis_url_secret_id: 'shared-redis-url' };
+    expect(counts(existing)).toEqual({
+      'google_redis_instance.state': 0,
+      'google_vpc_access_connector.redis': 1,
+      'google_secret_manager_secret.redis_url': 0,
+      'google_secret_manager_secret_version.redis_url': 0,
+      'google_secret_manager_secret.redis_ca': 0,
+      'google_secret_manager_secret_version.redis_ca': 0,
+      'google_secret_manager_secret_iam_member.runtime_reads_redis_url': 1,
+      'google_secret_manager_secret_iam_member.runtime_reads_redis_ca': 0,
+    });
+    expect(evaluate(locals.redis_store, existing)).toBe(true);
+    expect(evaluate(locals.redis_url_secret, existing)).toBe('shared-redis-url');
+    // The same with redis_enabled false: the given secret is what counts.
+    expect(counts({ ...existing, redis_enabled: false })).toEqual(counts(existing));
+    // A Redis reachable without the VPC: no connector, direct egress.
+    const open = { ...existing, vpc_connector_cidr: null };
+    expect(counts(open)['google_vpc_access_connector.redis']).toBe(0);
+    // An existing Memorystore with TLS: its CA secret mounted and granted, still nothing created.
+    const withCa = { ...existing, redis_ca_secret_id: 'shared-redis-ca' };
+    expect(counts(withCa)).toMatchObject({
+      'google_secret_manager_secret.redis_ca': 0,
+      'google_secret_manager_secret_iam_member.runtime_reads_redis_ca': 1,
+    });
+    expect(evaluate(locals.redis_ca_secret, withCa)).toBe('shared-redis-ca');
+    for (const name of ['redis_url_secret_id', 'redis_ca_secret_id']) {
+      expect(variables[name]!.default).toBeNull();
+      expect(variables[name]!.validation[0].condition).toContain(`var.${name} == null ||`);
+    }
+  });
+
+  it('redis_enabled = false and no URL secret: nothing Redis-related at all (state per instance, as documented)', () => {
+    const off = { redis_enabled: false };
+    expect(Object.values(counts(off))).toEqual(REDIS_RESOURCES.map(() => 0));
+    expect(evaluate(locals.redis_store, off)).toBe(false);
+    expect(evaluate(locals.redis_vpc_access, off)).toBe(false);
+    expect(evaluate(locals.redis_ca, off)).toBe(false);
+    expect(readme).toMatch(/redis_enabled = false/);
+    expect(readme).toMatch(/sent twice|sends? .*twice/);
+  });
+
+  it('outputs name the URL secret, the instance and the connector, and the README shows how to use an existing Redis', () => {
+    expect(outputs.redis_url_secret!.value).toBe('${local.redis_store ? local.redis_url_secret : null}');
+    expect(outputs.redis_instance!.value).toBe('${local.redis_create ? google_redis_instance.state[0].id : null}');
+    expect(outputs.vpc_connector!.value).toContain('google_vpc_access_connector.redis[0].id');
+    expect(readme).toContain('redis_url_secret_id');
+    expect(readme).toContain('MAILROUTE_STORE_REDIS_URL');
+    expect(readme).toMatch(/gcloud services enable[^`]*redis\.googleapis\.com/);
+    expect(readme).toMatch(/gcloud services enable[^`]*vpcaccess\.googleapis\.com/);
   });
 });

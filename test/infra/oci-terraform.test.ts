@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the expected values are Terraform interpolations, as hcl2json writes them
 import { readdirSync, readFileSync } from 'node:fs';
 import { parse } from '@cdktf/hcl2json';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +56,12 @@ function expressionStrings(node: unknown, key = ''): string[] {
   }
   return [];
 }
+/** The entries `KEY = expression` of the function's configuration map (the first argument of its merge()). */
+const functionConfig = (): Record<string, string> => {
+  const text = resource('oci_functions_function', 'mailroute').config as string;
+  const first = /^\$\{merge\(\s*\{([^}]*)\}/.exec(text)?.[1] ?? '';
+  return Object.fromEntries([...first.matchAll(/^\s*([A-Z_]+)\s*=\s*(.+?)\s*$/gm)].map((m) => [m[1]!, m[2]!]));
+};
 const usedVariables = () =>
   new Set(expressionStrings(tf).flatMap((s) => [...s.matchAll(/\bvar\.([a-z_][a-z0-9_]*)/g)].map((m) => m[1]!)));
 
@@ -98,13 +105,13 @@ describe('infra/oci Terraform', () => {
   it('the function knows both queues by OCID and messages endpoint, and reads its configuration from Vault', () => {
     const fn = resource('oci_functions_function', 'mailroute');
     expect(fn.application_id).toBe(`\${oci_functions_application.mailroute.id}`);
-    expect(fn.config).toMatchObject({
-      MAILROUTE_CONFIG_OCI_VAULT: `\${oci_vault_secret.config.id}`,
-      MAILROUTE_FAILED_QUEUE_ID: `\${oci_queue_queue.failed.id}`,
-      MAILROUTE_FAILED_QUEUE_ENDPOINT: `\${oci_queue_queue.failed.messages_endpoint}`,
-      MAILROUTE_QUEUE_ID: `\${oci_queue_queue.send.id}`,
-      MAILROUTE_QUEUE_ENDPOINT: `\${oci_queue_queue.send.messages_endpoint}`,
-      MAILROUTE_HTTP_PATH_PREFIX: `\${var.api_path_prefix}`,
+    expect(functionConfig()).toMatchObject({
+      MAILROUTE_CONFIG_OCI_VAULT: 'oci_vault_secret.config.id',
+      MAILROUTE_FAILED_QUEUE_ID: 'oci_queue_queue.failed.id',
+      MAILROUTE_FAILED_QUEUE_ENDPOINT: 'oci_queue_queue.failed.messages_endpoint',
+      MAILROUTE_QUEUE_ID: 'oci_queue_queue.send.id',
+      MAILROUTE_QUEUE_ENDPOINT: 'oci_queue_queue.send.messages_endpoint',
+      MAILROUTE_HTTP_PATH_PREFIX: 'var.api_path_prefix',
     });
     const matching = resource('oci_identity_dynamic_group', 'function').matching_rule;
     expect(matching).toBe(`ALL {resource.type = 'fnfunc', resource.id = '\${oci_functions_function.mailroute.id}'}`);
@@ -148,7 +155,9 @@ describe('infra/oci Terraform', () => {
     expect(secrets).toMatch(
       /where any \{\$\{join\(", ", \[for id in local\.readable_secret_ids : "target\.secret\.id = '\$\{id\}'"\]\)\}\}$/,
     );
-    expect(locals.readable_secret_ids).toBe(`\${concat([oci_vault_secret.config.id], values(local.secret_ids))}`);
+    expect(locals.readable_secret_ids).toMatch(
+      /^\$\{concat\(\s*\[oci_vault_secret\.config\.id\],\s*values\(local\.secret_ids\),\s*local\.redis_store \? \[local\.redis_url_secret_id\] : \[\],\s*\)\}$/,
+    );
     const pushes = all.find((s) => s.includes('queue-push'))!;
     expect(pushes).toContain(`target.queue.id = '\${oci_queue_queue.failed.id}'`);
   });
@@ -165,5 +174,149 @@ describe('infra/oci Terraform', () => {
     for (const [name, blocks] of Object.entries((tf.output ?? {}) as Record<string, Block[]>)) {
       expect(single(blocks).description, `output ${name}`).toMatch(/\S{3,}/);
     }
+  });
+});
+
+/**
+ * Evaluates a gating expression of the module (booleans, `== null`, `? :`, references to variables, locals, data
+ * sources and resource attributes) the way Terraform would, for the given variable values (the rest at their
+ * defaults). A resource or data reference stands for itself, as a string. Anything with a function call is refused:
+ * only the simple expressions the counts and switches are made of are evaluated here.
+ */
+function evaluate(expression: string, given: Record<string, unknown>): unknown {
+  const inner = /^\$\{([\s\S]*)\}$/.exec(expression)?.[1];
+  if (inner === undefined) return expression;
+  if (/[A-Za-z0-9_]\s*\(/.test(inner) || /\bfor\b/.test(inner)) throw new Error(`not a simple expression: ${inner}`);
+  const js = inner
+    .replace(/\bvar\.([a-z_][a-z0-9_]*)/g, (_, name: string) => {
+      const declared = tf.variable[name];
+      if (!declared) throw new Error(`undeclared variable ${name}`);
+      return JSON.stringify(name in given ? given[name] : (single(declared).default ?? null));
+    })
+    .replace(/\blocal\.([a-z_][a-z0-9_]*)/g, (_, name: string) => {
+      if (!(name in locals)) throw new Error(`no local ${name}`);
+      return `(${JSON.stringify(evaluate(locals[name]!, given))})`;
+    })
+    .replace(/\b(data\.)?oci_[a-z0-9_]+\.[a-z0-9_]+(\[\d+\])?(\.[a-z0-9_]+)*/g, (ref) => JSON.stringify(ref));
+  return new Function(`return (${js});`)();
+}
+
+const dataSource = (type: string, name: string): Block => {
+  const block = (tf.data as Record<string, Record<string, Block[]>> | undefined)?.[type]?.[name]?.[0];
+  if (!block) throw new Error(`no data source ${type}.${name}`);
+  return block;
+};
+/** What the OCI Cache wiring consists of, and how many of each a plan with these variables makes. */
+const REDIS_PARTS = [
+  ['data', 'oci_core_subnet', 'function'],
+  ['data', 'oci_core_subnet', 'redis'],
+  ['resource', 'oci_core_network_security_group', 'redis'],
+  ['resource', 'oci_core_network_security_group_security_rule', 'redis_from_function'],
+  ['resource', 'oci_redis_redis_cluster', 'state'],
+  ['resource', 'oci_vault_secret', 'redis_url'],
+] as const;
+const counts = (given: Record<string, unknown>) =>
+  Object.fromEntries(
+    REDIS_PARTS.map(([kind, type, name]) => {
+      const block = kind === 'data' ? dataSource(type, name) : resource(type, name);
+      return [`${type}.${name}`, Number(evaluate(block.count, given))];
+    }),
+  );
+const EXISTING = 'ocid1.vaultsecret.oc1.eu-frankfurt-1.amaaaaaasharedredisurl';
+
+describe('infra/oci Terraform: the Redis state store (OCI Cache)', () => {
+  it('by default: an OCI Cache cluster in the function subnet (or the one given), sized by variables', () => {
+    expect(single(tf.variable.redis_enabled)).toMatchObject({ type: '${bool}', default: true });
+    const cluster = resource('oci_redis_redis_cluster', 'state');
+    expect(cluster).toMatchObject({
+      compartment_id: '${var.compartment_ocid}',
+      node_count: '${var.redis_node_count}',
+      node_memory_in_gbs: '${var.redis_node_memory_gb}',
+      software_version: '${var.redis_software_version}',
+      subnet_id: '${local.redis_subnet_id}',
+      nsg_ids: ['${oci_core_network_security_group.redis[0].id}'],
+    });
+    expect(evaluate(locals.redis_subnet_id!, {})).toBe(evaluate('${var.function_subnet_id}', {}));
+    expect(evaluate(locals.redis_subnet_id!, { function_subnet_id: 'fn', redis_subnet_id: 'cache' })).toBe('cache');
+    expect(evaluate(locals.redis_subnet_id!, { function_subnet_id: 'fn' })).toBe('fn');
+    expect(counts({})).toEqual(Object.fromEntries(REDIS_PARTS.map(([, t, n]) => [`${t}.${n}`, 1])));
+    expect(single(tf.variable.redis_node_count).validation[0].condition).toContain('var.redis_node_count <= 5');
+  });
+
+  it("network: the cluster's security group admits TCP 6379 from the function subnet's CIDR, and nothing else", () => {
+    expect(dataSource('oci_core_subnet', 'function').subnet_id).toBe('${var.function_subnet_id}');
+    expect(dataSource('oci_core_subnet', 'redis').subnet_id).toBe('${local.redis_subnet_id}');
+    expect(resource('oci_core_network_security_group', 'redis')).toMatchObject({
+      compartment_id: '${var.compartment_ocid}',
+      vcn_id: '${data.oci_core_subnet.redis[0].vcn_id}',
+    });
+    const rules = Object.values(tf.resource.oci_core_network_security_group_security_rule ?? {}).flat();
+    expect(rules).toHaveLength(1);
+    const rule = rules[0]!;
+    expect(rule).toMatchObject({
+      network_security_group_id: '${oci_core_network_security_group.redis[0].id}',
+      direction: 'INGRESS',
+      protocol: '6',
+      source_type: 'CIDR_BLOCK',
+      source: '${data.oci_core_subnet.function[0].cidr_block}',
+      stateless: false,
+    });
+    expect(single(single(rule.tcp_options).destination_port_range)).toEqual({ min: 6379, max: 6379 });
+  });
+
+  it('the URL (rediss://<primary FQDN>:6379: OCI Cache is TLS only) is a base64 Vault secret in the module vault', () => {
+    const secret = resource('oci_vault_secret', 'redis_url');
+    expect(secret).toMatchObject({
+      compartment_id: '${var.compartment_ocid}',
+      vault_id: '${var.vault_id}',
+      key_id: '${var.vault_key_id}',
+      secret_name: '${var.name_prefix}-store-redis-url',
+    });
+    expect(single(secret.secret_content)).toEqual({
+      content_type: 'BASE64',
+      content: '${base64encode("rediss://${oci_redis_redis_cluster.state[0].primary_fqdn}:6379")}',
+    });
+    // The URL never leaves through an output, only the secret's OCID does.
+    const outputs = JSON.stringify(tf.output ?? {});
+    expect(outputs).not.toMatch(/primary_fqdn|secret_content|base64/);
+    expect(outputs).toContain('local.redis_url_secret_id');
+  });
+
+  it('the function gets MAILROUTE_STORE_REDIS_URL_SECRET, and may read that one secret by its OCID (no wildcard)', () => {
+    const config = resource('oci_functions_function', 'mailroute').config as string;
+    expect(config).toContain(
+      'local.redis_store ? { MAILROUTE_STORE_REDIS_URL_SECRET = local.redis_url_secret_id } : {}',
+    );
+    expect(evaluate(locals.redis_url_secret_id!, {})).toBe('oci_vault_secret.redis_url[0].id');
+    expect(locals.readable_secret_ids).toContain('local.redis_store ? [local.redis_url_secret_id] : []');
+    const all = statements();
+    const reads = all.filter((s) => /secret/.test(s));
+    expect(reads).toHaveLength(1);
+    expect(reads[0]).toMatch(/^allow dynamic-group \S+ to read secret-bundles in compartment id \S+ where any \{/);
+    for (const statement of all) {
+      expect(statement).not.toContain('*');
+      expect(statement).not.toMatch(/secret-family|\bvaults\b|redis/i);
+    }
+  });
+
+  it('an existing URL secret: set as MAILROUTE_STORE_REDIS_URL_SECRET and readable; no cluster, group, rule or secret made', () => {
+    const existing = { redis_url_secret_id: EXISTING };
+    expect(Object.values(counts(existing))).toEqual(REDIS_PARTS.map(() => 0));
+    expect(Object.values(counts({ ...existing, redis_enabled: false }))).toEqual(REDIS_PARTS.map(() => 0));
+    expect(evaluate(locals.redis_store!, existing)).toBe(true);
+    expect(evaluate(locals.redis_url_secret_id!, existing)).toBe(EXISTING);
+    expect(single(tf.variable.redis_url_secret_id).validation[0].condition).toMatch(
+      /var\.redis_url_secret_id == null \|\| can\(regex\("\^ocid1\\\\\.vaultsecret\\\\\.", var\.redis_url_secret_id\)\)/,
+    );
+  });
+
+  it('redis_enabled = false and no URL secret: nothing made, no config key, state per container (as documented)', () => {
+    const off = { redis_enabled: false };
+    expect(Object.values(counts(off))).toEqual(REDIS_PARTS.map(() => 0));
+    expect(evaluate(locals.redis_store!, off)).toBe(false);
+    expect(readme).toMatch(/redis_enabled = false/);
+    expect(readme).toMatch(/sent twice/);
+    expect(readme).toContain('MAILROUTE_STORE_REDIS_URL_SECRET');
+    expect(readme).toContain('redis_url_secret_id');
   });
 });
