@@ -1,10 +1,17 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** The `ErrorDetail` of common-types/data-plane/v1 (spec/common-types.json), which the Email swagger references. */
 export interface AcsErrorDetail {
   code: string;
   message: string;
   target?: string;
+}
+
+/** One answer, as a value: repeatable requests record the original's and replay it to a repeat. */
+export interface AcsAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
 }
 
 /**
@@ -18,6 +25,8 @@ const codeByStatus: Record<number, string> = {
   403: 'Forbidden',
   404: 'NotFound',
   408: 'RequestTimeout',
+  409: 'Conflict',
+  412: 'PreconditionFailed',
   413: 'RequestEntityTooLarge',
   429: 'TooManyRequests',
   500: 'InternalServerError',
@@ -33,25 +42,26 @@ export function defaultAcsErrorCode(status: number): string {
 export const deniedError: AcsErrorDetail = { code: 'Denied', message: 'Denied by the resource provider.' };
 
 /**
- * Writes an `ErrorResponse` (`{"error":{code,message}}`) with the `x-ms-error-code` header that the
- * swagger's `default` response declares; `retry-after` only when asked (throttling).
+ * An `ErrorResponse` (`{"error":{code,message}}`) with the `x-ms-error-code` header that the swagger's `default`
+ * response declares; `retry-after` only when asked (throttling).
  */
-export function sendAcsError(res: ServerResponse, status: number, error: AcsErrorDetail, retryAfter?: number): void {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json; charset=utf-8',
-    'x-ms-error-code': error.code,
-  };
-  if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
-  res.writeHead(status, headers);
-  res.end(JSON.stringify({ error: error }));
+export function acsError(
+  status: number,
+  error: AcsErrorDetail,
+  options: { retryAfter?: number; headers?: Record<string, string> } = {},
+): AcsAnswer {
+  const headers: Record<string, string> = { 'x-ms-error-code': error.code, ...options.headers };
+  if (options.retryAfter !== undefined) headers['retry-after'] = String(options.retryAfter);
+  return { status, headers, body: { error } };
 }
 
-export function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-  res.end(JSON.stringify(body));
+export function acsJson(status: number, body: unknown, headers: Record<string, string> = {}): AcsAnswer {
+  return { status, headers, body };
+}
+
+/** Writes an answer, unless the client has gone away (the work behind it is done either way). */
+export function writeAnswer(req: IncomingMessage, res: ServerResponse, answer: AcsAnswer): void {
+  if (res.destroyed || req.socket.destroyed) return;
+  res.writeHead(answer.status, { 'content-type': 'application/json; charset=utf-8', ...answer.headers });
+  res.end(answer.body === undefined ? undefined : JSON.stringify(answer.body));
 }

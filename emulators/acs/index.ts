@@ -1,6 +1,8 @@
 export type { AcsAuthConfig } from './auth.ts';
 export { checkAcsAuth } from './auth.ts';
-export type { AcsErrorDetail } from './errors.ts';
+export type { AcsAnswer, AcsErrorDetail } from './errors.ts';
+export type { RepeatabilityDecision } from './repeatability.ts';
+export { DEFAULT_REPEATABILITY_WINDOW_MS, RepeatabilityTracker } from './repeatability.ts';
 export type { AcsEmulator, AcsEmulatorOptions } from './server.ts';
 export { startAcsEmulator } from './server.ts';
 export type { AcsSignOptions } from './sign.ts';

@@ -4,6 +4,7 @@ import { resolveSecret } from '../../core/config.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { registerSecret } from '../../core/secrets.ts';
 import type { AzureApiConfig } from './api-message.ts';
+import { repeatabilityPolicy } from './api-repeatability.ts';
 
 const azureApi = { provider: 'azure', mode: 'api' as const };
 
@@ -33,8 +34,12 @@ export function createEmailClient(
   const options: EmailClientOptions = {
     ...clientOptions,
     // The SDK retries a 429 after Retry-After (a send that looks like a hang) and re-POSTs after a dropped
-    // connection (a duplicate risk): retry and failover are the router's decisions.
+    // connection: retry and failover are the router's decisions, and its retries are the repeatable ones.
     retryOptions: { maxRetries: 0 },
+    additionalPolicies: [
+      ...(clientOptions.additionalPolicies ?? []),
+      { policy: repeatabilityPolicy, position: 'perCall' },
+    ],
     // Plain http only on loopback: the emulator and local proxies. Anywhere else the key would travel in clear.
     ...(isLoopbackHttp(endpoint) ? { allowInsecureConnection: true } : {}),
   };

@@ -4,6 +4,7 @@ import {
   ConfigurationError,
   ContentRejectedError,
   type ErrorOrigin,
+  IdempotencyConflictError,
   InvalidMessageError,
   isMailrouteError,
   type MailrouteError,
@@ -31,6 +32,8 @@ interface SdkError {
 export interface AcsSendFacts {
   operationId: string;
   keyed: boolean;
+  /** Present when the request was repeatable (it carried the Repeatability-* headers of this key). */
+  idempotencyKey?: string;
   /** The composed size and the adapter's limit, for a 413. */
   size: number;
   maxBytes: number;
@@ -48,18 +51,21 @@ const IDENTITY_ERRORS = new Set(['AuthenticationError', 'CredentialUnavailableEr
  * | 400 UnsupportedApiVersion / MissingApiVersionParameter, 404 (wrong endpoint) | ConfigurationError |
  * | 400 whose code names spam, malware or content | ContentRejectedError |
  * | 400 otherwise (the body's `target` as the field) and other 4xx | InvalidMessageError |
+ * | 409 to a repeatable request (the first request with its id is still being processed) | AmbiguousDeliveryError |
+ * | 412 to a repeatable request (its first-sent is older than the 5 minutes ACS tracks) | AmbiguousDeliveryError |
+ * | 400 `Repeatability-Result: rejected` (the id was used for another body) | IdempotencyConflictError |
  * | 413 | MessageTooLargeError |
  * | 408, 5xx | TransientError |
  * | no connection at all (refused, DNS, unreachable) | TransientError |
  * | raised in the client before sending (no status, no socket error code) | ConfigurationError |
- * | dropped or timed out once connected, with a key-derived Operation-Id | TransientError |
- * | dropped or timed out once connected, with a random Operation-Id | AmbiguousDeliveryError |
+ * | dropped or timed out once connected | AmbiguousDeliveryError |
  *
- * A request that reached the service and got no answer may have been accepted. With an Operation-Id derived from
- * the idempotency key, sending again (a router retry, a queue redelivery) carries the same id, and the service
- * answers with the operation it already has rather than sending twice: a retry with the same id is safe. (The
- * spec makes the header the operation's id; that the live service de-duplicates on it is unverified.) Note that
- * TransientError also allows failover, and another provider knows nothing of the id.
+ * A request that reached the service and got no answer may have been accepted. With an idempotency key the
+ * request is repeatable (https://learn.microsoft.com/en-us/rest/api/communication/repeatable-requests): sending it
+ * again within 5 minutes of its first attempt, with the same Repeatability-Request-Id, First-Sent and body, gets
+ * the original's answer instead of a second email. So a lost answer is ambiguous (never a failover: another
+ * provider knows nothing of the id), and the core settles it at once with the adapter's `settle()`, which repeats
+ * the request. 409 and 412 mean ACS may have the message but will not say so here: ambiguous too, for `settle()`.
  */
 export function translateAcsError(error: unknown, origin: ErrorOrigin, facts: AcsSendFacts): MailrouteError {
   if (isMailrouteError(error)) return error;
@@ -85,6 +91,20 @@ export function translateAcsError(error: unknown, origin: ErrorOrigin, facts: Ac
   if (status === 413) {
     return new MessageTooLargeError('the request', facts.size, facts.maxBytes, 'bytes', options);
   }
+  const key = facts.idempotencyKey;
+  if (key !== undefined && (status === 409 || status === 412)) {
+    const why =
+      status === 409
+        ? 'is still processing the first request with this Repeatability-Request-Id'
+        : 'no longer tracks the first request with this Repeatability-Request-Id (first sent over 5 minutes ago)';
+    return new AmbiguousDeliveryError(
+      `ACS ${why}: it may have sent operation ${facts.operationId}; settle it rather than send it again (${reason})`,
+      options,
+    );
+  }
+  if (key !== undefined && status === 400 && repeatabilityResultOf(error) === 'rejected') {
+    return new IdempotencyConflictError(key, options);
+  }
   if (status === 408 || (status && status >= 500)) {
     return new TransientError(`ACS answered ${status} (${code}): ${reason}`, options);
   }
@@ -102,9 +122,9 @@ export function translateAcsError(error: unknown, origin: ErrorOrigin, facts: Ac
   const inFlight = e.name === 'AbortError' || /^(E[A-Z_]+|REQUEST_SEND_ERROR)$/.test(e.code ?? '');
   if (!inFlight) return new ConfigurationError(`the ACS client failed before sending (${code}): ${reason}`, options);
   const what = `no answer from ACS after the request was sent (${code}): ${reason}`;
-  if (facts.keyed) {
-    return new TransientError(
-      `${what}; a retry with the same Operation-Id ${facts.operationId} is safe: ACS answers with that operation`,
+  if (facts.idempotencyKey !== undefined) {
+    return new AmbiguousDeliveryError(
+      `${what}; ACS may have accepted it (operation ${facts.operationId}): it is settled by repeating the request under the same Repeatability-Request-Id, which ACS answers with the original's result`,
       options,
     );
   }
@@ -136,6 +156,16 @@ export function unsuccessfulOperation(
     recipients.map((address) => ({ address, reason, providerCode: code })),
     options,
   );
+}
+
+/** The HTTP status of an SDK error, when the service answered. */
+export function statusOf(error: unknown): number | undefined {
+  return (error as SdkError | undefined)?.statusCode;
+}
+
+/** `Repeatability-Result` of an SDK error's response: `accepted`, `rejected`, or undefined when absent. */
+export function repeatabilityResultOf(error: unknown): string | undefined {
+  return (error as SdkError | undefined)?.response?.headers?.get('repeatability-result')?.toLowerCase();
 }
 
 /** `Retry-After` (seconds or an HTTP date) or `retry-after-ms`, in milliseconds. */

@@ -72,8 +72,19 @@ export function toAcsMessage(prepared: PreparedMessage, config: AzureApiConfig):
  * @example operationIdFor({ ...message, idempotencyKey: 'order-42' }) // the same UUID every time
  */
 export function operationIdFor(message: NormalizedMessage): string {
-  if (!message.idempotencyKey) return randomUUID();
-  const bytes = createHash('sha256').update(`mailroute/acs-operation-id/${message.idempotencyKey}`).digest();
+  return message.idempotencyKey ? keyedUuid('acs-operation-id', message.idempotencyKey) : randomUUID();
+}
+
+/**
+ * The `Repeatability-Request-Id` for a message with an idempotency key (a UUID of the key, like the Operation-Id
+ * but in a namespace of its own); undefined without a key: such a send is not repeatable.
+ */
+export function repeatabilityIdFor(message: NormalizedMessage): string | undefined {
+  return message.idempotencyKey ? keyedUuid('acs-repeatability-request-id', message.idempotencyKey) : undefined;
+}
+
+function keyedUuid(namespace: string, key: string): string {
+  const bytes = createHash('sha256').update(`mailroute/${namespace}/${key}`).digest();
   bytes[6] = (bytes[6]! & 0x0f) | 0x80;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   const hex = bytes.subarray(0, 16).toString('hex');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { EmailClient, type EmailClientOptions, type EmailMessage } from '@azure/communication-email';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type AcsEmulator, signedAcsFetch, startAcsEmulator } from '../../emulators/acs/index.ts';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type AcsEmulator, signAcsRequest, signedAcsFetch, startAcsEmulator } from '../../emulators/acs/index.ts';
 
 const readExample = (name: string) =>
   JSON.parse(readFileSync(new URL(`../../emulators/acs/spec/examples/${name}.json`, import.meta.url), 'utf8'));
@@ -252,6 +252,45 @@ describe('ACS emulator: faults', () => {
     acs.faults.add({ drop: true });
     await expect(client(noRetry).beginSend(simple)).rejects.toMatchObject({ name: 'RestError', code: 'ECONNRESET' });
     expect(acs.store.emails).toHaveLength(0);
+    expect(acs.received()).toBe(1);
+  });
+
+  it('with dropAfter, sends the email and then drops the connection before answering', async () => {
+    acs.faults.add({ dropAfter: true, pathIncludes: 'emails:send' });
+    await expect(client(noRetry).beginSend(simple)).rejects.toMatchObject({ name: 'RestError', code: 'ECONNRESET' });
+    expect(acs.store.emails).toHaveLength(1);
+    expect(acs.received()).toBe(1);
+  });
+
+  it('plays latency after the request is received, and completes the send when the client has gone', async () => {
+    acs.faults.add({ latencyMs: 300, pathIncludes: 'emails:send' });
+    const url = `${acs.url}/emails:send?api-version=2025-09-01`;
+    const body = JSON.stringify(simple);
+    const gone = signedAcsFetch(url, { method: 'POST', body, accessKey: acs.accessKey }).then(
+      () => 'answered',
+      (error: Error) => error.name,
+    );
+    await vi.waitFor(() => expect(acs.received()).toBe(1));
+    // The emulator has the request and is still working on it.
+    expect(acs.store.emails).toHaveLength(0);
+    const count = await fetch(`${acs.url}/_emulator/received`);
+    expect(await count.json()).toEqual({ received: 1 });
+    acs.faults.add({ latencyMs: 300, pathIncludes: 'emails:send' });
+    const abort = new AbortController();
+    const abandoned = fetch(url, {
+      method: 'POST',
+      body,
+      headers: signAcsRequest(url, { method: 'POST', body, accessKey: acs.accessKey }),
+      signal: abort.signal,
+    }).catch((error: Error) => error.name);
+    await vi.waitFor(() => expect(acs.received()).toBe(2));
+    abort.abort();
+    expect(await abandoned).toBe('AbortError');
+    expect(await gone).toBe('answered');
+    await vi.waitFor(() => expect(acs.store.emails).toHaveLength(2));
+    // Polls and control requests are not send requests.
+    await raw(`/emails/operations/${acs.store.emails[0]!.operationId}?api-version=2025-09-01`);
+    expect(acs.received()).toBe(2);
   });
 
   it('delays the answer by the injected latency', async () => {
@@ -278,5 +317,144 @@ describe('ACS emulator: faults', () => {
     expect(acs.store.peek(json.id)?.status).toBe('Canceled');
     await post('reset');
     expect(acs.store.emails).toHaveLength(0);
+  });
+});
+
+describe('ACS emulator: repeatable requests (learn.microsoft.com/rest/api/communication/repeatable-requests)', () => {
+  const imf = (ms: number) => new Date(ms).toUTCString();
+  const repeatable = (id: string, firstSent = imf(Date.now())) => ({
+    'repeatability-request-id': id,
+    'repeatability-first-sent': firstSent,
+  });
+  const id = '5f0b7a57-2f0e-4bd6-9d1c-3c1d2a6e8b41';
+  const other = { ...simple, content: { subject: 'other', plainText: 'other' } };
+
+  it('executes a new request once and answers its repeats with the original answer', async () => {
+    const headers = repeatable(id);
+    const first = await send(simple, '2025-09-01', headers);
+    expect(first.status).toBe(202);
+    expect(first.headers.get('repeatability-result')).toBe('accepted');
+    // The operation moves on; a repeat still gets the original answer, not a new operation.
+    await raw(`/emails/operations/${first.json.id}?api-version=2025-09-01`);
+    const again = await send(simple, '2025-09-01', headers);
+    expect(again.status).toBe(202);
+    expect(again.json).toEqual(first.json);
+    expect(again.headers.get('operation-location')).toBe(first.headers.get('operation-location'));
+    expect(again.headers.get('repeatability-result')).toBe('accepted');
+    expect(acs.store.emails).toHaveLength(1);
+    expect(acs.store.emails[0]?.headers['repeatability-request-id']).toBe(id);
+    // Another id is another request.
+    await send(simple, '2025-09-01', repeatable('0c8e3f1a-9b7d-4e2c-8a6f-1d2e3f4a5b6c'));
+    expect(acs.store.emails).toHaveLength(2);
+  });
+
+  it.each([
+    ['an id that is not a GUID', repeatable('order-42'), 'Repeatability-Request-Id'],
+    ['a first-sent in ISO 8601', repeatable(id, new Date().toISOString()), 'Repeatability-First-Sent'],
+    ['a first-sent in RFC 850 form', repeatable(id, 'Sunday, 06-Nov-94 08:49:37 GMT'), 'Repeatability-First-Sent'],
+    [
+      'a first-sent with the wrong weekday',
+      repeatable(id, 'Mon, 06 Nov 1994 08:49:37 GMT'),
+      'Repeatability-First-Sent',
+    ],
+    ['both malformed', repeatable('order-42', 'yesterday'), 'Repeatability-Request-Id'],
+    ['an id without a first-sent', { 'repeatability-request-id': id }, 'Repeatability-First-Sent'],
+    ['a first-sent without an id', { 'repeatability-first-sent': imf(Date.now()) }, 'Repeatability-Request-Id'],
+  ])('rejects %s with 400 and sends nothing', async (_name, headers, target) => {
+    const answer = await send(simple, '2025-09-01', headers);
+    expect(answer.status).toBe(400);
+    expect(answer.headers.get('repeatability-result')).toBe('rejected');
+    expect(answer.json.error).toMatchObject({ code: 'BadRequest', target });
+    expect(answer.headers.get('x-ms-error-code')).toBe('BadRequest');
+    expect(acs.store.emails).toHaveLength(0);
+  });
+
+  it('rejects a first-sent older than the 5 minutes tracked with 412, and takes one just inside', async () => {
+    const stale = await send(simple, '2025-09-01', repeatable(id, imf(Date.now() - 5 * 60_000 - 2_000)));
+    expect(stale.status).toBe(412);
+    expect(stale.headers.get('repeatability-result')).toBe('rejected');
+    expect(stale.json.error.message).toMatch(/not within the 5 minute window/);
+    expect(acs.store.emails).toHaveLength(0);
+    const inside = await send(simple, '2025-09-01', repeatable(id, imf(Date.now() - 4 * 60_000)));
+    expect(inside.status).toBe(202);
+    expect(acs.store.emails).toHaveLength(1);
+  });
+
+  it('rejects a repeat that does not match the original (another body, another first-sent) with 400', async () => {
+    const headers = repeatable(id, imf(Date.now() - 10_000));
+    expect((await send(simple, '2025-09-01', headers)).status).toBe(202);
+    const otherBody = await send(other, '2025-09-01', headers);
+    expect(otherBody.status).toBe(400);
+    expect(otherBody.headers.get('repeatability-result')).toBe('rejected');
+    const otherTime = await send(simple, '2025-09-01', repeatable(id, imf(Date.now() - 20_000)));
+    expect(otherTime.status).toBe(400);
+    expect(acs.store.emails).toHaveLength(1);
+  });
+
+  it('answers 409 to a repeat while the original is still being processed, then the original answer', async () => {
+    acs.faults.add({ latencyMs: 400, pathIncludes: 'emails:send' });
+    const headers = repeatable(id);
+    const original = send(simple, '2025-09-01', headers);
+    await vi.waitFor(() => expect(acs.received()).toBe(1));
+    const during = await send(simple, '2025-09-01', headers);
+    expect(during.status).toBe(409);
+    expect(during.headers.get('repeatability-result')).toBe('accepted');
+    expect(acs.store.emails).toHaveLength(0);
+    const first = await original;
+    expect(first.status).toBe(202);
+    const after = await send(simple, '2025-09-01', headers);
+    expect(after).toMatchObject({ status: 202, json: first.json });
+    expect(acs.store.emails).toHaveLength(1);
+  });
+
+  it("replays an original 4xx, and executes a repeat again after the service's 5xx", async () => {
+    const invalid = { ...simple, recipients: { to: [{ address: 'not-an-address' }] } };
+    const once = repeatable(id);
+    const refused = await send(invalid, '2025-09-01', once);
+    expect(refused.status).toBe(400);
+    expect(refused.json.error.code).toBe('InvalidEmailAddress');
+    expect(refused.headers.get('repeatability-result')).toBe('accepted');
+    const replayed = await send(invalid, '2025-09-01', once);
+    expect(replayed).toMatchObject({ status: 400, json: refused.json });
+    expect(replayed.headers.get('repeatability-result')).toBe('accepted');
+
+    acs.faults.add({ status: 503, pathIncludes: 'emails:send' });
+    const headers = repeatable('0c8e3f1a-9b7d-4e2c-8a6f-1d2e3f4a5b6c');
+    expect((await send(simple, '2025-09-01', headers)).status).toBe(503);
+    expect((await send(simple, '2025-09-01', headers)).status).toBe(202);
+    expect(acs.store.emails).toHaveLength(1);
+  });
+
+  it('answers a repeat after a dropped answer with the original operation, sending nothing more', async () => {
+    acs.faults.add({ dropAfter: true, pathIncludes: 'emails:send' });
+    const headers = repeatable(id);
+    await expect(send(simple, '2025-09-01', headers)).rejects.toThrow();
+    expect(acs.store.emails).toHaveLength(1);
+    const again = await send(simple, '2025-09-01', headers);
+    expect(again.status).toBe(202);
+    expect(again.json.id).toBe(acs.store.emails[0]?.operationId);
+    expect(acs.store.emails).toHaveLength(1);
+    expect(acs.received()).toBe(2);
+  });
+
+  it('tracks an id for the configured window from its first-sent time', async () => {
+    const short = await startAcsEmulator({ repeatabilityWindowMs: 2_000 });
+    try {
+      const post = (firstSent: string) =>
+        signedAcsFetch(`${short.url}/emails:send?api-version=2025-09-01`, {
+          method: 'POST',
+          body: JSON.stringify(simple),
+          accessKey: short.accessKey,
+          headers: repeatable(id, firstSent),
+        });
+      expect((await post(imf(Date.now() - 4_000))).status).toBe(412);
+      const firstSent = imf(Date.now());
+      expect((await post(firstSent)).status).toBe(202);
+      // Repeats are answered from the record until the window has passed; then the same request is too old.
+      await vi.waitFor(async () => expect((await post(firstSent)).status).toBe(412), { timeout: 5_000, interval: 100 });
+      expect(short.store.emails).toHaveLength(1);
+    } finally {
+      await short.close();
+    }
   });
 });

@@ -146,8 +146,10 @@ describe('Azure API mode: what ACS receives', () => {
     const again = await sender.send(await prepare(keyed), {});
     expect(again.providerMessageId).toBe(first.providerMessageId);
     expect(first.providerMessageId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(acs.received()).toBe(2);
     expect(acs.store.emails).toHaveLength(1);
-    expect(acs.store.emails[0]).toMatchObject({ operationIdHeader: first.providerMessageId, repeats: 1 });
+    // The second was a repeatable request's repeat: answered from its record, before the Operation-Id is looked at.
+    expect(acs.store.emails[0]).toMatchObject({ operationIdHeader: first.providerMessageId, repeats: 0 });
     const other = await sender.send(await prepare({ ...plain, idempotencyKey: 'order-8' }), {});
     const unkeyed = [await sender.send(await prepare(plain), {}), await sender.send(await prepare(plain), {})];
     expect(new Set([first, other, ...unkeyed].map((r) => r.providerMessageId)).size).toBe(4);
@@ -336,13 +338,15 @@ describe('Azure API mode: every error maps to the taxonomy', () => {
     expect(acs.store.emails).toHaveLength(0);
   });
 
-  it('makes a dropped connection transient with a key-derived Operation-Id, ambiguous without', async () => {
+  it('makes a dropped connection ambiguous: with a key it is settled by a repeat, without one it stays so', async () => {
     acs.faults.add({ drop: true, pathIncludes: 'emails:send', count: 2 });
     const keyed = await adapter()
       .send(await prepare({ ...plain, idempotencyKey: 'k-1' }), {})
       .catch((e: unknown) => e);
-    expect(keyed).toBeInstanceOf(TransientError);
-    expect((keyed as Error).message).toMatch(/retry with the same Operation-Id .* is safe/);
+    expect(keyed).toBeInstanceOf(AmbiguousDeliveryError);
+    expect((keyed as Error).message).toMatch(
+      /settled by repeating the request under the same Repeatability-Request-Id/,
+    );
     const unkeyed = await adapter()
       .send(await prepare(plain), {})
       .catch((e: unknown) => e);
