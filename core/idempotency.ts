@@ -228,9 +228,11 @@ export class Claim {
    * cannot be written the attempt stays recorded, and a redelivery settles it or declares it ambiguous: the
    * message is never lost, at worst set aside.
    */
-  async attemptFailed(): Promise<void> {
-    const { attempt: _, ...rest } = this.s.record;
-    await this.bestEffort('clear a failed attempt', { ...rest, status: 'claimed' });
+  async attemptFailed(options: { forgetFirstSent?: boolean } = {}): Promise<void> {
+    const { attempt, ...rest } = this.s.record;
+    const firstSent = { ...rest.firstSent };
+    if (options.forgetFirstSent && attempt) delete firstSent[attempt.name];
+    await this.bestEffort('clear a failed attempt', { ...rest, status: 'claimed', firstSent });
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { Adapter, SendContext, SendResult } from './adapter.ts';
 import { type PreparedMessage, prepareMessage } from './compose.ts';
 import type { MailrouteConfig, ProviderConfig } from './config.ts';
-import { AmbiguousDeliveryError, isMailrouteError } from './errors.ts';
+import { AmbiguousDeliveryError, isMailrouteError, SendInProgressError } from './errors.ts';
 import { DEFAULT_RETRY, type FailoverOutcome, type RetryOptions, sendWithFailover } from './failover.ts';
 import { HealthTracker } from './health.ts';
 import { type Claim, IdempotencyGuard, payloadHash } from './idempotency.ts';
@@ -162,7 +162,7 @@ export class Mailer {
     try {
       outcome ??= await this.dispatch(prepared, plan, deadline, claim);
     } catch (error) {
-      outcome = await this.afterFailure(error, claim, prepared, deadline);
+      outcome = await this.afterFailure(error, claim, prepared, plan, deadline);
     }
     const result = this.resultOf(prepared, plan, outcome, started, validateMs);
     const warnings = await claim.complete(result, deadline);
@@ -187,23 +187,36 @@ export class Mailer {
   }
 
   /**
-   * A send that failed under a claim: an ambiguous one is settled at once when its provider can tell (a Gmail
-   * lookup, an ACS repeat), else recorded as ambiguous; anything else sent nothing and frees the key.
+   * A send that failed under a claim: an ambiguous one is settled at once when its provider can tell (an ACS
+   * repeat, a Gmail lookup), left for a redelivery to settle when the provider is still working on it, else
+   * recorded as ambiguous; anything else sent nothing and frees the key.
    */
   private async afterFailure(
     error: unknown,
     claim: Claim,
     prepared: PreparedMessage,
+    plan: Plan,
     deadline: number,
   ): Promise<FailoverOutcome> {
     if (!(isMailrouteError(error) && error.code === 'AMBIGUOUS')) {
-      // A claim whose attempt is still recorded (the store failed to clear it) is kept: a redelivery settles it.
-      if (!claim.attempt) await claim.release();
+      // A claim whose attempt is still recorded is kept, for a redelivery to settle: the store failed to clear a
+      // definite failure. On a route that accepts duplicates, an ambiguous attempt failed over from is no reason.
+      if (!claim.attempt || plan.allowDuplicates) await claim.release();
       throw error;
     }
     const attempt = claim.attempt;
     if (attempt) {
       const settled = await settleNow(this.settling(), attempt, error, prepared, deadline);
+      if (settled === 'in-progress') {
+        throw Object.assign(
+          new SendInProgressError(claim.key, undefined, {
+            reason: `${error.message}; ${attempt.name} is still working on it: a redelivery settles it with the provider`,
+            ...(error.provider ? { provider: error.provider } : {}),
+            ...(error.mode ? { mode: error.mode } : {}),
+          }),
+          { attempts: error.attempts },
+        );
+      }
       if (settled) return settled;
     }
     const facts = attempt ? { attempt: { ...attempt } } : {};

@@ -73,7 +73,8 @@ export async function settleAttempt(
         settled: true,
       };
     case 'not-delivered':
-      await claim.attemptFailed();
+      // Sent anew: a first-sent time from the old attempt would make a repeatable request stale (ACS: 412).
+      await claim.attemptFailed({ forgetFirstSent: true });
       return undefined;
     case 'in-progress':
       if (patient) {
@@ -90,7 +91,7 @@ export async function settleAttempt(
       idempotencyKey: claim.key,
       attempt,
     });
-    await claim.attemptFailed();
+    await claim.attemptFailed({ forgetFirstSent: true });
     return undefined;
   }
   const error = new AmbiguousDeliveryError(
@@ -102,9 +103,10 @@ export async function settleAttempt(
 }
 
 /**
- * Right after an ambiguous failure in this process: asks the provider once. Only a delivered answer is taken
- * (anything else is recorded as ambiguous by the caller): the provider may not have finished with a request that
- * was cut a moment ago, so "not found" now proves nothing.
+ * Right after an ambiguous failure in this process: asks the provider once. A delivered answer is the outcome;
+ * `in-progress` (the provider is still working on it) leaves it for a redelivery to settle; anything else is
+ * declared ambiguous by the caller: the provider may not have finished with a request cut a moment ago, so "not
+ * found" now proves nothing.
  */
 export async function settleNow(
   deps: SettleDeps,
@@ -112,12 +114,13 @@ export async function settleNow(
   error: MailrouteError,
   prepared: PreparedMessage,
   deadline: number,
-): Promise<FailoverOutcome | undefined> {
+): Promise<FailoverOutcome | 'in-progress' | undefined> {
   const started = Date.now();
   try {
     const adapter = await deps.adapter(attempt.name);
     if (!adapter.settle) return undefined;
     const settlement = await ask(adapter, attempt, prepared, deadline - deps.safetyMarginMs);
+    if (settlement.status === 'in-progress') return 'in-progress';
     if (settlement.status !== 'delivered') return undefined;
     const attempts = [...(error.attempts ?? []), settledAttempt(attempt, settlement, Date.now() - started)];
     return { adapter, sent: settlement.sent, attempts, settled: true };
