@@ -1,0 +1,4 @@
+import { startDynamoUnderTest } from './stores.ts';
+import { describeExactlyOnce } from './suite.ts';
+
+describeExactlyOnce('DynamoDB on dynalite', startDynamoUnderTest);

@@ -1,0 +1,4 @@
+import { startRedisUnderTest } from './stores.ts';
+import { describeExactlyOnce } from './suite.ts';
+
+describeExactlyOnce('Redis on redis-server', startRedisUnderTest);
