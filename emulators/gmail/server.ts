@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Fault, FaultPlan, playLatencyAndDrop, readBody } from '../common/faults.ts';
+import { type Fault, FaultPlan, playLatencyAndDrop, readBody, sleep } from '../common/faults.ts';
 import { googleFaultError, oauthFaultError, sendGoogleError, sendJson, sendOAuthError } from './google-errors.ts';
 import { type AssertionPolicy, GOOGLE_TOKEN_URL, keysByEmail, type ServiceAccountKey } from './jwt-assertion.ts';
 import { handleListMessages } from './list-messages.ts';
@@ -54,6 +54,11 @@ export interface GmailEmulator {
   expireTokens(): void;
   /** Replaces the delegated scopes, as an admin editing the delegation would; issued tokens keep theirs. */
   setDelegatedScopes(scopes: string[]): void;
+  /**
+   * messages.send requests read in full and authorized: the emulator "has" them, even while a latency fault holds
+   * the answer back (it still sends them when their client has gone away, as Gmail would).
+   */
+  received(): number;
   close(): Promise<void>;
 }
 
@@ -63,6 +68,7 @@ interface Context {
   limits: SendLimits;
   store: GmailStoredMessage[];
   faults: FaultPlan;
+  received: number;
 }
 
 const SEND_PATH = /^\/gmail\/v1\/users\/([^/]+)\/messages\/send$/;
@@ -95,6 +101,7 @@ export async function startGmailEmulator(options: GmailEmulatorOptions): Promise
     },
     store,
     faults,
+    received: 0,
   };
   const server = createServer((req, res) => {
     handle(context, req, res).catch((error: unknown) => {
@@ -124,6 +131,7 @@ export async function startGmailEmulator(options: GmailEmulatorOptions): Promise
     setDelegatedScopes: (scopes) => {
       context.policy.delegatedScopes = new Set(scopes);
     },
+    received: () => context.received,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
@@ -138,7 +146,12 @@ async function handle(context: Context, req: IncomingMessage, res: ServerRespons
   if (path.startsWith('/_emulator/')) return handleControl(context, req, res, path);
 
   const fault = context.faults.take(path);
-  if (fault && (await playLatencyAndDrop(fault, req, res))) return;
+  const send = SEND_PATH.exec(path);
+  const upload = UPLOAD_PATH.exec(path);
+  const isSend = req.method === 'POST' && (send || upload);
+  // A send's latency is played once Gmail has the request (handleSend); any other fault's before anything.
+  const early = isSend && fault && !fault.drop ? { ...fault, latencyMs: 0 } : fault;
+  if (early && (await playLatencyAndDrop(early, req, res))) return;
   if (fault && (fault.status !== undefined || fault.errorCode !== undefined)) {
     await readBody(req);
     if (path === '/token') {
@@ -149,11 +162,12 @@ async function handle(context: Context, req: IncomingMessage, res: ServerRespons
   }
 
   if (req.method === 'POST' && path === '/token') return handleTokenRequest(context.policy, context.tokens, req, res);
-  const send = SEND_PATH.exec(path);
-  const upload = UPLOAD_PATH.exec(path);
-  if (req.method === 'POST' && (send || upload)) {
+  if (isSend) {
     const userId = decodeURIComponent((send?.[1] ?? upload?.[2])!);
-    return handleSend(context, req, res, url, userId, send ? 'json' : 'upload', fault?.dropAfter === true);
+    return handleSend(context, req, res, url, userId, send ? 'json' : 'upload', {
+      dropAfter: fault?.dropAfter === true,
+      latencyMs: fault?.latencyMs ?? 0,
+    });
   }
   const list = LIST_PATH.exec(path);
   if (req.method === 'GET' && list) {
@@ -170,7 +184,7 @@ async function handleSend(
   url: URL,
   userId: string,
   mode: 'json' | 'upload',
-  dropAfter: boolean,
+  play: { dropAfter: boolean; latencyMs: number },
 ): Promise<void> {
   const token = authorizeMailbox(context.tokens, req, url, userId, SEND_METHOD_SCOPES);
   if ('status' in token) {
@@ -179,6 +193,8 @@ async function handleSend(
   }
   const request = await readSendRequest(req, url, mode, context.limits);
   if ('status' in request) return sendGoogleError(res, request);
+  context.received++;
+  if (play.latencyMs) await sleep(play.latencyMs);
   // Gmail ids are 16 hex digits; a new message starts its own thread unless the caller named one.
   const id = randomBytes(8).toString('hex');
   const message: GmailStoredMessage = {
@@ -192,7 +208,7 @@ async function handleSend(
     receivedAt: new Date(),
   };
   context.store.push(message);
-  if (dropAfter) {
+  if (play.dropAfter) {
     // Sent, and the answer lost on the way back: what a client cannot tell from a request that never arrived.
     req.socket.destroy();
     res.destroy();
