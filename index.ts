@@ -29,6 +29,7 @@ export { createStore } from './stores/index.ts';
 export async function createMailer(config?: MailrouteConfig, options: MailerOptions = {}): Promise<Mailer> {
   const cfg = config ?? loadConfig().config;
   let store = options.store;
+  const building = !store && cfg.store !== undefined && cfg.store.type !== 'memory';
   if (!store && cfg.store && cfg.store.type !== 'memory') {
     const s = cfg.store;
     store = await createStore(
@@ -50,7 +51,8 @@ export async function createMailer(config?: MailrouteConfig, options: MailerOpti
           : s,
     );
   }
-  return new Mailer(cfg, createAdapter, { ...options, ...(store ? { store } : {}) });
+  // A store built here is this mailer's own: closing the mailer closes its connections.
+  return new Mailer(cfg, createAdapter, { ...options, ...(store ? { store, ownsStore: building } : {}) });
 }
 
 let defaultMailer: Promise<Mailer> | undefined;

@@ -28,6 +28,8 @@ export interface SendOptions extends SendContext {
 export interface MailerOptions {
   /** Where health, rate limits and idempotency records live; default: this process's memory. */
   store?: StateStore;
+  /** `close()` closes the store too (its connections): for a store built for this mailer alone. */
+  ownsStore?: boolean;
   logger?: Logger;
   random?: () => number;
 }
@@ -56,6 +58,7 @@ export class Mailer {
   private readonly limiters = new Map<string, RateLimiter>();
   private readonly store: StateStore;
   private readonly sharedStore: boolean;
+  private readonly ownsStore: boolean;
   private readonly idempotency: IdempotencyGuard;
   private readonly log: Logger;
   private readonly random: () => number;
@@ -65,6 +68,7 @@ export class Mailer {
     this.config = config;
     this.createAdapter = createAdapter;
     this.sharedStore = options.store !== undefined;
+    this.ownsStore = options.ownsStore === true;
     this.store = options.store ?? new MemoryStore();
     this.log = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
@@ -288,6 +292,7 @@ export class Mailer {
     const adapters = await Promise.allSettled(this.adapters.values());
     await Promise.all(adapters.map((a) => (a.status === 'fulfilled' ? a.value.close() : undefined)));
     this.adapters.clear();
+    if (this.ownsStore) await this.store.close?.();
   }
 }
 

@@ -30,6 +30,8 @@ export interface StateStore {
   update<T>(key: string, value: T, version: string, options?: WriteOptions): Promise<string | undefined>;
   /** Removes the record; with `version`, only if it is still at that version. */
   delete(key: string, version?: string): Promise<void>;
+  /** Ends the store's connections, when it holds any (Redis). */
+  close?(): Promise<void>;
 }
 
 export function expiryFrom(options: WriteOptions | undefined, now = Date.now()): number | undefined {

@@ -41,6 +41,12 @@ describe('createMailer with a Redis store', () => {
       const again = await second.send(message, { idempotencyKey: 'order-42' });
       expect(again).toMatchObject({ duplicate: true, messageId: sent.messageId });
       expect(await raw.keys('e2e:*idem*order-42*')).toHaveLength(1);
+      // The store is each mailer's own: closing the mailer ends its connection, and only ours is left.
+      await Promise.all([first.close(), second.close()]);
+      const clients = String(await raw.call('CLIENT', 'LIST'))
+        .trim()
+        .split('\n');
+      expect(clients).toHaveLength(1);
     } finally {
       raw.disconnect();
       await Promise.all([first.close(), second.close()]);
