@@ -18,6 +18,11 @@ export interface Fault {
   /** Destroy the socket instead of answering. */
   drop?: boolean;
   /**
+   * Take the request and never answer: the connection stays open until the client gives up (or the emulator
+   * closes). What a provider that has gone quiet looks like.
+   */
+  hang?: boolean;
+  /**
    * Do the request's work (store the message), then destroy the socket instead of answering: the answer is lost
    * after the request was handed over. Emulators that support it say so.
    */
@@ -73,11 +78,18 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Plays a fault's latency and drop. Returns true when the request was dropped (nothing more to do).
+ * Plays a fault's latency, hang and drop. Returns true when the request was hung or dropped (nothing more to do).
  * The caller writes the status/body itself, in the service's own error format.
  */
 export async function playLatencyAndDrop(fault: Fault, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
   if (fault.latencyMs) await sleep(fault.latencyMs);
+  if (fault.hang) {
+    await new Promise<void>((resolve) => {
+      if (req.socket.destroyed) return resolve();
+      req.socket.once('close', () => resolve());
+    });
+    return true;
+  }
   if (fault.drop) {
     req.socket.destroy();
     res.destroy();
