@@ -26,6 +26,10 @@ export abstract class MailrouteError extends Error {
   abstract readonly code: string;
   abstract readonly retryable: boolean;
   abstract readonly failover: boolean;
+  /** Whether trying the same provider again within this send may help: a blip, a short throttle. */
+  readonly retryNow: boolean = false;
+  /** Whether the provider may have taken the message: then it is never sent elsewhere, unless a route allows it. */
+  readonly mayHaveDelivered: boolean = false;
   readonly provider?: string;
   readonly mode?: 'smtp' | 'api';
   readonly providerCode?: string | number;
@@ -156,6 +160,7 @@ export class ThrottledError extends MailrouteError {
   readonly code = 'THROTTLED';
   readonly retryable = true;
   readonly failover = true;
+  override readonly retryNow = true;
   readonly retryAfterMs?: number;
   constructor(message: string, options: MailrouteErrorOptions & { retryAfterMs?: number } = {}) {
     super(message, options);
@@ -178,6 +183,7 @@ export class TransientError extends MailrouteError {
   readonly code = 'TRANSIENT';
   readonly retryable = true;
   readonly failover = true;
+  override readonly retryNow = true;
 }
 
 /** Credentials refused or the provider set up wrong: retrying the same provider will not help, another may. */
@@ -210,6 +216,7 @@ export class AmbiguousDeliveryError extends MailrouteError {
   readonly code = 'AMBIGUOUS';
   readonly retryable = false;
   readonly failover = false;
+  override readonly mayHaveDelivered = true;
   /** The attempt that may have delivered it (entry, provider, when), as the idempotency claim recorded it. */
   readonly attempt?: Record<string, unknown>;
   /** The provider's message id, when the provider returned one before the answer was lost. */

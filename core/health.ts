@@ -1,15 +1,15 @@
+import { BrokenCircuitError, type CircuitBreakerPolicy, CircuitState, circuitBreaker, handleWhen } from 'cockatiel';
+import type { MailrouteError } from './errors.ts';
 import {
-  BrokenCircuitError,
-  type CircuitBreakerPolicy,
-  CircuitState,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  handleWhen,
-} from 'cockatiel';
-import { isMailrouteError, type MailrouteError } from './errors.ts';
+  type BreakerOptions,
+  countsAgainstProvider,
+  marksDownAtOnce,
+  providerBreaker,
+  SlowCall,
+} from './health-policy.ts';
 import type { StateStore } from './store.ts';
 
-export interface HealthOptions {
+export interface HealthOptions extends BreakerOptions {
   /** Consecutive provider-level failures that open a provider's circuit. */
   failureThreshold: number;
   /** How long an open circuit (or a provider marked down) waits before one probe is let through. */
@@ -22,6 +22,9 @@ export interface HealthOptions {
 
 export const DEFAULT_HEALTH: HealthOptions = {
   failureThreshold: 3,
+  failureRate: 0.5,
+  failureWindow: 20,
+  slowCallMs: 10_000,
   cooldownMs: 30_000,
   sharedCacheMs: 1_000,
   probeTtlMs: 15_000,
@@ -32,26 +35,8 @@ interface SharedHealth {
   reason: string;
 }
 
-/**
- * A failure that says something about the provider rather than the message: it counts towards opening the
- * circuit. Recipient and content rejections never do, so one bad address cannot take a provider out.
- */
-export function isProviderFailure(error: unknown): boolean {
-  if (!isMailrouteError(error)) return true;
-  // Throttling is not an outage: it is paced or moved elsewhere, and a quota exhausted marks the provider down.
-  return ['PROVIDER_UNAVAILABLE', 'TRANSIENT', 'AUTHENTICATION', 'CONFIGURATION'].includes(error.code);
-}
-
-/**
- * Errors after which a provider is marked down at once for the cool-down, without waiting for the threshold:
- * revoked credentials, a paused account or an exhausted daily quota do not heal in a second.
- */
-function marksDownAtOnce(error: MailrouteError, maxThrottleWaitMs: number): boolean {
-  if (error.code === 'AUTHENTICATION' || error.code === 'CONFIGURATION' || error.code === 'PROVIDER_UNAVAILABLE')
-    return true;
-  const retryAfterMs = (error as MailrouteError & { retryAfterMs?: number }).retryAfterMs;
-  return error.code === 'THROTTLED' && retryAfterMs !== undefined && retryAfterMs > maxThrottleWaitMs;
-}
+/** @deprecated the name before the health policy had a file of its own: `countsAgainstProvider`. */
+export const isProviderFailure = countsAgainstProvider;
 
 export type Availability = { ok: true } | { ok: false; reason: string; untilMs?: number };
 
@@ -75,9 +60,9 @@ export class HealthTracker {
   private breaker(name: string): CircuitBreakerPolicy {
     let breaker = this.breakers.get(name);
     if (!breaker) {
-      breaker = circuitBreaker(handleWhen(isProviderFailure), {
+      breaker = circuitBreaker(handleWhen(countsAgainstProvider), {
         halfOpenAfter: this.options.cooldownMs,
-        breaker: new ConsecutiveBreaker(this.options.failureThreshold),
+        breaker: providerBreaker(this.options),
       });
       breaker.onReset(() => void this.clearShared(name));
       this.breakers.set(name, breaker);
@@ -114,9 +99,23 @@ export class HealthTracker {
     await this.store.delete(`probe:${name}`);
   }
 
-  /** Runs one send through the entry's breaker; a BrokenCircuitError means the circuit is open. */
+  /**
+   * Runs one send through the entry's breaker; a BrokenCircuitError means the circuit is open. A send slower than
+   * `slowCallMs` still returns its result, but the breaker counts it as a failure.
+   */
   async run<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return this.breaker(name).execute(fn);
+    try {
+      return await this.breaker(name).execute(async () => {
+        const started = Date.now();
+        const result = await fn();
+        const latencyMs = Date.now() - started;
+        if (latencyMs >= this.options.slowCallMs) throw new SlowCall(result, latencyMs);
+        return result;
+      });
+    } catch (error) {
+      if (error instanceof SlowCall) return error.result as T;
+      throw error;
+    }
   }
 
   static isOpenCircuit(error: unknown): boolean {
@@ -127,7 +126,7 @@ export class HealthTracker {
   async recordFailure(name: string, error: MailrouteError, maxThrottleWaitMs: number): Promise<void> {
     const state = this.breaker(name).state;
     const probed = this.probing.delete(name);
-    if (probed && isProviderFailure(error)) {
+    if (probed && countsAgainstProvider(error)) {
       // The probe failed: down again for a cool-down, and the probe slot freed for the next one.
       await this.markDown(name, `${error.code}: ${error.message}`.slice(0, 300));
       await this.store.delete(`probe:${name}`);

@@ -202,7 +202,7 @@ export class Mailer {
     plan: Plan,
     deadline: number,
   ): Promise<FailoverOutcome> {
-    if (!(isMailrouteError(error) && error.code === 'AMBIGUOUS')) {
+    if (!(isMailrouteError(error) && error.mayHaveDelivered)) {
       // A claim whose attempt is still recorded is kept, for a redelivery to settle: the store failed to clear a
       // definite failure. On a route that accepts duplicates, an ambiguous attempt failed over from is no reason.
       if (!claim.attempt || plan.allowDuplicates) await claim.release();

@@ -15,6 +15,14 @@ export const providerRoutingFields = {
           limit: z.number().positive(),
           per: z.enum(['second', 'minute', 'hour', 'day']),
           burst: z.number().int().positive().optional(),
+          instances: z
+            .number()
+            .int()
+            .positive()
+            .optional()
+            .describe(
+              'With a shared store: the most instances sending at once. While the store is unreachable each paces itself at limit / instances (default 10).',
+            ),
         })
         .strict(),
     )
@@ -46,7 +54,20 @@ export const routingFields = {
     .describe('Route for messages no other rule picks; default: every provider in order.'),
   health: z
     .object({
-      failureThreshold: z.number().int().min(1).optional(),
+      failureThreshold: z.number().int().min(1).optional().describe('Failures in a row that open the circuit.'),
+      failureRate: z
+        .number()
+        .gt(0)
+        .lt(1)
+        .optional()
+        .describe('Share of the last failureWindow calls that, failing, open the circuit (default 0.5).'),
+      failureWindow: z.number().int().min(1).optional().describe('Calls the failure rate is taken over (default 20).'),
+      slowCallMs: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe('A send slower than this counts as a failure of its provider (default 10000).'),
       cooldownMs: z.number().int().min(0).optional(),
     })
     .strict()
