@@ -21,6 +21,8 @@ export interface QueueTextOptions {
   timeToLiveSeconds?: number;
   /** The producer option that names the queue, for error issues. */
   setting?: string;
+  /** Cancels the request and the SDK's retries (a caller's deadline); the error is then a retryable one. */
+  abortSignal?: AbortSignal;
 }
 
 export interface SentQueueText {
@@ -59,6 +61,7 @@ export async function sendQueueText(
     const sent = await client.sendMessage(stored, {
       ...(options.visibilityDelaySeconds === undefined ? {} : { visibilityTimeout: options.visibilityDelaySeconds }),
       ...(options.timeToLiveSeconds === undefined ? {} : { messageTimeToLive: options.timeToLiveSeconds }),
+      ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
     });
     return { messageId: sent.messageId, bytes, insertedOn: sent.insertedOn, expiresOn: sent.expiresOn };
   } catch (error) {

@@ -1,4 +1,5 @@
 import { GoogleAuth } from 'google-auth-library';
+import { untilAborted } from '../core/deadline.ts';
 import { ConfigurationError, ProviderUnavailableError } from '../core/errors.ts';
 import {
   type PubSubTarget,
@@ -38,10 +39,18 @@ export interface PubSubPublisherOptions {
   timeoutMs?: number;
 }
 
+export interface PublishCall {
+  /**
+   * The caller's bound (a function's remaining time): aborting it abandons the token fetch and cancels the
+   * request, whatever is left of `timeoutMs`. The publish then throws a retryable `ProviderUnavailableError`.
+   */
+  signal?: AbortSignal;
+}
+
 export interface PubSubPublisher {
   readonly topic: string;
   /** Publishes one message and resolves with its Pub/Sub message id; throws the project's errors. */
-  publish(message: OutgoingPubSubMessage, sizeForErrors?: number): Promise<string>;
+  publish(message: OutgoingPubSubMessage, sizeForErrors?: number, call?: PublishCall): Promise<string>;
 }
 
 const PROJECT = /^(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
@@ -88,13 +97,26 @@ export function createPubSubPublisher(options: PubSubPublisherOptions): PubSubPu
 
   return {
     topic: options.topic,
-    async publish(message, sizeForErrors) {
+    async publish(message, sizeForErrors, call = {}) {
       const target: PubSubTarget = {
         topic: options.topic,
         setting,
         ...(sizeForErrors ? { bytes: sizeForErrors } : {}),
       };
-      const token = await accessToken(tokenSource(), target);
+      const caller = call.signal;
+      const abandoned = () =>
+        new ProviderUnavailableError(`Pub/Sub publish to ${options.topic} was abandoned: the caller's time ran out`, {
+          provider: 'pubsub',
+          ...(caller?.reason === undefined ? {} : { cause: caller.reason }),
+        });
+      if (caller?.aborted) throw abandoned();
+      let token: string;
+      try {
+        // google-auth-library's token fetch takes no signal: it is raced, not cancelled.
+        token = await untilAborted(accessToken(tokenSource(), target), caller);
+      } catch (error) {
+        throw caller?.aborted ? abandoned() : error;
+      }
       const body = JSON.stringify({
         messages: [
           {
@@ -111,11 +133,11 @@ export function createPubSubPublisher(options: PubSubPublisherOptions): PubSubPu
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body,
-          signal: AbortSignal.timeout(timeoutMs),
+          signal: caller ? AbortSignal.any([caller, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
         });
         text = await response.text();
       } catch (error) {
-        throw translatePubSubNetworkError(error, target, timeoutMs);
+        throw caller?.aborted ? abandoned() : translatePubSubNetworkError(error, target, timeoutMs);
       }
       if (!response.ok) {
         const failure = { status: response.status, body: text, retryAfter: response.headers.get('retry-after') };

@@ -40,9 +40,19 @@ export interface OciQueueProducer {
   enqueue(message: MessageInput): Promise<OciEnqueueResult>;
 }
 
-/** A QueueClient on a messages endpoint, with the SDK's retries and circuit breaker off. */
-export function createOciQueueClient(endpoint: string, auth: AuthenticationDetailsProvider): QueueClient {
-  const client = new QueueClient({ authenticationDetailsProvider: auth }, ociClientConfiguration());
+/**
+ * A QueueClient on a messages endpoint, with the SDK's retries and circuit breaker off. `signal` is handed to
+ * every request the client makes (the SDK takes fetch options per client, not per call): aborting it cancels
+ * them, so a client made for one call with the caller's deadline cannot outlive it.
+ */
+export function createOciQueueClient(
+  endpoint: string,
+  auth: AuthenticationDetailsProvider,
+  options: { signal?: AbortSignal } = {},
+): QueueClient {
+  const configuration = ociClientConfiguration();
+  if (options.signal) configuration.httpOptions = { signal: options.signal };
+  const client = new QueueClient({ authenticationDetailsProvider: auth }, configuration);
   client.endpoint = endpoint.replace(/\/+$/, '');
   return client;
 }

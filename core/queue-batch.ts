@@ -1,4 +1,5 @@
 import type { SendResult } from './adapter.ts';
+import { untilAborted } from './deadline.ts';
 import { isMailrouteError, type MailrouteError } from './errors.ts';
 import type { Mailer } from './mailer.ts';
 
@@ -26,8 +27,27 @@ export type RecordOutcome =
   /** Will never succeed as it is (or may already have been delivered): set aside with its reason, acknowledged. */
   | { id: string; status: 'dead-letter'; reason: string; error?: Record<string, unknown> };
 
-/** Where a permanent failure goes: the original body and the reason. Throws if it could not be stored. */
-export type DeadLetterSink = (record: QueueRecord, reason: string, error?: Record<string, unknown>) => Promise<void>;
+/** What bounds one dead-letter write. */
+export interface DeadLetterCall {
+  /**
+   * Aborts when the write's time is up (`deadLetterDeadline`): pass it to the SDK call (and so to its retries),
+   * so the request is given up rather than left running. The write is abandoned then whether the sink heeds it
+   * or not.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Where a permanent failure goes: the original body and the reason. Throws if it could not be stored. Each call
+ * is bounded by the remaining time (`call.signal`): a write that has not finished by then is abandoned and its
+ * record goes back to the queue, never dropped.
+ */
+export type DeadLetterSink = (
+  record: QueueRecord,
+  reason: string,
+  error?: Record<string, unknown>,
+  call?: DeadLetterCall,
+) => Promise<void>;
 
 export interface BatchOptions {
   mailer: Mailer;
@@ -37,10 +57,27 @@ export interface BatchOptions {
   /** Epoch ms: the function's remaining time, so a send stops in time and its record goes back to the queue. */
   deadline?: number;
   /**
+   * Epoch ms by which a dead-letter write must have finished: one that has not is abandoned (its signal aborts)
+   * and its record goes back to the queue, so the function still answers in time. Normally between `deadline`
+   * and the function's end (see `queueDeadlines`); default `deadline`. Neither: writes are not bounded.
+   */
+  deadLetterDeadline?: number;
+  /**
    * Turns a record body into the message text, for bodies that stand for a payload stored elsewhere (an S3
    * reference for a message over the queue's size limit). Its errors are classified like a send's.
    */
   resolveBody?: (body: string) => Promise<string>;
+}
+
+/**
+ * The two bounds of a queue invocation that must have answered by `end` (epoch ms): sends stop `marginMs` before
+ * it (`deadline`); dead-letter writes get the first half of that margin and must be done `marginMs / 2` before
+ * the end (`deadLetterDeadline`), the other half being left for the answer. A non-finite end (no timeout) gives
+ * no bounds.
+ */
+export function queueDeadlines(end: number, marginMs: number): { deadline?: number; deadLetterDeadline?: number } {
+  if (!Number.isFinite(end)) return {};
+  return { deadline: end - marginMs, deadLetterDeadline: end - Math.ceil(marginMs / 2) };
 }
 
 /**
@@ -73,14 +110,14 @@ export async function processRecord(record: QueueRecord, options: BatchOptions):
       body = await options.resolveBody(record.body);
     } catch (error) {
       const failed: RecordOutcome = { id: record.id, ...classifyFailure(error) };
-      return failed.status === 'dead-letter' ? deadLetter(record, failed, options) : failed;
+      return failed.status === 'dead-letter' ? deadLetterRecord(record, failed, options) : failed;
     }
   }
   try {
     message = JSON.parse(body);
   } catch (error) {
     const reason = `INVALID_JSON: the record body is not JSON (${(error as Error).message})`;
-    return deadLetter(record, { id: record.id, status: 'dead-letter', reason }, options);
+    return deadLetterRecord(record, { reason }, options);
   }
   try {
     const result = await options.mailer.send(message, {
@@ -93,24 +130,51 @@ export async function processRecord(record: QueueRecord, options: BatchOptions):
   } catch (error) {
     outcome = { id: record.id, ...classifyFailure(error) };
   }
-  return outcome.status === 'dead-letter' ? deadLetter(record, outcome, options) : outcome;
+  return outcome.status === 'dead-letter' ? deadLetterRecord(record, outcome, options) : outcome;
 }
 
-async function deadLetter(
+/**
+ * Sets a record aside through `options.deadLetter`, bounded by `deadLetterDeadline` (else `deadline`): the
+ * dead-letter outcome once the write has finished; a `retry` outcome (the record stays on the queue) when the
+ * write failed, or did not finish in time, or there was no time left to start it. Never throws. A write given up
+ * at the deadline may still have reached the dead-letter place: the record may then be set aside twice, never
+ * lost.
+ */
+export async function deadLetterRecord(
   record: QueueRecord,
-  outcome: Extract<RecordOutcome, { status: 'dead-letter' }>,
-  options: BatchOptions,
+  failure: { reason: string; error?: Record<string, unknown> },
+  options: Pick<BatchOptions, 'deadLetter' | 'deadline' | 'deadLetterDeadline'>,
 ): Promise<RecordOutcome> {
+  const { reason, error } = failure;
+  const outcome: RecordOutcome = { id: record.id, status: 'dead-letter', reason, ...(error ? { error } : {}) };
+  const giveBack = (why: string): RecordOutcome => ({ id: record.id, status: 'retry', reason: `${why}; ${reason}` });
+  const by = options.deadLetterDeadline ?? options.deadline;
+  const left = by === undefined ? Number.POSITIVE_INFINITY : by - Date.now();
+  if (left <= 0) return giveBack('no time left for the dead-letter write');
+  const timer = new AbortController();
+  const timeout = left <= MAX_TIMER_MS ? setTimeout(() => timer.abort(new DeadLetterTimeout(left)), left) : undefined;
+  const signal = timeout === undefined ? undefined : timer.signal;
   try {
-    await options.deadLetter(record, outcome.reason, outcome.error);
+    const write = (async () => options.deadLetter(record, reason, error, signal ? { signal } : {}))();
+    await untilAborted(write, signal);
     return outcome;
-  } catch (error) {
-    // The dead-letter place is unreachable: keep the record on the queue rather than lose it.
-    return {
-      id: record.id,
-      status: 'retry',
-      reason: `dead-letter write failed (${(error as Error).message}); ${outcome.reason}`,
-    };
+  } catch (failed) {
+    // The dead-letter place is unreachable or too slow: keep the record on the queue rather than lose it.
+    if (signal?.aborted) return giveBack(`dead-letter write did not finish in the ${left} ms left`);
+    return giveBack(`dead-letter write failed (${(failed as Error)?.message ?? String(failed)})`);
+  } finally {
+    clearTimeout(timeout);
+  }
+}
+
+/** setTimeout's largest delay (about 24.8 days; a longer one fires at once): beyond it, no bound. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The abort reason of a dead-letter write that ran out of time. */
+class DeadLetterTimeout extends Error {
+  override name = 'TimeoutError';
+  constructor(ms: number) {
+    super(`the dead-letter write did not finish in the ${ms} ms left`);
   }
 }
 

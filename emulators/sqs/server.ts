@@ -248,7 +248,12 @@ export async function startSqsEmulator(
     messages: (name) => queues.get(name)?.messages ?? [],
     createQueue,
     faults,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // A request held by a `hang` fault keeps its connection open: closing ends it too.
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 

@@ -5,6 +5,7 @@ import { type MailrouteConfig, parseConfig, validateConfig } from '../../core/co
 import { positiveIntSetting as positiveInt } from '../../core/env-settings.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { Mailer } from '../../core/mailer.ts';
+import { queueDeadlines } from '../../core/queue-batch.ts';
 import {
   type CloudSecretRef,
   describeSecretRef,
@@ -129,6 +130,16 @@ function secretText(got: PromiseSettledResult<unknown>, ref: CloudSecretRef, pat
  */
 export function deadlineOf(context: Context, env = process.env): number {
   return Date.now() + context.getRemainingTimeInMillis() - positiveInt(env, 'MAILROUTE_DEADLINE_MARGIN_MS', 1_000);
+}
+
+/**
+ * The queue handler's two bounds: sends end at the remaining time less `MAILROUTE_DEADLINE_MARGIN_MS` (as
+ * `deadlineOf`), dead-letter writes half that margin later; the other half is left for the answer, so a DLQ
+ * that does not answer never makes the invocation time out.
+ */
+export function queueDeadlinesOf(context: Context, env = process.env) {
+  const end = Date.now() + context.getRemainingTimeInMillis();
+  return queueDeadlines(end, positiveInt(env, 'MAILROUTE_DEADLINE_MARGIN_MS', 1_000));
 }
 
 export { positiveInt };

@@ -26,10 +26,11 @@ const text = (value: string): MessageAttributeValue => ({ DataType: 'String', St
 
 /**
  * Dead-letters at once: the ORIGINAL body, with attributes `reason`, `errorCode`, `sourceMessageId` and
- * `receiveCount`. Throws when the queue cannot take it, so the record stays on the send queue.
+ * `receiveCount`. Throws when the queue cannot take it, so the record stays on the send queue. The call's signal
+ * is the SDK's `abortSignal`: it cancels the request and the SDK's retries with it.
  */
 export function deadLetterTo(queueUrl: string | undefined): DeadLetterSink {
-  return async (record, reason, error) => {
+  return async (record, reason, error, call = {}) => {
     if (!queueUrl) throw new ConfigurationError('MAILROUTE_DLQ_URL is not set: nowhere to put a permanent failure');
     const errorCode = typeof error?.code === 'string' ? error.code : (/^[A-Z_]+(?=:)/.exec(reason)?.[0] ?? 'UNKNOWN');
     await sqs().send(
@@ -48,6 +49,7 @@ export function deadLetterTo(queueUrl: string | undefined): DeadLetterSink {
           ? { MessageGroupId: record.groupId ?? 'dead-letter', MessageDeduplicationId: record.id }
           : {}),
       }),
+      call.signal ? { abortSignal: call.signal } : {},
     );
   };
 }

@@ -2,6 +2,7 @@ import { type MailrouteConfig, parseConfig } from '../../core/config.ts';
 import { positiveIntSetting } from '../../core/env-settings.ts';
 import { ConfigurationError, type FieldIssue } from '../../core/errors.ts';
 import type { Mailer } from '../../core/mailer.ts';
+import { queueDeadlines } from '../../core/queue-batch.ts';
 import { describeSecretRef, isCloudSecretRef, secretRefsIn } from '../../core/secret-refs.ts';
 import { createMailer } from '../../index.ts';
 import { STORAGE_CONNECTION } from './bindings.ts';
@@ -94,6 +95,16 @@ function timeSpanMs(text: string): number {
 export function sendDeadline(startedAt: number, env: NodeJS.ProcessEnv = process.env, capMs = Infinity): number {
   const timeout = Math.min(timeSpanMs(env.AzureFunctionsJobHost__functionTimeout ?? host.functionTimeout), capMs);
   return startedAt + timeout - positiveIntSetting(env, 'MAILROUTE_DEADLINE_MARGIN_MS', 10_000);
+}
+
+/**
+ * The queue function's two bounds: the send deadline (`sendDeadline`), and the failed-queue write's, half the
+ * margin later; the other half is left for the answer, so a failed queue that does not answer fails the
+ * invocation (a retry) before the host's `functionTimeout` does. With no timeout (`-1`), neither.
+ */
+export function queueDeadlinesFrom(startedAt: number, env: NodeJS.ProcessEnv = process.env) {
+  const timeout = timeSpanMs(env.AzureFunctionsJobHost__functionTimeout ?? host.functionTimeout);
+  return queueDeadlines(startedAt + timeout, positiveIntSetting(env, 'MAILROUTE_DEADLINE_MARGIN_MS', 10_000));
 }
 
 /** host.json's `maxDequeueCount`, or its app-setting override: the dequeue after which the host poisons. */

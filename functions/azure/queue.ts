@@ -2,7 +2,7 @@ import { app, type InvocationContext } from '@azure/functions';
 import { processRecord } from '../../core/queue-batch.ts';
 import { scrubLogText } from '../../core/send-report.ts';
 import { SEND_QUEUE_FUNCTION, SEND_QUEUE_SETTING, SEND_QUEUE_TRIGGER } from './bindings.ts';
-import { mailerOnce, maxDequeueCount, sendDeadline } from './config.ts';
+import { mailerOnce, maxDequeueCount, queueDeadlinesFrom } from './config.ts';
 import { logFailure, logRecord } from './log.ts';
 import { failedQueueSink, toQueueRecord } from './storage.ts';
 
@@ -12,7 +12,8 @@ import { failedQueueSink, toQueueRecord } from './storage.ts';
  * - sent, duplicate: return; the host deletes the message.
  * - dead-letter (not JSON, invalid, recipients rejected, ambiguous delivery): written at once, with its reason, to
  *   the failed queue (`MAILROUTE_FAILED_QUEUE`), then return: acknowledged, never retried.
- * - retry (throttled, provider down, deadline, the failed queue unreachable): throw. The host makes the message
+ * - retry (throttled, provider down, deadline, the failed queue unreachable or not answering before the
+ *   failed-queue write's deadline, `queueDeadlinesFrom`): throw, in time. The host makes the message
  *   visible again after host.json's `visibilityTimeout` and, once it has been dequeued `maxDequeueCount` times,
  *   moves it to `<queue>-poison`. On that last dequeue we still throw: the poison queue is where a message that
  *   kept failing belongs, with its original text, and the host moves it there only when the invocation fails.
@@ -27,11 +28,10 @@ export async function sendQueuedMessage(item: unknown, context: InvocationContex
     logFailure(context, error);
     throw error;
   });
-  const deadline = sendDeadline(startedAt);
   const outcome = await processRecord(record, {
     mailer,
     deadLetter: failedQueueSink(),
-    ...(Number.isFinite(deadline) ? { deadline } : {}),
+    ...queueDeadlinesFrom(startedAt),
   });
   const poisonNext = outcome.status === 'retry' && (record.receiveCount ?? 1) >= maxDequeueCount();
   const queue = process.env[SEND_QUEUE_SETTING];

@@ -69,10 +69,11 @@ export function toQueueRecord(item: unknown, metadata: TriggerMetadata = {}): Qu
  * Permanent failures go at once to the failed queue (`MAILROUTE_FAILED_QUEUE`), base64 JSON like every mailroute
  * queue: `{ body, reason, errorCode, sourceMessageId, dequeueCount, failedAt, issues? }`, kept until read
  * (no time to live). Throws when it cannot be written (the message then stays on the send queue): also when the
- * record would pass 64 KiB, so an original near the limit ends in the poison queue whole, never cut.
+ * record would pass 64 KiB, so an original near the limit ends in the poison queue whole, never cut. The call's
+ * signal is the SDK's `abortSignal`: it cancels the request and the storage retry policy's further tries.
  */
 export function failedQueueSink(env: NodeJS.ProcessEnv = process.env): DeadLetterSink {
-  return async (record, reason, error) => {
+  return async (record, reason, error, call = {}) => {
     const queueName = env[FAILED_QUEUE_SETTING];
     if (!queueName)
       throw new ConfigurationError(`${FAILED_QUEUE_SETTING} is not set: nowhere to put a permanent failure`);
@@ -86,7 +87,10 @@ export function failedQueueSink(env: NodeJS.ProcessEnv = process.env): DeadLette
       failedAt: new Date().toISOString(),
       ...(error?.issues ? { issues: error.issues } : {}),
     };
-    await sendQueueText(await queueClient(queueName, env), JSON.stringify(failed), { timeToLiveSeconds: -1 });
+    await sendQueueText(await queueClient(queueName, env), JSON.stringify(failed), {
+      timeToLiveSeconds: -1,
+      ...(call.signal ? { abortSignal: call.signal } : {}),
+    });
   };
 }
 

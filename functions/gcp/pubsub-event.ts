@@ -80,10 +80,11 @@ function fitBytes(text: string, max = 1024): string {
 /**
  * Publishes a permanent failure to `MAILROUTE_FAILED_TOPIC` at once: the ORIGINAL data, the original attributes,
  * and `reason`, `errorCode`, `sourceMessageId`, `deliveryAttempt` (when Pub/Sub said). Throws when the topic
- * cannot take it, so the event is answered with an error and Pub/Sub delivers it again.
+ * cannot take it, so the event is answered with an error and Pub/Sub delivers it again. The call's signal bounds
+ * the token fetch and the publish request (the publisher has no retries of its own).
  */
 export function deadLetterFor(read: ReadEvent): DeadLetterSink {
-  return async (record, reason, error) => {
+  return async (record, reason, error, call = {}) => {
     const errorCode = typeof error?.code === 'string' ? error.code : (/^[A-Z_]+(?=:)/.exec(reason)?.[0] ?? 'UNKNOWN');
     const attributes = {
       ...read.attributes,
@@ -92,6 +93,6 @@ export function deadLetterFor(read: ReadEvent): DeadLetterSink {
       sourceMessageId: record.id,
       ...(record.receiveCount ? { deliveryAttempt: String(record.receiveCount) } : {}),
     };
-    await failedTopic().publish({ data: read.original, attributes });
+    await failedTopic().publish({ data: read.original, attributes }, undefined, call);
   };
 }

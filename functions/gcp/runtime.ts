@@ -5,6 +5,7 @@ import { type MailrouteConfig, parseConfig } from '../../core/config.ts';
 import { positiveIntSetting } from '../../core/env-settings.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { Mailer } from '../../core/mailer.ts';
+import { queueDeadlines } from '../../core/queue-batch.ts';
 import { describeSecretRef, isCloudSecretRef, secretRefsIn } from '../../core/secret-refs.ts';
 import { registerSecret } from '../../core/secrets.ts';
 import { createMailer } from '../../index.ts';
@@ -138,4 +139,14 @@ export function sendTopic(env = process.env): PubSubProducer {
 export function deadlineOf(started: number, env = process.env): number {
   const timeoutMs = positiveIntSetting(env, 'MAILROUTE_TIMEOUT_SECONDS', 60) * 1000;
   return started + timeoutMs - positiveIntSetting(env, 'MAILROUTE_DEADLINE_MARGIN_MS', 1_000);
+}
+
+/**
+ * The queue function's two bounds: the send deadline (`deadlineOf`), and the failed-topic publish's, half the
+ * margin later; the other half is left for the answer, so a failed topic that does not answer gets the event a
+ * 500 (redelivered) before the function's timeout.
+ */
+export function queueDeadlinesOf(started: number, env = process.env) {
+  const timeoutMs = positiveIntSetting(env, 'MAILROUTE_TIMEOUT_SECONDS', 60) * 1000;
+  return queueDeadlines(started + timeoutMs, positiveIntSetting(env, 'MAILROUTE_DEADLINE_MARGIN_MS', 1_000));
 }

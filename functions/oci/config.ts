@@ -5,6 +5,7 @@ import { type MailrouteConfig, parseConfig } from '../../core/config.ts';
 import { positiveIntSetting } from '../../core/env-settings.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { Mailer } from '../../core/mailer.ts';
+import { queueDeadlines } from '../../core/queue-batch.ts';
 import { loadCloudSecrets } from '../../core/secret-loader.ts';
 import { providedSecret, secretRefsIn } from '../../core/secret-refs.ts';
 import { registerSecret } from '../../core/secrets.ts';
@@ -136,7 +137,20 @@ function secretsClient(env: NodeJS.ProcessEnv): SecretsClient {
  * default 1000) for the failed-queue writes and the answer itself.
  */
 export function deadlineOf(context: Pick<Context, 'deadline'>, env: NodeJS.ProcessEnv = process.env): number {
+  return endOf(context) - positiveIntSetting(env, 'MAILROUTE_DEADLINE_MARGIN_MS', 1_000);
+}
+
+/**
+ * A batch's two bounds: the send deadline (`deadlineOf`), and the failed-queue writes', half the margin later;
+ * the other half is left for the answer, so a failed queue that does not answer fails the invocation (the batch
+ * comes back) before `Fn-Deadline`.
+ */
+export function queueDeadlinesOf(context: Pick<Context, 'deadline'>, env: NodeJS.ProcessEnv = process.env) {
+  return queueDeadlines(endOf(context), positiveIntSetting(env, 'MAILROUTE_DEADLINE_MARGIN_MS', 1_000));
+}
+
+/** `Fn-Deadline` in epoch ms; 30 s from now without one (Fn's default timeout). */
+function endOf(context: Pick<Context, 'deadline'>): number {
   const end = context.deadline?.getTime();
-  const margin = positiveIntSetting(env, 'MAILROUTE_DEADLINE_MARGIN_MS', 1_000);
-  return (end !== undefined && Number.isFinite(end) ? end : Date.now() + 30_000) - margin;
+  return end !== undefined && Number.isFinite(end) ? end : Date.now() + 30_000;
 }

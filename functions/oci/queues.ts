@@ -1,3 +1,4 @@
+import type { AuthenticationDetailsProvider } from 'oci-common';
 import type { QueueClient } from 'oci-queue';
 import { createOciQueueClient, putOciQueueMessage } from '../../client/oci.ts';
 import { ociAuthFromEnv } from '../../client/oci-sdk.ts';
@@ -22,17 +23,21 @@ function queueOf(env: NodeJS.ProcessEnv, prefix: 'MAILROUTE_FAILED_QUEUE' | 'MAI
  * Sets a permanent failure aside at once on the failed queue (`MAILROUTE_FAILED_QUEUE_ID` at
  * `MAILROUTE_FAILED_QUEUE_ENDPOINT`): the ORIGINAL content, on channel `mailroute-failed`, with custom properties
  * `reason`, `errorCode`, `sourceMessageId` and `deliveryCount`. Throws when the queue refuses it, so the record is
- * retried rather than lost. Connector Hub redelivers a whole batch when any record fails, so a record this
- * container has already set aside is not put again (another container would put it again: readers may see a
- * `sourceMessageId` twice).
+ * retried rather than lost. A call with a signal (the batch's dead-letter deadline) goes through a client made for
+ * it, whose requests the signal cancels (the SDK's retries are off). Connector Hub redelivers a whole batch when
+ * any record fails, so a record this container has already set aside is not put again (another container would
+ * put it again: readers may see a `sourceMessageId` twice).
  */
 export function failedQueueSink(env: NodeJS.ProcessEnv = process.env): DeadLetterSink {
   const written = new Set<string>();
+  let auth: AuthenticationDetailsProvider | undefined;
   let client: QueueClient | undefined;
-  return async (record, reason, error) => {
+  return async (record, reason, error, call = {}) => {
     const { queueId, endpoint } = queueOf(env, 'MAILROUTE_FAILED_QUEUE', 'nowhere to put a permanent failure');
     if (written.has(record.id)) return;
-    client ??= createOciQueueClient(endpoint, ociAuthFromEnv(env));
+    auth ??= ociAuthFromEnv(env);
+    if (!call.signal) client ??= createOciQueueClient(endpoint, auth);
+    const through = call.signal ? createOciQueueClient(endpoint, auth, { signal: call.signal }) : client!;
     const errorCode = typeof error?.code === 'string' ? error.code : (/^[A-Z_]+(?=:)/.exec(reason)?.[0] ?? 'UNKNOWN');
     const customProperties = {
       reason: reason.slice(0, 512),
@@ -40,7 +45,7 @@ export function failedQueueSink(env: NodeJS.ProcessEnv = process.env): DeadLette
       sourceMessageId: record.id,
       ...(record.receiveCount ? { deliveryCount: String(record.receiveCount) } : {}),
     };
-    await putOciQueueMessage(client, queueId, {
+    await putOciQueueMessage(through, queueId, {
       content: record.body,
       metadata: { channelId: FAILED_CHANNEL, customProperties },
     });

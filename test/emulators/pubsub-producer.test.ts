@@ -1,6 +1,7 @@
 import { GoogleAuth } from 'google-auth-library';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPubSubProducer, PUBSUB_MAX_MESSAGE_BYTES, type PubSubProducerOptions } from '../../client/gcp.ts';
+import { createPubSubPublisher } from '../../client/gcp-pubsub.ts';
 import {
   AuthenticationError,
   ConfigurationError,
@@ -177,5 +178,41 @@ describe('createPubSubProducer', () => {
     expect(await failure(producer({ orderingKey: () => '' }).enqueue(message()))).toMatchObject({
       issues: [{ path: 'createPubSubProducer.orderingKey' }],
     });
+  });
+});
+
+describe("createPubSubPublisher: a caller's signal (a function's remaining time)", () => {
+  const publisher = (getAccessToken = async () => pubsub.issueToken([PUBSUB_SCOPE])) =>
+    createPubSubPublisher({ topic, apiRoot: pubsub.url, auth: { getAccessToken } });
+  const data = Buffer.from('{"set":"aside"}');
+
+  it('cancels a publish the topic never answers when the signal aborts: retryable, and nothing is stored', async () => {
+    pubsub.faults.add({ hang: true, fraction: 1, pathIncludes: ':publish' });
+    const controller = new AbortController();
+    const publishing = failure(publisher().publish({ data }, undefined, { signal: controller.signal }));
+    controller.abort(new Error('the function is out of time'));
+    const error = await publishing;
+    expect(error).toBeInstanceOf(ProviderUnavailableError);
+    expect(error).toMatchObject({ retryable: true, message: /publish to .*mailroute-send was abandoned/ });
+    pubsub.faults.clear();
+    expect(pubsub.messages(topic)).toEqual([]);
+  });
+
+  it('gives up a token fetch that never ends, too (google-auth-library takes no signal)', async () => {
+    const controller = new AbortController();
+    const stuck = publisher(() => new Promise<never>(() => {}));
+    const publishing = failure(stuck.publish({ data }, undefined, { signal: controller.signal }));
+    controller.abort();
+    expect(await publishing).toMatchObject({ code: 'PROVIDER_UNAVAILABLE', message: /was abandoned/ });
+    // Already aborted: nothing is tried.
+    expect(await failure(publisher().publish({ data }, undefined, { signal: controller.signal }))).toMatchObject({
+      message: /was abandoned/,
+    });
+    expect(pubsub.messages(topic)).toEqual([]);
+  });
+
+  it('publishes as before with a signal that does not abort', async () => {
+    const id = await publisher().publish({ data }, undefined, { signal: new AbortController().signal });
+    expect(pubsub.messages(topic).map((m) => m.messageId)).toEqual([id]);
   });
 });

@@ -93,4 +93,18 @@ describe('SQS emulator through @aws-sdk/client-sqs', () => {
     });
     await expect(client.send(new SendMessageCommand({ QueueUrl, MessageBody: 'x' }))).resolves.toBeDefined();
   });
+
+  it('hang: the request is taken and never answered, nothing stored; the abortSignal given to the SDK ends it', async () => {
+    const QueueUrl = sqs.createQueue('silent');
+    sqs.faults.add({ hang: true });
+    try {
+      const sending = client.send(new SendMessageCommand({ QueueUrl, MessageBody: 'x' }), {
+        abortSignal: AbortSignal.timeout(200),
+      });
+      await expect(sending).rejects.toMatchObject({ name: 'AbortError' });
+      expect(sqs.messages('silent')).toEqual([]);
+    } finally {
+      sqs.faults.clear();
+    }
+  });
 });

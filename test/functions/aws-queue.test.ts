@@ -62,6 +62,7 @@ beforeEach(async () => {
 });
 afterEach(() => {
   output.restore();
+  world.sqs.faults.clear();
   world.sqs.messages(DLQ).splice(0);
   world.primary.fault = undefined;
   world.busy.fault = THROTTLE_FAULT;
@@ -273,6 +274,47 @@ describe('SQS queue handler', () => {
     const result = await (await coldQueueHandler())(sqsEvent(record), lambdaContext());
     expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: record.messageId }] });
     expect(deadLetters()).toEqual([]);
+  });
+
+  it('a DLQ that takes the request and never answers: the handler still answers in time, the sent record acknowledged, the other retried', async () => {
+    const records = {
+      good: sqsRecord('2a3b4c5d-0011-4e6f-8a9b-0c1d2e3f4a61', JSON.stringify(message('silent dlq good'))),
+      notJson: sqsRecord('2a3b4c5d-0012-4e6f-8a9b-0c1d2e3f4a62', 'not json, and the DLQ is silent'),
+    };
+    // Every SQS request hangs (only the DLQ write goes to SQS here): a retry by the SDK would hang too.
+    world.sqs.faults.add({ hang: true, fraction: 1 });
+    const timeoutMs = 3_000;
+    const context = lambdaContext('mailroute-queue', timeoutMs);
+    const end = Date.now() + timeoutMs;
+    const handler = await coldQueueHandler();
+    // middy fails the invocation with a TimeoutError when the handler has not answered by the function's end.
+    const result = await handler(sqsEvent(records.good, records.notJson), context);
+    expect(Date.now()).toBeLessThan(end);
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: records.notJson.messageId }] });
+    expect(copies(world.primary, 'silent dlq good')).toBe(1);
+    expect(deadLetters()).toEqual([]);
+    const retried = output
+      .lines()
+      .find((l) => l.message === 'record' && l.queueMessageId === records.notJson.messageId);
+    expect(retried).toMatchObject({
+      status: 'retry',
+      reason: expect.stringMatching(/^dead-letter write did not finish in the \d+ ms left; INVALID_JSON: /),
+    });
+
+    // SQS delivers the retried record again; the DLQ answers now: it is set aside, nothing was lost.
+    world.sqs.faults.clear();
+    const again = sqsRecord(records.notJson.messageId, records.notJson.body, { receiveCount: 2 });
+    expect(await handler(sqsEvent(again), lambdaContext())).toEqual({ batchItemFailures: [] });
+    expect(deadLetters()).toEqual([
+      {
+        body: records.notJson.body,
+        reason: expect.stringMatching(/^INVALID_JSON: /),
+        errorCode: 'INVALID_JSON',
+        sourceMessageId: records.notJson.messageId,
+        receiveCount: '2',
+      },
+    ]);
+    expect(copies(world.primary, 'silent dlq good')).toBe(1);
   });
 
   it("sends nothing after the function's deadline: the record goes back to the queue", async () => {

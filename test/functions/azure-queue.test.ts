@@ -3,6 +3,7 @@ import type { StorageQueueHandler } from '@azure/functions';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createStorageQueueProducer, type StorageQueueProducer } from '../../client/azure.ts';
 import { AzureQueueHost, HOST_QUEUE_SETTINGS } from '../helpers/azure-queue-host.ts';
+import { startHangingProxy } from '../helpers/hanging-proxy.ts';
 import {
   ACS_SMTP_SECRET,
   type AzureWorld,
@@ -41,6 +42,24 @@ const enqueueRaw = async (text: string) =>
   (await world.queues.getQueueClient(queues.send).sendMessage(Buffer.from(text).toString('base64'))).messageId;
 
 const records = () => logs.lines().filter((l) => l.message === 'record');
+
+/**
+ * The host's `functionTimeout`: an invocation still running after `ms` fails with the host's own message (the
+ * real host also restarts the worker), so a test sees whether the function answered in time.
+ */
+function withFunctionTimeout(handler: StorageQueueHandler, ms: number): StorageQueueHandler {
+  return async (item, context) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Timeout value of ${ms} ms was exceeded by function`)), ms);
+    });
+    try {
+      await Promise.race([handler(item, context), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
 
 beforeAll(async () => {
   world = await startAzureWorld();
@@ -201,6 +220,53 @@ describe('Storage Queue handler, fed through a host simulator from a real queue 
     });
     const { peekedMessageItems } = await world.queues.getQueueClient(`${queues.send}-poison`).peekMessages();
     expect(Buffer.from(peekedMessageItems[0]!.messageText, 'base64').toString()).toBe('not json either');
+  });
+
+  it('a failed queue that never answers: the invocation fails in time (retried), the sent one is completed; nothing lost', async () => {
+    // The function reaches its queues through a proxy that holds the failed-queue write; the host, directly.
+    const proxy = await startHangingProxy(world.azurite.queueEndpoint!);
+    const direct = world.azurite.connectionString;
+    vi.stubEnv('AzureWebJobsStorage', direct.replace(world.azurite.queueEndpoint!, `${proxy.url}/devstoreaccount1`));
+    vi.stubEnv('AzureFunctionsJobHost__functionTimeout', '00:00:03');
+    vi.stubEnv('MAILROUTE_DEADLINE_MARGIN_MS', '1000');
+    try {
+      proxy.hang((req) => req.method === 'POST' && Boolean(req.url?.includes(`/${queues.failed}/messages`)));
+      const good = (await producer.enqueue(message('silent failed queue good'))).messageId;
+      const notJson = await enqueueRaw('not json, and the failed queue is silent');
+      const host = await hostFor(withFunctionTimeout(await coldHandler(), 3_000));
+      expect(await host.poll()).toBe(2);
+
+      const runs = (id: string) =>
+        host.invocations.filter((i) => i.messageId === id).map((i) => [i.dequeueCount, i.result, i.error]);
+      expect(runs(good)).toEqual([[1, 'succeeded', undefined]]);
+      expect(runs(notJson)).toEqual([
+        [1, 'failed', expect.stringMatching(/dead-letter write did not finish in the \d+ ms left; INVALID_JSON/)],
+      ]);
+      expect(copies(world.primary, 'silent failed queue good')).toBe(1);
+      expect(await peekJson(world.queues, queues.failed)).toEqual([]);
+      // The write was cancelled, not only left behind: the SDK closed the held request.
+      expect(proxy.held()).toBe(1);
+      await proxy.released();
+
+      // The failed queue answers again: the redelivery sets the message aside; the sent one is not sent again.
+      proxy.clear();
+      await host.runUntilIdle();
+      expect(runs(notJson).slice(1)).toEqual([[2, 'succeeded', undefined]]);
+      expect(await peekJson(world.queues, queues.failed)).toEqual([
+        expect.objectContaining({
+          body: 'not json, and the failed queue is silent',
+          sourceMessageId: notJson,
+          dequeueCount: 2,
+        }),
+      ]);
+      expect(copies(world.primary, 'silent failed queue good')).toBe(1);
+      expect((await world.queues.getQueueClient(queues.send).getProperties()).approximateMessagesCount).toBe(0);
+    } finally {
+      vi.stubEnv('AzureWebJobsStorage', direct);
+      vi.stubEnv('AzureFunctionsJobHost__functionTimeout', undefined);
+      vi.stubEnv('MAILROUTE_DEADLINE_MARGIN_MS', undefined);
+      await proxy.close();
+    }
   });
 
   it("sends nothing after the function's deadline: the message goes back to the queue", async () => {

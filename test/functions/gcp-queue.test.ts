@@ -278,6 +278,67 @@ describe('Pub/Sub CloudEvent function (mailrouteQueue) on the Functions Framewor
     expect(failed()).toEqual([expect.objectContaining({ sourceMessageId: notJson.messageId, deliveryAttempt: '2' })]);
   });
 
+  it('a failed topic that never answers: the events to set aside are answered 500 before the timeout, the sent one 204; then set aside', async () => {
+    const timeoutMs = 3_000;
+    vi.stubEnv('MAILROUTE_TIMEOUT_SECONDS', String(timeoutMs / 1000));
+    const good = await published(JSON.stringify(message('silent topic good')));
+    const notJson = await published('not json, and the failed topic is silent');
+    const malformed = {
+      specversion: '1.0',
+      id: 'malformed-silent',
+      source: '//pubsub.googleapis.com/projects/mailroute-tests/topics/mailroute-send',
+      type: 'google.cloud.pubsub.topic.v1.messagePublished',
+      data: { subscription: 'projects/mailroute-tests/subscriptions/eventarc-sub' },
+    };
+    // Every publish to the failed topic is taken and never answered.
+    world.pubsub.faults.add({ hang: true, fraction: 1, pathIncludes: 'mailroute-failed' });
+    try {
+      const timed = async (event: Parameters<typeof deliver>[1]) => {
+        const end = Date.now() + timeoutMs;
+        const answer = await deliver(fn, event);
+        // Cloud Functions cuts the request at its timeout: the answer must come before.
+        expect(Date.now()).toBeLessThan(end);
+        return answer.status;
+      };
+      const statuses = await Promise.all([
+        timed(messagePublished(good, 1)),
+        timed(messagePublished(notJson, 1)),
+        timed(malformed),
+      ]);
+      expect(statuses).toEqual([204, 500, 500]);
+      expect(copies(world.relay, 'silent topic good')).toBe(1);
+      expect(world.pubsub.messages(world.failedTopic)).toEqual([]);
+      const retried = output.lines().filter((l) => l.message === 'record' && l.status === 'retry');
+      expect(new Map(retried.map((l) => [l.queueMessageId, l.reason]))).toEqual(
+        new Map([
+          [
+            notJson.messageId,
+            expect.stringMatching(/^dead-letter write did not finish in the \d+ ms left; INVALID_JSON/),
+          ],
+          ['malformed-silent', expect.stringMatching(/^dead-letter write did not finish .*; MALFORMED_EVENT/)],
+        ]),
+      );
+
+      // The topic answers again: Pub/Sub's redeliveries are set aside; the sent one is not sent again.
+      world.pubsub.faults.clear();
+      expect((await deliver(fn, messagePublished(notJson, 2))).status).toBe(204);
+      expect((await deliver(fn, malformed)).status).toBe(204);
+      expect((await deliver(fn, messagePublished(good, 2))).status).toBe(204);
+      // (sorted by source message id: Pub/Sub's numeric ids first)
+      expect(failed()).toEqual([
+        expect.objectContaining({
+          sourceMessageId: notJson.messageId,
+          errorCode: 'INVALID_JSON',
+          deliveryAttempt: '2',
+        }),
+        expect.objectContaining({ sourceMessageId: 'malformed-silent', errorCode: 'MALFORMED_EVENT' }),
+      ]);
+      expect(copies(world.relay, 'silent topic good')).toBe(1);
+    } finally {
+      vi.stubEnv('MAILROUTE_TIMEOUT_SECONDS', '');
+    }
+  });
+
   it('a broken configuration fails the event (500, retried) and names the field; secrets come only from the environment', async () => {
     const config = gcpConfig(world.relay, world.busy);
     const relay = config.providers[0] as unknown as Record<string, unknown>;

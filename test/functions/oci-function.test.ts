@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { putOciQueueMessage } from '../../client/oci.ts';
+import { startHangingProxy } from '../helpers/hanging-proxy.ts';
 import { startRedis } from '../helpers/redis.ts';
 import {
   copies,
@@ -160,6 +161,59 @@ describe('OCI function: Connector Hub batches from OCI Queue, through the real f
     ]);
     // The batch-mate was sent once, on the first delivery, and never again.
     expect(copies(world.primary, 'oci poisoned by its batch')).toBe(1);
+  });
+
+  it('a failed queue that never answers: the batch fails before Fn-Deadline (comes back whole), then is set aside; nothing sent twice', async () => {
+    // The function reaches the failed queue through a proxy that takes PutMessages and never answers.
+    const proxy = await startHangingProxy(world.queues.url);
+    vi.stubEnv('MAILROUTE_FAILED_QUEUE_ENDPOINT', proxy.url);
+    try {
+      await world.startFunction();
+      proxy.hang((req) => req.method === 'POST' && Boolean(req.url?.includes(FAILED_QUEUE)));
+      const ids = {
+        good: await put(json(message('oci silent failed queue good'))),
+        notJson: await put('not json, and the failed queue is silent'),
+      };
+      const end = Date.now() + 3_000;
+      const first = await world.connectorHubMove({ 'Fn-Deadline': new Date(end).toISOString() });
+      // Answered before Fn-Deadline: a failed invocation, so Connector Hub leaves the whole batch on the queue.
+      expect(Date.now()).toBeLessThan(end);
+      expect(first.response?.status).toBe(502);
+      expect(JSON.parse(first.response!.body).detail).toBe(`Error: 1 of 2 record(s) to retry: ${ids.notJson}`);
+      expect(copies(world.primary, 'oci silent failed queue good')).toBe(1);
+      expect(failed()).toEqual([]);
+      expect(world.queues.messages(SEND_QUEUE).map((m) => [String(m.id), m.deliveryCount])).toEqual([
+        [ids.good, 1],
+        [ids.notJson, 1],
+      ]);
+      const record = logLines().find((l) => l.message === 'record' && l.queueMessageId === ids.notJson);
+      expect(record).toMatchObject({
+        status: 'retry',
+        reason: expect.stringMatching(/^dead-letter write did not finish in the \d+ ms left; INVALID_JSON/),
+      });
+      // The write was cancelled, not only left behind: the SDK closed the held request.
+      expect(proxy.held()).toBe(1);
+      await proxy.released();
+
+      // The failed queue answers again: the redelivered batch is set aside and deleted; the sent one is a duplicate.
+      proxy.clear();
+      const second = await world.connectorHubMove();
+      expect(second.response?.status).toBe(200);
+      expect(JSON.parse(second.response!.body)).toEqual({ records: 2, sent: 0, duplicate: 1, deadLettered: 1 });
+      expect(failed()).toEqual([
+        expect.objectContaining({
+          content: 'not json, and the failed queue is silent',
+          errorCode: 'INVALID_JSON',
+          sourceMessageId: ids.notJson,
+          deliveryCount: '2',
+        }),
+      ]);
+      expect(world.queues.messages(SEND_QUEUE)).toEqual([]);
+      expect(copies(world.primary, 'oci silent failed queue good')).toBe(1);
+    } finally {
+      vi.stubEnv('MAILROUTE_FAILED_QUEUE_ENDPOINT', world.queues.url);
+      await proxy.close();
+    }
   });
 
   it('takes a single message and keeps int64 ids whole (two ids equal below 2^53 stay two records)', async () => {

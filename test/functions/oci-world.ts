@@ -88,9 +88,10 @@ export interface OciWorld {
   invoke(body: string, headers?: Record<string, string>): Promise<FnResponse>;
   /**
    * One move of Connector Hub: GetMessages (up to 10) from the send queue, invoke the function with them as a
-   * JSON array, DeleteMessage each when it succeeded, leave them (visible again) when it failed.
+   * JSON array (with these headers over Fn's, such as another `Fn-Deadline`), DeleteMessage each when it
+   * succeeded, leave them (visible again) when it failed.
    */
-  connectorHubMove(): Promise<{ delivered: number; response?: FnResponse }>;
+  connectorHubMove(headers?: Record<string, string>): Promise<{ delivered: number; response?: FnResponse }>;
   stop(): Promise<void>;
 }
 
@@ -160,11 +161,11 @@ export async function startOciWorld(): Promise<OciWorld> {
       removeSocket();
     },
     invoke: (body, headers = {}) => invoke(socket, body, headers),
-    async connectorHubMove() {
+    async connectorHubMove(headers = {}) {
       const got = await client.getMessages({ queueId: SEND_QUEUE, limit: 10, visibilityInSeconds: 0 });
       const messages = got.getMessages.messages;
       if (messages.length === 0) return { delivered: 0 };
-      const response = await invoke(socket, JSON.stringify(messages), {});
+      const response = await invoke(socket, JSON.stringify(messages), headers);
       if (response.status === 200) {
         for (const m of messages) await client.deleteMessage({ queueId: SEND_QUEUE, messageReceipt: m.receipt });
       }
