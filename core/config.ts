@@ -35,6 +35,14 @@ const smtpSettings = z
     connectionTimeoutMs: z.number().int().positive().optional(),
     greetingTimeoutMs: z.number().int().positive().optional(),
     socketTimeoutMs: z.number().int().positive().optional(),
+    handshakeTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        'Bound on connect, greeting, EHLO, STARTTLS and AUTH together (default 5000): a server that has not finished them has received nothing, so the send fails over at once.',
+      ),
     dkim: z
       .object({
         domainName: z.string().min(1),
@@ -64,6 +72,14 @@ const common = {
   mode: z.enum(['smtp', 'api']),
   endpoint: z.url().optional().describe('API base URL override (tests, private endpoints, sovereign clouds).'),
   smtp: smtpSettings.optional(),
+  connectTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe(
+      'API mode: bound on setting up a connection (DNS, TCP, TLS; default 3000): a request that never had a connection was not sent.',
+    ),
   limits: limits.optional(),
   ...providerRoutingFields,
 };
@@ -279,6 +295,9 @@ function configError(source: string, issues: FieldIssue[]): ConfigurationError {
 /** Fields that one provider needs in one mode, named so the user knows what to add. */
 function modeRequirements(p: ProviderConfig): FieldIssue[] {
   const need = (path: string, message: string) => [{ path, message }];
+  if (p.mode === 'smtp' && p.connectTimeoutMs !== undefined) {
+    return need('connectTimeoutMs', 'is for api mode; in smtp mode use smtp.handshakeTimeoutMs');
+  }
   switch (p.provider) {
     case 'ses':
       if (p.mode === 'smtp' && !p.smtpCredentials && !p.credentials) {

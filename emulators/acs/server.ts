@@ -124,7 +124,8 @@ async function handle(context: Context, req: IncomingMessage, res: ServerRespons
   if (req.method === 'POST' && url.pathname === '/emails:send') context.received += 1;
 
   const fault = context.faults.take(req.url ?? '/');
-  if (fault && !fault.dropAfter && (fault.drop || fault.status)) {
+  // hang: the request was read (and counted) but is never worked on nor answered, like a service gone quiet.
+  if (fault && !fault.dropAfter && (fault.drop || fault.hang || fault.status)) {
     if (await playLatencyAndDrop(fault, req, res)) return;
     const code = fault.errorCode ?? defaultAcsErrorCode(fault.status!);
     const error = { code, message: fault.message ?? `Injected fault: ${code}.` };

@@ -3,6 +3,8 @@ import { ClientSecretCredential, type TokenCredential } from '@azure/identity';
 import { resolveSecret } from '../../core/config.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { registerSecret } from '../../core/secrets.ts';
+import { connectAgents, proxyConfigured } from '../http/agents.ts';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
 import type { AzureApiConfig } from './api-message.ts';
 import { repeatabilityPolicy } from './api-repeatability.ts';
 
@@ -42,6 +44,7 @@ export function createEmailClient(
     ],
     // Plain http only on loopback: the emulator and local proxies. Anywhere else the key would travel in clear.
     ...(isLoopbackHttp(endpoint) ? { allowInsecureConnection: true } : {}),
+    ...connectAgent(config, clientOptions, endpoint, env),
   };
   if (endpoint.startsWith('http:') && !isLoopbackHttp(endpoint)) {
     throw missing('endpoint', 'must be https (plain http is allowed only for 127.0.0.1 and localhost)');
@@ -52,6 +55,22 @@ export function createEmailClient(
   const { tenantId, clientId, clientSecret } = config.entra;
   const secret = resolveSecret(clientSecret, 'entra.clientSecret', env);
   return new EmailClient(endpoint, new ClientSecretCredential(tenantId, clientId, secret), options);
+}
+
+/**
+ * The pipeline has no connect timeout: a bounded agent (with the caller's TLS settings, which an agent replaces)
+ * tells an endpoint that never completed TLS from one that took the request. An agent of the caller's, or a
+ * proxy (which the pipeline would reach through an agent of its own), is left as it is.
+ */
+function connectAgent(
+  config: AzureApiConfig,
+  clientOptions: EmailClientOptions,
+  endpoint: string,
+  env: NodeJS.ProcessEnv,
+): Pick<EmailClientOptions, 'agent'> {
+  if (clientOptions.agent || clientOptions.proxyOptions || proxyConfigured(env)) return {};
+  const timeoutMs = config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  return { agent: connectAgents(timeoutMs, clientOptions.tlsOptions ?? {}).for(endpoint) };
 }
 
 /** `endpoint=https://x.communication.azure.com/;accesskey=<base64>`, keys in any case. */

@@ -15,6 +15,8 @@ import {
   TransientError,
 } from '../../core/errors.ts';
 import { NEVER_CONNECTED_CODES, parseRetryAfter } from '../../core/network.ts';
+import type { ConnectWatch } from '../http/connect-watch.ts';
+import { unsentFailure } from '../http/unsent.ts';
 
 /** What `@azure/core-rest-pipeline`'s RestError (and the identity errors) carry. */
 interface SdkError {
@@ -56,7 +58,8 @@ const IDENTITY_ERRORS = new Set(['AuthenticationError', 'CredentialUnavailableEr
  * | 400 `Repeatability-Result: rejected` (the id was used for another body) | IdempotencyConflictError |
  * | 413 | MessageTooLargeError |
  * | 408, 5xx | TransientError |
- * | no connection at all (refused, DNS, unreachable) | TransientError |
+ * | no connection within `connectTimeoutMs` (DNS, TCP, TLS) | ProviderUnavailableError |
+ * | no connection at all otherwise (refused, DNS, unreachable, the deadline while connecting) | TransientError |
  * | raised in the client before sending (no status, no socket error code) | ConfigurationError |
  * | dropped or timed out once connected | AmbiguousDeliveryError |
  *
@@ -67,7 +70,12 @@ const IDENTITY_ERRORS = new Set(['AuthenticationError', 'CredentialUnavailableEr
  * provider knows nothing of the id), and the core settles it at once with the adapter's `settle()`, which repeats
  * the request. 409 and 412 mean ACS may have the message but will not say so here: ambiguous too, for `settle()`.
  */
-export function translateAcsError(error: unknown, origin: ErrorOrigin, facts: AcsSendFacts): MailrouteError {
+export function translateAcsError(
+  error: unknown,
+  origin: ErrorOrigin,
+  facts: AcsSendFacts,
+  watch?: ConnectWatch,
+): MailrouteError {
   if (isMailrouteError(error)) return error;
   const e = (error ?? {}) as SdkError;
   const status = e.statusCode;
@@ -116,6 +124,8 @@ export function translateAcsError(error: unknown, origin: ErrorOrigin, facts: Ac
       options,
     );
   }
+  const unsent = unsentFailure(error, watch, 'ACS', options);
+  if (unsent) return unsent;
   if (NEVER_CONNECTED_CODES.has(e.code ?? ''))
     return new TransientError(`ACS unreachable (${e.code}): ${reason}`, options);
   // A socket error carries an errno code; anything else was raised in the client before a request left.

@@ -14,6 +14,7 @@ import { ALL_CAPABILITIES, configuredLimits } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { callSignal, deadlinePassed } from '../../core/deadline.ts';
 import { TransientError } from '../../core/errors.ts';
+import { ConnectWatch } from '../http/connect-watch.ts';
 import { createEmailClient } from './api-client.ts';
 import { type AcsSendFacts, translateAcsError } from './api-errors.ts';
 import { type AzureApiConfig, operationIdFor, repeatabilityIdFor, toAcsMessage } from './api-message.ts';
@@ -103,13 +104,17 @@ export class AzureApiAdapter implements Adapter {
     const repeatability = requestId
       ? { requestId, firstSentAt: this.firstSent.firstSentAt(requestId, context.firstSentAt) }
       : undefined;
-    const outcome = await postEmail(this.client, message, {
-      operationId,
-      ...(repeatability ? { repeatability } : {}),
-      ...(this.config.pollIntervalMs ? { pollIntervalMs: this.config.pollIntervalMs } : {}),
-      ...(abortSignal ? { abortSignal } : {}),
-    });
-    if (!outcome.accepted) throw translateAcsError(outcome.error, origin, facts);
+    // The watch tells a POST that never had a connection (nothing sent) from one whose answer was lost.
+    const watch = new ConnectWatch();
+    const outcome = await watch.run(() =>
+      postEmail(this.client, message, {
+        operationId,
+        ...(repeatability ? { repeatability } : {}),
+        ...(this.config.pollIntervalMs ? { pollIntervalMs: this.config.pollIntervalMs } : {}),
+        ...(abortSignal ? { abortSignal } : {}),
+      }),
+    );
+    if (!outcome.accepted) throw translateAcsError(outcome.error, origin, facts, watch);
     return completeSend(prepared, outcome, operationId, origin, {
       ...(this.config.waitForCompletion ? { pollTimeoutMs: this.config.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS } : {}),
       ...(abortSignal ? { abortSignal } : {}),

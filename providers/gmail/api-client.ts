@@ -1,4 +1,5 @@
 import { auth, gmail, type gmail_v1 } from '@googleapis/gmail';
+import type { ConnectAgents } from '../http/agents.ts';
 
 export const GMAIL_SEND_SCOPE = 'https://www.googleapis.com/auth/gmail.send';
 /** The narrowest scope that may search a mailbox (`q` on users.messages.list); gmail.metadata may not. */
@@ -15,6 +16,8 @@ export interface GmailApiClientOptions {
   user: string;
   /** Token endpoint override (tests, private access); default Google's. */
   tokenUrl?: string;
+  /** Agents whose new connections are bounded in time, for the token and the API requests alike. */
+  agents?: ConnectAgents;
 }
 
 export type JwtClient = InstanceType<typeof auth.JWT>;
@@ -43,13 +46,20 @@ export function createGmailApiClient(
   const tokenUrl = options.tokenUrl && options.tokenUrl !== GOOGLE_TOKEN_URL ? new URL(options.tokenUrl) : undefined;
   jwt.transporter.interceptors.request.add({
     resolved: async (config) => {
-      if (config.url.toString() !== GOOGLE_TOKEN_URL) return config;
+      if (config.url.toString() !== GOOGLE_TOKEN_URL) return withAgent(config, options.agents);
       // The token URL is fixed in google-auth-library; an interceptor is the one place to redirect it.
       if (tokenUrl) config.url = new URL(tokenUrl);
+      withAgent(config, options.agents);
       // google-auth-library retries a failed token POST three times with backoff; retries are the router's.
       config.retryConfig = { ...config.retryConfig, retry: 0, noResponseRetries: 0 };
       return config;
     },
   });
   return { jwt, gmail: gmail({ version: 'v1', auth: jwt, rootUrl }) };
+}
+
+/** Token and API requests both go through the JWT client's transporter (node-fetch over node:http). */
+function withAgent<T extends { url: URL | string; agent?: unknown }>(config: T, agents: ConnectAgents | undefined): T {
+  if (agents && !config.agent) config.agent = agents.for(config.url);
+  return config;
 }

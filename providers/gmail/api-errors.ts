@@ -5,10 +5,12 @@ import {
   InvalidMessageError,
   type MailrouteError,
   MessageTooLargeError,
+  ProviderUnavailableError,
   ThrottledError,
   TransientError,
 } from '../../core/errors.ts';
 import { parseRetryAfter } from '../../core/network.ts';
+import { connectTimedOut } from '../http/connect-watch.ts';
 
 /** The parts of a gaxios error this mapping reads; any thrown value is narrowed to it defensively. */
 interface HttpFailure {
@@ -99,6 +101,10 @@ export function mapGmailError(
   const options = { ...origin, cause: error, providerCode: f.reason ?? f.status };
   const text = `Gmail ${f.status ?? 'network'}: ${f.message}`;
   const { status, reason } = f;
+  if (status === undefined && connectTimedOut(error)) {
+    // No connection in time (token endpoint or API): nothing was sent, and retrying costs the timeout again.
+    return new ProviderUnavailableError(`Gmail could not be connected to: ${f.message}`, options);
+  }
   if (status === 429 || (reason && QUOTA_REASONS.has(reason))) {
     return new ThrottledError(text, { ...options, retryAfterMs: f.retryAfterMs });
   }

@@ -3,8 +3,11 @@ import { ALL_CAPABILITIES, configuredLimits } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { type ProviderConfig, resolveSecret } from '../../core/config.ts';
 import { callSignal, deadlinePassed, untilAborted } from '../../core/deadline.ts';
-import { AmbiguousDeliveryError, ConfigurationError, TransientError } from '../../core/errors.ts';
+import { AmbiguousDeliveryError, ConfigurationError, isMailrouteError, TransientError } from '../../core/errors.ts';
 import { neverConnected } from '../../core/network.ts';
+import { connectAgents, proxyConfigured } from '../http/agents.ts';
+import { ConnectWatch, DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
+import { unsentFailure } from '../http/unsent.ts';
 import { createGmailApiClient, GMAIL_ROOT_URL, type GmailApiClient, type GmailApiClientOptions } from './api-client.ts';
 import { describeGmailFailure, isRefusedAccessToken, mapGmailError } from './api-errors.ts';
 import { withBccHeader } from './bcc-header.ts';
@@ -53,6 +56,8 @@ export class GmailApiAdapter implements Adapter {
       privateKey: pem.replace(/\\n/g, '\n'),
       user: config.user,
       tokenUrl: account.tokenUrl,
+      // Bounded connections, unless gaxios is to go through a proxy of the environment (an agent would bypass it).
+      ...(proxyConfigured() ? {} : { agents: connectAgents(config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) }),
     };
     // Google's own form (trailing slash), used both client-wide and per call (uploads ignore the client-wide one).
     this.rootUrl = (config.endpoint ?? GMAIL_ROOT_URL).replace(/\/*$/, '/');
@@ -64,23 +69,30 @@ export class GmailApiAdapter implements Adapter {
   }
 
   async send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult> {
+    const origin = { provider: this.provider, mode: this.mode };
     const raw = withBccHeader(await prepared.mime(), prepared.message.bcc);
     const sent = { size: raw.length, limit: this.limits.maxEncodedBytes };
     // Gmail has no idempotency key: once the upload may have reached it, a lost answer is ambiguous.
     let handedOver = false;
+    // Per upload: whether its connection was ever made (a failure before that sent nothing).
+    let watch: ConnectWatch | undefined;
+    const upload = () => {
+      watch = new ConnectWatch();
+      return watch.run(() => this.upload(raw, context));
+    };
     try {
       // The token first, on its own: a failure there sent nothing and is safely retried or failed over.
       await untilAborted(this.client.jwt.getAccessToken(), callSignal(context));
       handedOver = true;
       let response: Awaited<ReturnType<GmailApiAdapter['upload']>>;
       try {
-        response = await this.upload(raw, context);
+        response = await upload();
       } catch (error) {
         if (!isRefusedAccessToken(error)) throw error;
         // The API refused a token the client still held as valid (revoked, or expired early): a 401 means
         // nothing was sent, so drop the cached token and send once more with a new one.
         this.client = createGmailApiClient(this.clientOptions, this.rootUrl);
-        response = await this.upload(raw, context);
+        response = await upload();
       }
       return {
         providerMessageId: response.data.id ?? undefined,
@@ -89,17 +101,20 @@ export class GmailApiAdapter implements Adapter {
         details: { threadId: response.data.threadId },
       };
     } catch (error) {
+      // Raised here before a request (the deadline had passed): already the project's, and nothing was sent.
+      if (isMailrouteError(error)) throw error;
       // An answer that arrived is mapped as it is, even when the deadline passed meanwhile.
+      const unsent = answered(error) ? undefined : unsentFailure(error, watch, 'Gmail', origin);
+      if (unsent) throw unsent;
       if (!answered(error) && handedOver && !neverConnected(error)) {
         const why = deadlinePassed(context) ? 'no answer before the deadline' : 'the connection was lost';
         throw new AmbiguousDeliveryError(`Gmail: ${why} after the message was sent; it may have been delivered`, {
-          provider: this.provider,
-          mode: this.mode,
+          ...origin,
           cause: error,
         });
       }
       if (!answered(error) && deadlinePassed(context)) throw this.timedOut(context, error);
-      throw mapGmailError(error, { provider: this.provider, mode: this.mode }, sent);
+      throw mapGmailError(error, origin, sent);
     }
   }
 

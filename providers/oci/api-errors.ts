@@ -1,4 +1,5 @@
 import {
+  AmbiguousDeliveryError,
   AuthenticationError,
   ConfigurationError,
   type ErrorOrigin,
@@ -62,4 +63,16 @@ export function mapOciError(
     return new ConfigurationError(`${text} (check endpoint and region)`, { ...options, issues: [] });
   }
   return new TransientError(text, options);
+}
+
+/**
+ * A request that went out whole and got no answer (a drop, a hang cut by the deadline): the service may have
+ * taken it, and whether it de-duplicates on the messageId is unverified, so it is not sent again anywhere.
+ */
+export function lostAnswer(error: unknown, origin: ErrorOrigin, deadlinePassed: boolean): AmbiguousDeliveryError {
+  const why = deadlinePassed ? 'no answer before the deadline' : 'the connection was lost';
+  return new AmbiguousDeliveryError(
+    `OCI Email Delivery: ${why} after the request was sent; it may have been delivered`,
+    { ...origin, cause: error },
+  );
 }

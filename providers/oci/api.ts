@@ -10,8 +10,11 @@ import {
   type RejectedRecipient,
   TransientError,
 } from '../../core/errors.ts';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
+import { FetchConnectWatch } from '../http/fetch-watch.ts';
+import { unsentFailure } from '../http/unsent.ts';
 import { createOciEmailClient, type OciApiKeyMaterial, type OciProviderConfig, withCallSignal } from './api-client.ts';
-import { mapOciError } from './api-errors.ts';
+import { lostAnswer, mapOciError } from './api-errors.ts';
 import { fitsSubmitEmail, submitEmailDetails, submitRawEmailRequest } from './api-request.ts';
 
 /** Attachments and inline images go through submitRawEmail; OCI has no message tags. */
@@ -38,6 +41,7 @@ export class OciApiAdapter implements Adapter {
   readonly name: string;
   private readonly compartmentId: string;
   private readonly client: EmailDPClient;
+  private readonly connectTimeoutMs: number;
 
   constructor(config: OciProviderConfig) {
     this.name = config.name;
@@ -48,6 +52,7 @@ export class OciApiAdapter implements Adapter {
       });
     }
     this.compartmentId = config.compartmentId;
+    this.connectTimeoutMs = config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.client = createOciEmailClient(config, config.auth === 'resourcePrincipal' ? undefined : apiKeyOf(config));
   }
 
@@ -58,8 +63,9 @@ export class OciApiAdapter implements Adapter {
     // Built outside the try: a message the raw path cannot sign is refused as it is, not as a provider fault.
     const raw = structured ? undefined : submitRawEmailRequest(prepared, this.compartmentId, await prepared.mime());
     let submitted: { messageId?: string; envelopeId: string; suppressed: string[]; opcRequestId?: string };
+    const watch = this.watch();
     try {
-      submitted = await withCallSignal(callSignal(context), async () => {
+      submitted = await this.call(watch, context, async () => {
         if (raw) {
           const res = await this.client.submitRawEmail(raw);
           const body = res.emailRawSubmittedResponse;
@@ -73,7 +79,12 @@ export class OciApiAdapter implements Adapter {
       });
     } catch (error) {
       // An answer that arrived is mapped as it is, even when the deadline passed meanwhile.
-      if (!answered(error) && deadlinePassed(context)) throw this.timedOut(context, error);
+      if (!answered(error)) {
+        const unsent = unsentFailure(error, watch, 'OCI Email Delivery', origin);
+        if (unsent) throw unsent;
+        if (watch.sent) throw lostAnswer(error, origin, deadlinePassed(context));
+        if (deadlinePassed(context)) throw this.timedOut(context, error);
+      }
       throw mapOciError(error, origin, {
         size: prepared.size ?? prepared.sizeUpperBound,
         limit: this.limits.maxEncodedBytes,
@@ -98,6 +109,18 @@ export class OciApiAdapter implements Adapter {
     };
   }
 
+  /** Per call: tells a request that never went out (nothing sent) from one whose answer was lost. */
+  private watch(): FetchConnectWatch {
+    return new FetchConnectWatch(this.client.endpoint, this.connectTimeoutMs);
+  }
+
+  /** Runs one SDK call under the deadline and the watch's connect timeout. */
+  private call<T>(watch: FetchConnectWatch, context: SendContext, call: () => Promise<T>): Promise<T> {
+    const deadline = callSignal(context);
+    const signal = deadline ? AbortSignal.any([deadline, watch.signal]) : watch.signal;
+    return watch.run(() => withCallSignal(signal, call));
+  }
+
   private timedOut(context: SendContext, cause?: unknown): TransientError {
     const why = context.signal?.aborted ? 'the send was aborted' : 'no answer before the deadline';
     return new TransientError(`OCI Email Delivery: ${why}`, { provider: this.provider, mode: this.mode, cause });
@@ -110,11 +133,14 @@ export class OciApiAdapter implements Adapter {
    */
   async verify(context: SendContext = {}): Promise<void> {
     const origin = { provider: this.provider, mode: this.mode };
+    const watch = this.watch();
     try {
       const empty = {} as Parameters<EmailDPClient['submitEmail']>[0]['submitEmailDetails'];
-      await withCallSignal(callSignal(context), () => this.client.submitEmail({ submitEmailDetails: empty }));
+      await this.call(watch, context, () => this.client.submitEmail({ submitEmailDetails: empty }));
     } catch (error) {
       if ((error as { statusCode?: number } | null)?.statusCode === 400) return;
+      const unsent = answered(error) ? undefined : unsentFailure(error, watch, 'OCI Email Delivery', origin);
+      if (unsent) throw unsent;
       if (!answered(error) && deadlinePassed(context)) throw this.timedOut(context, error);
       throw mapOciError(error, origin, { size: 0, limit: 0 });
     }

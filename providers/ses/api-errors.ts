@@ -13,6 +13,8 @@ import {
 } from '../../core/errors.ts';
 import { NEVER_CONNECTED_CODES, parseRetryAfter } from '../../core/network.ts';
 import { AWS_CREDENTIALS_REFUSED, type AwsSdkError } from '../aws-sdk-errors.ts';
+import type { ConnectWatch } from '../http/connect-watch.ts';
+import { unsentFailure } from '../http/unsent.ts';
 
 const THROTTLED = new Set(['TooManyRequestsException', 'ThrottlingException', 'Throttling', 'LimitExceededException']);
 // The account cannot send at all for now: nothing about this message, so another provider should take it.
@@ -32,7 +34,8 @@ const UNAVAILABLE = new Set(['SendingPausedException', 'AccountSuspendedExceptio
  * | BadRequestException and other 4xx | InvalidMessageError |
  * | 5xx answers (InternalServiceErrorException, 500/502/503) | TransientError |
  * | 504, or the connection dropped or timed out (or the deadline passed) after it was open | AmbiguousDeliveryError |
- * | no connection at all (refused, DNS, unreachable, connect timeout) | TransientError |
+ * | no connection within `connectTimeoutMs` (DNS, TCP, TLS) | ProviderUnavailableError |
+ * | no connection at all otherwise (refused, DNS, unreachable, the deadline while connecting) | TransientError |
  * | raised in the client before sending (no status, no socket error code) | ConfigurationError |
  *
  * BadRequestException is the message's fault: the configuration (region, configuration set) is checked by
@@ -43,7 +46,7 @@ const UNAVAILABLE = new Set(['SendingPausedException', 'AccountSuspendedExceptio
  * A 504 is a gateway saying the backend did not answer, and a dropped or timed-out connection says nothing:
  * AmbiguousDeliveryError, so neither a retry nor a failover sends it twice unless a route allows duplicates.
  */
-export function translateSesError(error: unknown, origin: ErrorOrigin): MailrouteError {
+export function translateSesError(error: unknown, origin: ErrorOrigin, watch?: ConnectWatch): MailrouteError {
   if (isMailrouteError(error)) return error;
   const e = (error ?? {}) as AwsSdkError;
   const name = e.name ?? 'Error';
@@ -88,8 +91,12 @@ export function translateSesError(error: unknown, origin: ErrorOrigin): Mailrout
   if (status && status >= 400) {
     return new InvalidMessageError([{ path: '', message: `SES refused it (${name}): ${reason}` }], options);
   }
-  const connectTimeout = name === 'TimeoutError' && /establish a connection/.test(reason);
-  if ((e.code && NEVER_CONNECTED_CODES.has(e.code)) || connectTimeout) {
+  // smithy's own connectionTimeout (a client of the caller's may set it) says the same as the agents' bound.
+  const smithyConnectTimeout = name === 'TimeoutError' && /establish a connection/.test(reason);
+  const unsent = unsentFailure(error, watch, 'SES', options);
+  if (unsent) return unsent;
+  if (smithyConnectTimeout) return new ProviderUnavailableError(`SES could not be connected to: ${reason}`, options);
+  if (e.code && NEVER_CONNECTED_CODES.has(e.code)) {
     return new TransientError(`SES unreachable (${e.code ?? name}): ${reason}`, options);
   }
   // A socket error carries an errno code; anything else was raised in the client before a request left.

@@ -5,6 +5,8 @@ import type { PreparedMessage } from '../../core/compose.ts';
 import { resolveSecret } from '../../core/config.ts';
 import { callSignal, deadlinePassed } from '../../core/deadline.ts';
 import { ConfigurationError, InvalidMessageError, TransientError } from '../../core/errors.ts';
+import { connectAgents } from '../http/agents.ts';
+import { ConnectWatch, DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
 import { translateSesError } from './api-errors.ts';
 import { buildSendEmailInput, type SesApiConfig } from './api-request.ts';
 
@@ -50,8 +52,11 @@ export class SesApiAdapter implements Adapter {
   async send(prepared: PreparedMessage, context: SendContext): Promise<AdapterSendResult> {
     const input = await buildSendEmailInput(prepared, this.config);
     const abortSignal = this.callSignal(context);
+    const watch = new ConnectWatch();
     try {
-      const output = await this.client.send(new SendEmailCommand(input), abortSignal ? { abortSignal } : {});
+      const output = await watch.run(() =>
+        this.client.send(new SendEmailCommand(input), abortSignal ? { abortSignal } : {}),
+      );
       return {
         ...(output.MessageId ? { providerMessageId: output.MessageId } : {}),
         accepted: prepared.envelope.to,
@@ -59,17 +64,18 @@ export class SesApiAdapter implements Adapter {
         details: { content: input.Content?.Simple ? 'Simple' : 'Raw' },
       };
     } catch (error) {
-      throw translateSesError(error, { provider: this.provider, mode: this.mode });
+      throw translateSesError(error, { provider: this.provider, mode: this.mode }, watch);
     }
   }
 
   /** `GetAccount`: checks the endpoint, the region and the credentials without sending. */
   async verify(context: SendContext = {}): Promise<void> {
     const abortSignal = this.callSignal(context);
+    const watch = new ConnectWatch();
     try {
-      await this.client.send(new GetAccountCommand({}), abortSignal ? { abortSignal } : {});
+      await watch.run(() => this.client.send(new GetAccountCommand({}), abortSignal ? { abortSignal } : {}));
     } catch (error) {
-      const translated = translateSesError(error, { provider: this.provider, mode: this.mode });
+      const translated = translateSesError(error, { provider: this.provider, mode: this.mode }, watch);
       // No message is involved here: a refused request is about the setup.
       if (translated instanceof InvalidMessageError) {
         throw new ConfigurationError(`SES refused GetAccount: ${translated.message}`, {
@@ -100,6 +106,7 @@ export class SesApiAdapter implements Adapter {
 
 function createSesClient(config: SesApiConfig, env: NodeJS.ProcessEnv): SESv2Client {
   const keys = config.credentials;
+  const agents = connectAgents(config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   return new SESv2Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
@@ -118,5 +125,8 @@ function createSesClient(config: SesApiConfig, env: NodeJS.ProcessEnv): SESv2Cli
     // One attempt: retrying (here or elsewhere) is the router's decision, and an SDK retry after a dropped
     // connection could send a SendEmail twice.
     maxAttempts: 1,
+    // smithy's connectionTimeout stops at TCP: these agents bound TLS too, so an endpoint that never completes
+    // the handshake is told apart from one that took the request. The request itself is bounded by the deadline.
+    requestHandler: { httpAgent: agents.http, httpsAgent: agents.https },
   });
 }

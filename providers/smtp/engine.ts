@@ -3,8 +3,9 @@ import { createTransport } from 'nodemailer';
 import DKIM from 'nodemailer/lib/dkim';
 import type { SendContext } from '../../core/adapter.ts';
 import { callSignal } from '../../core/deadline.ts';
-import type { RejectedRecipient } from '../../core/errors.ts';
+import { type RejectedRecipient, TransientError } from '../../core/errors.ts';
 import { HANDOVER, type Handover, watchHandover } from './handover.ts';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HandshakeTimeoutError, HandshakeTimer, SendSlots } from './handshake.ts';
 import { type ReplyRule, rejectedRecipients, translateSmtpError } from './reply-codes.ts';
 import { registerAuthSecrets, transportOptions } from './transport-options.ts';
 
@@ -31,6 +32,8 @@ export interface SmtpEngineOptions {
   connectionTimeoutMs?: number;
   greetingTimeoutMs?: number;
   socketTimeoutMs?: number;
+  /** Connect, greeting, EHLO, STARTTLS and AUTH together; past it the send fails as never handed over. */
+  handshakeTimeoutMs?: number;
   dkim?: { domainName: string; keySelector: string; privateKey: string };
   /** Provider-specific readings of replies, tried before the generic ones. */
   rules?: readonly ReplyRule[];
@@ -47,6 +50,8 @@ export interface SmtpDelivery {
 
 type Pool = ReturnType<typeof createPool>;
 
+const DEFAULT_MAX_CONNECTIONS = 5;
+
 /**
  * One pooled SMTP client over nodemailer, shared by every SMTP-mode adapter. It sends composed MIME with a
  * separate envelope and translates every failure into the project's errors.
@@ -55,17 +60,31 @@ export class SmtpEngine {
   readonly options: SmtpEngineOptions;
   private pool?: Pool;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly slots: SendSlots;
+  private readonly handshakeMs: number;
 
   constructor(options: SmtpEngineOptions) {
     this.options = options;
+    this.slots = new SendSlots(options.pool?.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
+    this.handshakeMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     if (options.auth && 'pass' in options.auth) registerAuthSecrets(options.auth.user, options.auth.pass);
   }
 
   async send(raw: Buffer, envelope: { from: string; to: string[] }, context: SendContext = {}): Promise<SmtpDelivery> {
+    const deadline = deadlineSignal(context);
+    const release = await this.slots.acquire(deadline).catch((reason: unknown) => {
+      throw new TransientError(`${this.options.provider}: the deadline passed before a connection was free`, {
+        provider: this.options.provider,
+        mode: 'smtp',
+        cause: reason,
+      });
+    });
     this.pool ??= createPool(this.options);
-    const handover: Handover = { size: raw.length, done: false };
-    const signal = deadlineSignal(context);
-    const mail = { raw, envelope, ...(signal ? { signal } : {}), [HANDOVER]: handover };
+    // From here the pool sets a session up for this message (or reuses one): bounded by the handshake timeout.
+    const handshake = new HandshakeTimer(this.handshakeMs);
+    const handover: Handover = { size: raw.length, done: false, onStart: () => handshake.ready() };
+    const signal = deadline ? AbortSignal.any([deadline, handshake.signal]) : handshake.signal;
+    const mail = { raw, envelope, signal, [HANDOVER]: handover };
     const sending = this.pool.sendMail(mail as Parameters<Pool['sendMail']>[0]);
     this.inFlight.add(sending);
     try {
@@ -76,30 +95,42 @@ export class SmtpEngine {
         response: String(info.response ?? ''),
       };
     } catch (error) {
-      throw this.translate(error, handover.done);
+      throw this.translate(error, { handedOver: handover.done, sessionReady: handover.started === true });
     } finally {
+      handshake.ready();
+      release();
       this.inFlight.delete(sending);
     }
   }
 
-  /** Connects, says EHLO, upgrades to TLS and authenticates, on a connection of its own; sends nothing. */
+  /**
+   * Connects, says EHLO, upgrades to TLS and authenticates, on a connection of its own; sends nothing. Bounded by
+   * the handshake timeout (the provider is unavailable) and by the deadline (a transient failure: the caller's
+   * time ran out, which says nothing about the provider).
+   */
   async verify(context: SendContext = {}): Promise<void> {
-    const remaining = context.deadline === undefined ? undefined : Math.max(context.deadline - Date.now(), 1);
-    const transport = createTransport(transportOptions(this.options, remaining));
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const expired = new Promise<never>((_, reject) => {
-        if (remaining === undefined) return;
-        timer = setTimeout(
-          () => reject(Object.assign(new Error('verify timed out'), { code: 'ETIMEDOUT' })),
-          remaining,
-        );
+    const remaining = context.deadline === undefined ? Infinity : Math.max(context.deadline - Date.now(), 1);
+    const bound = Math.min(remaining, this.handshakeMs);
+    // nodemailer's own timeouts a little later than these, so that the cause reported is the bound that ran out.
+    const transport = createTransport(transportOptions(this.options, bound + 100));
+    const timers: NodeJS.Timeout[] = [];
+    const after = (ms: number, error: () => Error) =>
+      new Promise<never>((_, reject) => timers.push(setTimeout(() => reject(error()), ms)));
+    const deadlinePassed = () =>
+      new TransientError(`${this.options.provider}: the deadline passed before the session was set up`, {
+        provider: this.options.provider,
+        mode: 'smtp',
       });
-      await Promise.race([transport.verify(), expired]);
+    try {
+      await Promise.race([
+        transport.verify(),
+        after(this.handshakeMs, () => new HandshakeTimeoutError(this.handshakeMs)),
+        ...(remaining < this.handshakeMs ? [after(remaining, deadlinePassed)] : []),
+      ]);
     } catch (error) {
-      throw this.translate(error, false);
+      throw this.translate(error, { handedOver: false, sessionReady: false });
     } finally {
-      clearTimeout(timer);
+      for (const timer of timers) clearTimeout(timer);
       transport.close();
     }
   }
@@ -121,8 +152,8 @@ export class SmtpEngine {
     pool.close();
   }
 
-  private translate(error: unknown, handedOver: boolean) {
-    return translateSmtpError(error, { provider: this.options.provider, rules: this.options.rules ?? [], handedOver });
+  private translate(error: unknown, progress: { handedOver: boolean; sessionReady: boolean }) {
+    return translateSmtpError(error, { provider: this.options.provider, rules: this.options.rules ?? [], ...progress });
   }
 }
 
@@ -130,7 +161,7 @@ function createPool(o: SmtpEngineOptions) {
   const transport = createTransport({
     ...transportOptions(o),
     pool: true,
-    maxConnections: o.pool?.maxConnections ?? 5,
+    maxConnections: o.pool?.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     maxMessages: o.pool?.maxMessages ?? 100,
     // A requeue after the connection dropped could send a message the server already took; the router decides.
     maxRequeues: 0,

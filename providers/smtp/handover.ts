@@ -1,8 +1,12 @@
 import { pipeline, type Readable, Transform } from 'node:stream';
 
-/** Whether the last byte of a message (the final dot) went to the server. */
+/** How far a message got: onto a ready session (`started`), then its last byte (the final dot) to the server. */
 export interface Handover {
   size: number;
+  /** The pool put the message on a connection whose session was set up (EHLO, STARTTLS, AUTH done). */
+  started?: boolean;
+  /** Called once, when `started` becomes true. */
+  onStart?: () => void;
   done: boolean;
 }
 export const HANDOVER = 'mailrouteHandover';
@@ -11,11 +15,15 @@ export const HANDOVER = 'mailrouteHandover';
 const SLICE_BYTES = 64 * 1024;
 
 /**
- * Watches the last stage of the message stream: it ends only when the SMTP client has read all of it, and the
- * client writes the final dot right after. Until then the server cannot have the whole message; after that it
- * may. A large message is cut into slices the client reads only as fast as the socket takes them.
+ * Watches the last stage of the message stream, which the pool creates right before MAIL FROM: it ends only when
+ * the SMTP client has read all of it, and the client writes the final dot right after. Until then the server
+ * cannot have the whole message; after that it may. A large message is cut into slices the client reads only as
+ * fast as the socket takes them.
  */
 export function watchHandover(input: Readable, handover: Handover): Readable {
+  // The pool asks for the message stream only on a connection ready for MAIL FROM: the session is set up.
+  handover.started = true;
+  handover.onStart?.();
   let output = input;
   if (handover.size > SLICE_BYTES) {
     const slicer = new Transform({

@@ -15,6 +15,7 @@ import {
 } from '../../core/errors.ts';
 import { NEVER_CONNECTED_CODES } from '../../core/network.ts';
 import { redactSecrets } from '../../core/secrets.ts';
+import { isHandshakeTimeout } from './handshake.ts';
 
 /** What a reply means to a router. `quota` is a throttle that lasts long enough to move on to another provider. */
 export type ReplyMeaning =
@@ -117,6 +118,11 @@ export interface TranslateContext {
   rules: readonly ReplyRule[];
   /** The whole message, final dot included, went to the server: without a final reply it may have been taken. */
   handedOver: boolean;
+  /**
+   * The session was set up (connect, greeting, EHLO, STARTTLS, AUTH) and the message started on it. False: a
+   * timeout is the server failing to set a session up, which received nothing. Undefined when not known.
+   */
+  sessionReady?: boolean;
 }
 
 /**
@@ -163,6 +169,14 @@ function connectionFailure(
       `${provider} was sent the whole message but gave no final reply (${failure.message}): it may have taken it`,
       origin,
     );
+  }
+  // A server that does not set a session up in time has been given nothing: another provider may take it now,
+  // and trying this one again would wait as long.
+  const ours = isHandshakeTimeout(failure) ? failure : failure.code === 'EABORT' ? failure.cause : undefined;
+  const ourBound = isHandshakeTimeout(ours);
+  if (ourBound || (context.sessionReady === false && failure.code === 'ETIMEDOUT')) {
+    const what = ourBound ? (ours as Error).message : `${STAGE_TEXT[stage]} timed out (${failure.message})`;
+    return new ProviderUnavailableError(`${provider}: ${what}; nothing was handed over`, origin);
   }
   if (failure.code === 'EABORT') {
     const why = (failure.cause as Error | undefined)?.name === 'TimeoutError' ? 'the deadline passed' : 'aborted';

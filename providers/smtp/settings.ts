@@ -33,6 +33,7 @@ export function engineSettings(
     ...(s.connectionTimeoutMs ? { connectionTimeoutMs: s.connectionTimeoutMs } : {}),
     ...(s.greetingTimeoutMs ? { greetingTimeoutMs: s.greetingTimeoutMs } : {}),
     ...(s.socketTimeoutMs ? { socketTimeoutMs: s.socketTimeoutMs } : {}),
+    ...(s.handshakeTimeoutMs ? { handshakeTimeoutMs: s.handshakeTimeoutMs } : {}),
     ...(s.dkim
       ? {
           dkim: {

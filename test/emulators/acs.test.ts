@@ -255,6 +255,21 @@ describe('ACS emulator: faults', () => {
     expect(acs.received()).toBe(1);
   });
 
+  it('hang: takes the request (received), works on nothing and never answers until the client gives up', async () => {
+    acs.faults.add({ hang: true, pathIncludes: 'emails:send' });
+    const gaveUp = await client(noRetry)
+      .beginSend(simple, { abortSignal: AbortSignal.timeout(300) })
+      .then(
+        () => 'answered',
+        (error: Error) => error.name,
+      );
+    expect(gaveUp).toBe('AbortError');
+    expect(acs.received()).toBe(1);
+    expect(acs.store.emails).toHaveLength(0);
+    // Played once: the next request is answered.
+    expect((await send(simple)).status).toBe(202);
+  });
+
   it('with dropAfter, sends the email and then drops the connection before answering', async () => {
     acs.faults.add({ dropAfter: true, pathIncludes: 'emails:send' });
     await expect(client(noRetry).beginSend(simple)).rejects.toMatchObject({ name: 'RestError', code: 'ECONNRESET' });

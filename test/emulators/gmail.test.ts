@@ -281,6 +281,18 @@ describe('fault injection', () => {
     expect(emulator.store.map((m) => m.headers.subject)).toEqual(['after-reset']);
   });
 
+  it('hang: the send is never answered, the connection held until the client gives up; nothing stored', async () => {
+    emulator.faults.add({ hang: true, pathIncludes: '/messages/send' });
+    const url = `${emulator.url}/gmail/v1/users/me/messages/send`;
+    const gaveUp = await fetch(url, { method: 'POST', body: '{}', signal: AbortSignal.timeout(300) }).then(
+      () => 'answered',
+      (error: Error) => error.name,
+    );
+    expect(gaveUp).toBe('TimeoutError');
+    expect(emulator.store).toHaveLength(0);
+    await expect(sendOnce('after-hang')).resolves.toMatchObject({ status: 200 });
+  });
+
   it('google-auth-library retries a failed token POST by itself (a token fault alone does not fail the send)', async () => {
     emulator.faults.add({ status: 503, pathIncludes: '/token' });
     await expect(sendOnce('token-retry')).resolves.toMatchObject({ status: 200 });

@@ -264,6 +264,18 @@ describe('fault injection', () => {
     expect(emulator.store).toHaveLength(1);
   });
 
+  it('hang: the submission is never answered, the connection held until the client gives up; nothing stored', async () => {
+    emulator.faults.add({ hang: true });
+    const url = `${emulator.url}/20220926/actions/submitEmail`;
+    const gaveUp = await fetch(url, { method: 'POST', body: '{}', signal: AbortSignal.timeout(300) }).then(
+      () => 'answered',
+      (error: Error) => error.name,
+    );
+    expect(gaveUp).toBe('TimeoutError');
+    expect(emulator.store).toHaveLength(0);
+    await expect(clientWith().submitEmail({ submitEmailDetails: details() })).resolves.toBeDefined();
+  });
+
   it('lets an SDK retry configuration recover from one 429, storing the email once', async () => {
     emulator.faults.add({ status: 429 });
     const retry = {

@@ -137,6 +137,20 @@ describe('SES emulator: network faults', () => {
     expect((await ses.store()).emails).toHaveLength(0);
   });
 
+  it('hang: takes the request and never answers until the client gives up; nothing is forwarded', async () => {
+    ses.faults.add({ hang: true });
+    const before = ses.received();
+    const gaveUp = await client()
+      .send(new SendEmailCommand(simple), { abortSignal: AbortSignal.timeout(300) })
+      .then(
+        () => 'answered',
+        (error: Error) => error.name,
+      );
+    expect(gaveUp).toBe('AbortError');
+    expect(ses.received() - before).toBe(1);
+    expect((await ses.store()).emails).toHaveLength(0);
+  });
+
   it('delays the answer by the injected latency, then forwards', async () => {
     ses.faults.add({ latencyMs: 400 });
     const started = Date.now();

@@ -7,12 +7,26 @@ const FIXTURES = new URL('../fixtures/tls/', import.meta.url);
 export const TEST_CA = readFileSync(new URL('cert.pem', FIXTURES), 'utf8');
 const TEST_KEY = readFileSync(new URL('key.pem', FIXTURES), 'utf8');
 
-/** Where in the session a fault strikes. `body` is halfway through the message, before its final dot. */
-export type FaultStage = 'greeting' | 'auth' | 'mail' | 'rcpt' | 'data' | 'body' | 'end-of-data';
+/**
+ * Where in the session a fault strikes. `ehlo` and `starttls` are the replies to those commands (silent only);
+ * `tls` is the TLS handshake after "220 Ready to start TLS" (silent only: the server stops reading); `body` is
+ * halfway through the message, before its final dot.
+ */
+export type FaultStage =
+  | 'greeting'
+  | 'ehlo'
+  | 'starttls'
+  | 'tls'
+  | 'auth'
+  | 'mail'
+  | 'rcpt'
+  | 'data'
+  | 'body'
+  | 'end-of-data';
 
 /**
  * A fault the server injects: a reply line such as "454 Throttling failure: ..." (the code first), a dropped
- * connection, or silence (the server never answers that stage).
+ * connection, or silence (the server never answers that stage, and keeps the connection open).
  */
 export type Fault = { stage: FaultStage; recipients?: string[] } & (
   | { reply: string }
@@ -52,6 +66,8 @@ export interface TestSmtpServer {
   fault?: Fault;
   /** The final reply text to an accepted message ("250 " is added). */
   acceptReply: string;
+  /** Holds the final reply to an accepted message this long: a busy server (sends take time). */
+  acceptDelayMs: number;
   /** Called the moment a message is taken, before the reply goes out: a test crashes its sender here. */
   onAccepted?: () => void;
   close(): Promise<void>;
@@ -81,6 +97,7 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
     ehloNames: [],
     dataTransactions: 0,
     acceptReply: 'OK: queued',
+    acceptDelayMs: 0,
     close: async () => {},
   };
   const faultAt = (stage: FaultStage, recipient?: string): Fault | undefined => {
@@ -104,6 +121,8 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
     closeTimeout: 100,
     logger: false,
     onConnect(session, callback) {
+      const connection = connectionOf(session);
+      if (connection) stallSetup(connection, faultAt('ehlo') ?? faultAt('starttls') ?? faultAt('tls'));
       const fault = faultAt('greeting');
       if (!fault) return callback();
       if ('reply' in fault) return callback(replyError(fault.reply));
@@ -121,12 +140,14 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
       });
       const fault = faultAt('auth');
       if (fault && 'reply' in fault) return callback(replyError(fault.reply));
+      if (fault && 'silent' in fault) return; // no answer to AUTH, ever
       callback(null, { user: auth.username ?? 'user' });
     },
     onMailFrom(_address, session, callback) {
       if (!state.ehloNames.includes(ehloOf(session))) state.ehloNames.push(ehloOf(session));
       const fault = faultAt('mail');
       if (fault && 'reply' in fault) return callback(replyError(fault.reply));
+      if (fault && 'silent' in fault) return; // no answer to MAIL FROM, ever
       // A session that never sees DATA has its own DATA fault installed here, on that connection only.
       const dataFault = faultAt('data');
       const connection = connectionOf(session);
@@ -136,6 +157,7 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
             const { code, text } = parseReply(dataFault.reply);
             connection.send(code, text);
           } else if ('drop' in dataFault) connection._socket.destroy();
+          // silent: no answer to DATA, ever
           next();
         };
       }
@@ -144,6 +166,7 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
     onRcptTo(address, _session, callback) {
       const fault = faultAt('rcpt', address.address);
       if (fault && 'reply' in fault) return callback(replyError(fault.reply));
+      if (fault && 'silent' in fault) return; // no answer to RCPT TO, ever
       callback();
     },
     onData(stream, session, callback) {
@@ -175,7 +198,8 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
         });
         state.onAccepted?.();
         if (end && 'hold' in end) return;
-        callback(null, state.acceptReply);
+        if (state.acceptDelayMs) setTimeout(() => callback(null, state.acceptReply), state.acceptDelayMs);
+        else callback(null, state.acceptReply);
       });
     },
   });
@@ -191,6 +215,29 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
       server.close(() => resolve());
     });
   return state;
+}
+
+/** The parts of smtp-server's connection that a set-up stall replaces (its command handlers are looked up by name). */
+interface SetupConnection {
+  _socket: { unpipe(): void; pause(): void };
+  send(code: number, text: string): void;
+  handler_EHLO?: (command: Buffer, next: () => void) => void;
+  handler_STARTTLS?: (command: Buffer, next: () => void) => void;
+}
+
+/** On one connection: no reply to EHLO or STARTTLS, or "220" to STARTTLS and then no TLS handshake. */
+function stallSetup(connection: SetupConnection, fault: Fault | undefined): void {
+  if (!fault || !('silent' in fault)) return;
+  if (fault.stage === 'ehlo') connection.handler_EHLO = () => {};
+  if (fault.stage === 'starttls') connection.handler_STARTTLS = () => {};
+  if (fault.stage === 'tls') {
+    connection.handler_STARTTLS = () => {
+      connection.send(220, 'Ready to start TLS');
+      // Stop reading: the client's ClientHello is never answered.
+      connection._socket.unpipe();
+      connection._socket.pause();
+    };
+  }
 }
 
 function parseReply(reply: string): { code: number; text: string } {

@@ -5,6 +5,7 @@ import { checkCapabilities, type SendContext } from '../../core/adapter.ts';
 import { composeMessage } from '../../core/compose.ts';
 import { validateConfig } from '../../core/config.ts';
 import {
+  AmbiguousDeliveryError,
   AuthenticationError,
   ConfigurationError,
   InvalidMessageError,
@@ -18,6 +19,7 @@ import { normalizeMessage } from '../../core/validate.ts';
 import { type OciEmulator, startOciEmulator } from '../../emulators/oci/index.ts';
 import { createAdapter } from '../../providers/index.ts';
 import { submitRawEmailRequest } from '../../providers/oci/api-request.ts';
+import { closedPort } from '../helpers/failover.ts';
 
 const TENANCY = 'ocid1.tenancy.oc1..aaaatesttenancy';
 const USER = 'ocid1.user.oc1..aaaatestuser';
@@ -86,7 +88,14 @@ beforeAll(async () => {
     apiKey: { tenancy: TENANCY, user: USER, fingerprint: FINGERPRINT, privateKey: { env: keyVar } },
   });
   mailer = new Mailer(
-    validateConfig({ providers: [entry('oci'), entry('wrong-key', 'MR_TEST_OCI_OTHER_KEY')] }),
+    validateConfig({
+      providers: [
+        entry('oci'),
+        entry('wrong-key', 'MR_TEST_OCI_OTHER_KEY'),
+        // Nothing listens there: the connection is refused before anything is sent.
+        { ...entry('closed'), endpoint: `http://127.0.0.1:${await closedPort()}` },
+      ],
+    }),
     createAdapter,
   );
 });
@@ -256,20 +265,28 @@ describe('OCI API errors, each from an emulator fault', () => {
     expect(emulator.faults.take('/20220926/actions/submitEmail')).toBeDefined();
   });
 
-  it('a dropped connection (the SDK rejects with a plain object) → TransientError', async () => {
+  it('a connection dropped after the request went out → AmbiguousDeliveryError (the SDK keeps no cause)', async () => {
     emulator.faults.add({ drop: true });
     const error = await failure(direct(message({ attachments })));
-    expect(error).toBeInstanceOf(TransientError);
-    expect((error as Error).message).toMatch(/fetch failed|network/);
+    expect(error).toBeInstanceOf(AmbiguousDeliveryError);
+    expect(error).toMatchObject({ failover: false, retryable: false });
+    expect((error as Error).message).toMatch(/connection was lost after the request was sent/);
   });
 
-  it('the deadline aborts the request: a slow answer → TransientError in time', async () => {
+  it('a refused connection → TransientError: no request went out', async () => {
+    const error = await failure(direct(message(), {}, 'closed'));
+    expect(error).toBeInstanceOf(TransientError);
+    expect((error as Error).message).toMatch(/nothing was sent/);
+  });
+
+  it('the deadline aborts the request: a slow answer → AmbiguousDeliveryError in time', async () => {
     emulator.faults.add({ latencyMs: 2000 });
     const started = Date.now();
     const error = await failure(direct(message(), { deadline: Date.now() + 300 }));
-    expect(error).toBeInstanceOf(TransientError);
+    expect(error).toBeInstanceOf(AmbiguousDeliveryError);
     expect((error as Error).message).toContain('deadline');
     expect(Date.now() - started).toBeLessThan(1500);
+    // A deadline already passed: no request at all.
     expect(await failure(direct(message(), { deadline: Date.now() - 1 }))).toBeInstanceOf(TransientError);
   });
 

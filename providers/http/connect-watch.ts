@@ -1,0 +1,70 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** How long setting up a connection to an API endpoint (DNS, TCP and TLS) may take by default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
+
+/** The code of a connection that was not set up in time; errno-like, so it survives SDKs that keep only `code`. */
+export const CONNECT_TIMEOUT_CODE = 'ECONNECTTIMEOUT';
+
+/** undici's (Node's fetch) code for the same thing: its own connect timeout also covers TCP and TLS. */
+const UNDICI_CONNECT_TIMEOUT = 'UND_ERR_CONNECT_TIMEOUT';
+
+/** A connection (TCP, then TLS for https) that was not ready in time: no request can have gone over it. */
+export class ConnectTimeoutError extends Error {
+  readonly code = CONNECT_TIMEOUT_CODE;
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number, target = 'the endpoint') {
+    super(`no connection to ${target} within ${timeoutMs} ms (DNS, TCP and TLS): nothing was sent`);
+    this.name = 'ConnectTimeoutError';
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * What the connections of one SDK call did: how many were opened for it, how many got ready (connected, and
+ * TLS done for https), and whether one ran out of time. The SDKs keep none of this in their errors, so the
+ * adapter asks the watch whether anything can have left: a call whose own connections never got ready wrote
+ * nothing. A call that reused a kept-alive connection opens none, and may have sent its request.
+ */
+export class ConnectWatch {
+  opened = 0;
+  ready = 0;
+  timedOut = false;
+  /** The bound that ran out, for the error's message. */
+  timeoutMs?: number;
+
+  /** Runs one SDK call so that the connections it opens report here. */
+  run<T>(call: () => Promise<T>): Promise<T> {
+    return calls.run(this, call);
+  }
+
+  /** Connections were being opened for this call and none of them got ready: no byte of a request left. */
+  get neverConnected(): boolean {
+    return this.opened > 0 && this.ready === 0;
+  }
+
+  /** Marks a connection of this call that ran out of time. */
+  expired(timeoutMs: number): void {
+    this.timedOut = true;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+const calls = new AsyncLocalStorage<ConnectWatch>();
+
+/** The watch of the SDK call running now, if the adapter set one. */
+export function currentWatch(): ConnectWatch | undefined {
+  return calls.getStore();
+}
+
+/** True when the error (or one of its causes) is a connection that was not set up in time. */
+export function connectTimedOut(error: unknown): boolean {
+  for (let e = error as { code?: unknown; name?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 6; ) {
+    if (e.code === CONNECT_TIMEOUT_CODE || e.code === UNDICI_CONNECT_TIMEOUT || e.name === 'ConnectTimeoutError') {
+      return true;
+    }
+    e = e.cause as typeof e;
+    depth++;
+  }
+  return false;
+}
