@@ -105,7 +105,7 @@ export class Mailer {
     let limiter = this.limiters.get(name);
     if (!limiter) {
       const rules = this.config.providers.find((p) => p.name === name)?.rateLimits ?? [];
-      limiter = new RateLimiter(name, rules, this.sharedStore ? this.store : undefined);
+      limiter = new RateLimiter(name, rules, this.sharedStore ? this.store : undefined, { log: this.log });
       this.limiters.set(name, limiter);
     }
     return limiter;

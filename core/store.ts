@@ -32,7 +32,45 @@ export interface StateStore {
   delete(key: string, version?: string): Promise<void>;
   /** Ends the store's connections, when it holds any (Redis). */
   close?(): Promise<void>;
+  /**
+   * Optional: reserves one send slot against shared rate rules in one atomic step of the store, so that
+   * instances sharing it never grant more than the rules allow, however many race (see `RateRule`). The four
+   * methods above are not used for it. A store without it is driven through `get`/`put`/`update` instead
+   * (compare-and-set with jittered backoff; correct, but more round trips under contention).
+   */
+  reserveRate?(key: string, rules: readonly RateRule[], request: RateRequest): Promise<RateGrant>;
 }
+
+/**
+ * One shared rate rule in the form the stores keep it: the generic cell rate algorithm (GCRA). The rule's whole
+ * state is one number, its "theoretical arrival time" `tat` (epoch ms, the caller's clock): a slot is free from
+ * `tat - (burst - 1) * intervalMs` on, and taking it moves `tat` to `max(tat, now) + intervalMs`. So at most
+ * `burst` slots are granted at once and one more every `intervalMs`, in any order of concurrent callers.
+ */
+export interface RateRule {
+  /** Milliseconds between slots: the rule's window divided by its limit. */
+  intervalMs: number;
+  /** Slots that may be granted at once after a quiet spell (at least 1). */
+  burst: number;
+}
+
+export interface RateRequest {
+  /** The caller's clock (epoch ms) when it asked; a store retrying internally adds the time that passed. */
+  now: number;
+  /** The latest slot the caller takes is `now + maxWaitMs` (0: only a slot free now). */
+  maxWaitMs: number;
+  /**
+   * Lifetime of the rules' state after a write: at least as long as any `tat` stays ahead of the clock, so it
+   * only lets idle state be removed.
+   */
+  ttlMs: number;
+}
+
+/**
+ * `at`: the granted slot (epoch ms, the caller's clock; `now` or later: wait until then). Not granted: the next
+ * slot is `retryAfterMs` away, more than the caller would wait, and nothing was reserved.
+ */
+export type RateGrant = { ok: true; at: number } | { ok: false; retryAfterMs: number };
 
 export function expiryFrom(options: WriteOptions | undefined, now = Date.now()): number | undefined {
   return options?.ttlMs === undefined ? undefined : now + options.ttlMs;

@@ -1,7 +1,17 @@
 import { createHash } from 'node:crypto';
 import { type NamedKeyCredential, TableClient, type TableEntity } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
-import { expiryFrom, isLive, type StateStore, type StoredRecord, type WriteOptions } from '../core/store.ts';
+import { reserveByCompareAndSet } from '../core/rate-limit.ts';
+import {
+  expiryFrom,
+  isLive,
+  type RateGrant,
+  type RateRequest,
+  type RateRule,
+  type StateStore,
+  type StoredRecord,
+  type WriteOptions,
+} from '../core/store.ts';
 
 export type AzureTableStoreOptions =
   | { client: TableClient }
@@ -107,6 +117,16 @@ export class AzureTableStore implements StateStore {
       const status = statusOf(error);
       if (status !== 404 && status !== 412) throw error;
     }
+  }
+
+  /**
+   * Shared rate limits by ETag compare-and-set, Azure Table having no conditional arithmetic: the rules' state is
+   * one row (`get`, then `update` at its ETag), and a lost round is retried after a random, growing backoff. This
+   * instance's concurrent callers for a key are served in batches by one compare-and-set at a time, so each
+   * instance is a single contender. See `reserveByCompareAndSet`.
+   */
+  reserveRate(key: string, rules: readonly RateRule[], request: RateRequest): Promise<RateGrant> {
+    return reserveByCompareAndSet(this, key, rules, request);
   }
 
   /** The row as stored, expired or not; undefined when there is none. */

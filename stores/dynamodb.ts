@@ -7,10 +7,19 @@ import {
   type DynamoDBClientConfig,
   GetItemCommand,
   PutItemCommand,
+  UpdateItemCommand,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { expiryFrom, type StateStore, type StoredRecord, type WriteOptions } from '../core/store.ts';
+import {
+  expiryFrom,
+  type RateGrant,
+  type RateRequest,
+  type RateRule,
+  type StateStore,
+  type StoredRecord,
+  type WriteOptions,
+} from '../core/store.ts';
 
 export interface DynamoDbStoreOptions {
   tableName: string;
@@ -26,7 +35,10 @@ export interface DynamoDbStoreOptions {
  * The table as CloudFormation declares it, for `serverless.yml` (`resources.Resources.StateTable`).
  * Items: `pk` (S, the key), `value` (S, JSON), `version` (S, a random UUID per write), and when the record
  * has a lifetime `expiresAt` (N, epoch seconds: DynamoDB's TTL attribute) and `expiresAtMs` (N, epoch ms).
- * The functions need `dynamodb:GetItem`, `dynamodb:PutItem` and `dynamodb:DeleteItem` on it, nothing more.
+ * Shared rate limits are items of their own: `pk`, `t0`, `t1`… (N, each rule's theoretical arrival time in epoch
+ * ms) and `expiresAt`.
+ * The functions need `dynamodb:GetItem`, `dynamodb:PutItem`, `dynamodb:DeleteItem` and, for shared rate limits,
+ * `dynamodb:UpdateItem` on it, nothing more.
  */
 export const dynamoDbTableResource = {
   Type: 'AWS::DynamoDB::Table',
@@ -52,6 +64,10 @@ export const dynamoDbTableResource = {
 export class DynamoDbStore implements StateStore {
   private readonly client: DynamoDBClient;
   private readonly tableName: string;
+  /** The rate state each key was last seen in (read, or after this instance's grants): which update form holds. */
+  private readonly rateSeen = new Map<string, (number | undefined)[]>();
+  /** Per key, the call of this instance trying an unknown or idle rate state, that the others wait for. */
+  private readonly rateTurns = new Map<string, Promise<void>>();
 
   constructor(options: DynamoDbStoreOptions) {
     this.tableName = options.tableName;
@@ -111,6 +127,133 @@ export class DynamoDbStore implements StateStore {
     }
   }
 
+  /**
+   * One GCRA step for every rule of a rate limit in a single conditional `UpdateItem`, without a lock or a
+   * compare-and-set on the whole state. Per rule the update takes one of two forms, chosen from the last state
+   * seen: idle (`tN` absent or before now) sets `tN = now + interval`; busy (`tN` from now up to the last slot the
+   * caller would wait for) adds the interval to whatever `tN` is by then. The busy form is relative, so any number
+   * of concurrent busy updates all succeed, each taking the next slot, as counters do. A condition fails only
+   * when a rule changed form since it was seen (another instance took the first slot after a quiet spell, the
+   * rule went quiet, or its slots ran past the caller's wait), which is a bounded number of changes per call;
+   * the update is then retried from the state DynamoDB returns (or a strongly consistent read). Within this
+   * instance, calls that find the state unknown or idle go one at a time (the first grant makes it busy, and the
+   * others then take the relative form) rather than all racing for the idle form.
+   */
+  async reserveRate(key: string, rules: readonly RateRule[], request: RateRequest): Promise<RateGrant> {
+    const received = Date.now();
+    const clock = () => request.now + (Date.now() - received);
+    let retryAfterMs = 1;
+    for (let attempt = 0; attempt < RATE_MAX_ATTEMPTS; attempt++) {
+      const release = await this.rateTurn(key, rules, clock);
+      try {
+        let seen = this.rateSeen.get(key);
+        if (!seen) {
+          seen = await this.readRate(key, rules.length);
+          this.rateSeen.set(key, seen);
+        }
+        const now = clock();
+        const busy = rules.map((_, i) => seen[i] !== undefined && seen[i]! >= now);
+        let at = now;
+        rules.forEach((rule, i) => {
+          if (busy[i]) at = Math.max(at, seen[i]! - tolerance(rule));
+        });
+        // Every rule's state only moves forward, so a slot too far away by what was seen is too far away now.
+        if (at - now > request.maxWaitMs + 1e-6) return { ok: false, retryAfterMs: Math.ceil(at - now - 1e-6) };
+        const names: Record<string, string> = {};
+        const values: Record<string, AttributeValue> = { ':now': { N: String(now) } };
+        const sets: string[] = [];
+        const conditions: string[] = [];
+        rules.forEach((rule, i) => {
+          names[`#t${i}`] = `t${i}`;
+          if (busy[i]) {
+            values[`:i${i}`] = { N: String(rule.intervalMs) };
+            values[`:hi${i}`] = { N: String(now + request.maxWaitMs + tolerance(rule)) };
+            sets.push(`#t${i} = #t${i} + :i${i}`);
+            conditions.push(`(#t${i} >= :now AND #t${i} <= :hi${i})`);
+          } else {
+            values[`:n${i}`] = { N: String(now + rule.intervalMs) };
+            sets.push(`#t${i} = :n${i}`);
+            conditions.push(`(attribute_not_exists(#t${i}) OR #t${i} < :now)`);
+          }
+        });
+        values[':exp'] = { N: String(Math.ceil((now + request.ttlMs) / 1000)) };
+        try {
+          const { Attributes: updated } = await this.client.send(
+            new UpdateItemCommand({
+              TableName: this.tableName,
+              Key: { pk: { S: key } },
+              UpdateExpression: `SET ${sets.join(', ')}, expiresAt = :exp`,
+              ConditionExpression: conditions.join(' AND '),
+              ExpressionAttributeNames: names,
+              ExpressionAttributeValues: values,
+              ReturnValues: 'UPDATED_NEW',
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            }),
+          );
+          const tats = rules.map((_, i) => Number(updated?.[`t${i}`]?.N));
+          // Answers to concurrent updates arrive in any order; the state only moves forward, so the latest wins.
+          const known = this.rateSeen.get(key) ?? [];
+          this.rateSeen.set(
+            key,
+            tats.map((tat, i) => Math.max(tat, known[i] ?? tat)),
+          );
+          let slot = now;
+          rules.forEach((rule, i) => {
+            // A busy rule's slot follows the value it had just before this update, whatever that turned out to be.
+            if (busy[i]) slot = Math.max(slot, tats[i]! - rule.intervalMs - tolerance(rule));
+          });
+          return { ok: true, at: slot };
+        } catch (error) {
+          if (!isConditionFailure(error)) throw error;
+          const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+          // DynamoDB returns the item as it was (ALL_OLD); dynalite does not, so the next attempt reads it.
+          if (item) this.rateSeen.set(key, rateOf(item, rules.length));
+          else this.rateSeen.delete(key);
+          retryAfterMs = Math.max(1, Math.ceil(Math.min(...rules.map((rule) => rule.intervalMs))));
+        }
+      } finally {
+        release();
+      }
+    }
+    // Each lost condition means the state changed form under this call (another grant, or time passing): after
+    // this many in a row, nothing is granted and the caller is told when to look again.
+    return { ok: false, retryAfterMs };
+  }
+
+  /**
+   * Waits for this call's turn at a rate limit: at once while every rule is known busy (relative updates do not
+   * conflict); otherwise behind any call of this instance already trying it. Returns the release.
+   */
+  private async rateTurn(key: string, rules: readonly RateRule[], clock: () => number): Promise<() => void> {
+    for (;;) {
+      const seen = this.rateSeen.get(key);
+      const now = clock();
+      if (seen && rules.every((_, i) => seen[i] !== undefined && seen[i]! >= now)) return () => {};
+      const turn = this.rateTurns.get(key);
+      if (!turn) {
+        let open: () => void = () => {};
+        this.rateTurns.set(
+          key,
+          new Promise<void>((resolve) => {
+            open = resolve;
+          }),
+        );
+        return () => {
+          this.rateTurns.delete(key);
+          open();
+        };
+      }
+      await turn;
+    }
+  }
+
+  private async readRate(key: string, count: number): Promise<(number | undefined)[]> {
+    const { Item: item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: key } }, ConsistentRead: true }),
+    );
+    return item ? rateOf(item, count) : [];
+  }
+
   /** A whole-item PutItem guarded by `condition`: the new version, or undefined on a lost condition (a race). */
   private async conditionalPut(
     key: string,
@@ -136,6 +279,21 @@ export class DynamoDbStore implements StateStore {
       throw error;
     }
   }
+}
+
+/** Conditional updates one `reserveRate` call may lose before it gives up (granting nothing). */
+const RATE_MAX_ATTEMPTS = 8;
+
+/** How far before its theoretical arrival time a rule's next slot is free: its burst, less the slot itself. */
+function tolerance(rule: RateRule): number {
+  return (rule.burst - 1) * rule.intervalMs;
+}
+
+function rateOf(item: Record<string, AttributeValue>, count: number): (number | undefined)[] {
+  return Array.from({ length: count }, (_, i) => {
+    const n = item[`t${i}`]?.N;
+    return n === undefined ? undefined : Number(n);
+  });
 }
 
 function toItem(key: string, value: unknown, expiresAt: number | undefined): Record<string, AttributeValue> {

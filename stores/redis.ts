@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import { registerSecret } from '../core/secrets.ts';
-import type { StateStore, StoredRecord, WriteOptions } from '../core/store.ts';
+import type { RateGrant, RateRequest, RateRule, StateStore, StoredRecord, WriteOptions } from '../core/store.ts';
 
 export interface RedisStoreOptions {
   /**
@@ -27,7 +27,7 @@ export interface RedisStoreOptions {
 export class RedisStoreError extends Error {
   /** `host:port` of the server. */
   readonly address: string;
-  /** The store method that failed: get, put, update or delete. */
+  /** The store method that failed: get, put, update, delete or reserveRate. */
   readonly operation: string;
   /** A socket error code (`ECONNREFUSED`) or the first word of the server's error reply (`WRONGPASS`). */
   readonly code?: string;
@@ -60,6 +60,36 @@ const DELETE_AT_VERSION = script(`
 local stored = redis.call('GET', KEYS[1])
 if stored and string.sub(stored, 1, ${VERSION_LENGTH}) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+`);
+
+// GCRA over every rule of a rate limit in one step (see RateRule): a hash whose field i holds rule i's
+// theoretical arrival time. KEYS[1]: the hash. ARGV: now, maxWaitMs, ttlMs, then intervalMs and burst per rule.
+// Returns {1, slot} when granted (the state moved on), {0, wait} when the slot is further away than maxWaitMs
+// (nothing written). Numbers go out as strings ('%.17g' round-trips a double): a Lua number returned as such is
+// truncated to an integer.
+const RESERVE_RATE = script(`
+local now = tonumber(ARGV[1])
+local maxWait = tonumber(ARGV[2])
+local rules = (#ARGV - 3) / 2
+local tats = {}
+local at = now
+for i = 1, rules do
+  local interval = tonumber(ARGV[2 + 2 * i])
+  local burst = tonumber(ARGV[3 + 2 * i])
+  local stored = redis.call('HGET', KEYS[1], tostring(i))
+  if stored then
+    tats[i] = tonumber(stored)
+    at = math.max(at, tats[i] - (burst - 1) * interval)
+  end
+end
+if at - now > maxWait + 1e-6 then return {0, string.format('%.17g', at - now)} end
+for i = 1, rules do
+  local base = now
+  if tats[i] and tats[i] > now then base = tats[i] end
+  redis.call('HSET', KEYS[1], tostring(i), string.format('%.17g', base + tonumber(ARGV[2 + 2 * i])))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, string.format('%.17g', at)}
 `);
 
 /**
@@ -161,6 +191,22 @@ export class RedisStore implements StateStore {
         ? client.del(this.keyPrefix + key)
         : evalScript(client, DELETE_AT_VERSION, this.keyPrefix + key, [version]),
     );
+  }
+
+  /**
+   * One GCRA step for every rule of a rate limit, as a Lua script: Redis runs it alone, so concurrent callers
+   * are served one after another and none can lose a race or have to retry.
+   */
+  async reserveRate(key: string, rules: readonly RateRule[], request: RateRequest): Promise<RateGrant> {
+    const ttl = Math.max(1, Math.ceil(request.ttlMs));
+    const args = [String(request.now), String(request.maxWaitMs), String(ttl)];
+    for (const rule of rules) args.push(String(rule.intervalMs), String(rule.burst));
+    const reply = (await this.run('reserveRate', (client) =>
+      evalScript(client, RESERVE_RATE, this.keyPrefix + key, args),
+    )) as [number, string];
+    return reply[0] === 1
+      ? { ok: true, at: Number(reply[1]) }
+      : { ok: false, retryAfterMs: Math.ceil(Number(reply[1]) - 1e-6) };
   }
 
   /** Ends the connection (QUIT, then closing the socket); calls made afterwards fail. */

@@ -3,7 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../core/memory-store.ts';
-import type { StateStore } from '../../core/store.ts';
+import type { RateGrant, RateRule, StateStore } from '../../core/store.ts';
 import { AzureTableStore } from '../../stores/azure-table.ts';
 import { createDynamoDbTable, DynamoDbStore } from '../../stores/dynamodb.ts';
 import { RedisStore } from '../../stores/redis.ts';
@@ -13,6 +13,8 @@ import { startRedis } from '../helpers/redis.ts';
 
 interface Started {
   store: StateStore;
+  /** A second client of the same backend, as another instance has (the memory store is one process's: itself). */
+  twin: StateStore;
   stop(): Promise<void>;
 }
 
@@ -24,7 +26,10 @@ interface Subject {
 const subjects: Subject[] = [
   {
     name: 'MemoryStore',
-    start: async () => ({ store: new MemoryStore(), stop: async () => {} }),
+    start: async () => {
+      const store = new MemoryStore();
+      return { store, twin: store, stop: async () => {} };
+    },
   },
   {
     name: 'DynamoDbStore on dynalite',
@@ -32,12 +37,15 @@ const subjects: Subject[] = [
       const dynalite = await startDynalite();
       const { endpoint, region, credentials } = dynalite;
       const client = new DynamoDBClient({ endpoint, region, credentials });
+      const other = new DynamoDBClient({ endpoint, region, credentials });
       // dynalite has no UpdateTimeToLive; the store never relies on TTL deletion anyway.
       await createDynamoDbTable(client, 'mailroute-state', { timeToLive: false });
       return {
         store: new DynamoDbStore({ client, tableName: 'mailroute-state' }),
+        twin: new DynamoDbStore({ client: other, tableName: 'mailroute-state' }),
         stop: async () => {
           client.destroy();
+          other.destroy();
           await dynalite.stop();
         },
       };
@@ -51,7 +59,14 @@ const subjects: Subject[] = [
         allowInsecureConnection: true,
       });
       await client.createTable();
-      return { store: new AzureTableStore({ client }), stop: azurite.stop };
+      const other = TableClient.fromConnectionString(azurite.connectionString, 'mailroutestate', {
+        allowInsecureConnection: true,
+      });
+      return {
+        store: new AzureTableStore({ client }),
+        twin: new AzureTableStore({ client: other }),
+        stop: azurite.stop,
+      };
     },
   },
   {
@@ -59,10 +74,12 @@ const subjects: Subject[] = [
     start: async () => {
       const redis = await startRedis();
       const store = new RedisStore({ url: redis.url });
+      const twin = new RedisStore({ url: redis.url });
       return {
         store,
+        twin,
         stop: async () => {
-          await store.close();
+          await Promise.all([store.close(), twin.close()]);
           await redis.stop();
         },
       };
@@ -98,10 +115,11 @@ afterAll(() =>
 
 describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
   let store: StateStore;
+  let twin: StateStore;
   const newKey = (label: string) => `${label}:${randomUUID()}`;
 
   beforeAll(async () => {
-    ({ store } = await starting[subjects.indexOf(subject)]!);
+    ({ store, twin } = await starting[subjects.indexOf(subject)]!);
   });
 
   it('reads an absent key as undefined', async () => {
@@ -258,5 +276,102 @@ describe.concurrent.each(subjects)('StateStore contract: $name', (subject) => {
     );
     expect(results.filter(Boolean)).toHaveLength(1);
     expect((await store.get(key))?.value).toEqual({ winner: results.findIndex(Boolean) });
+  });
+
+  describe('reserveRate (shared rate limits)', () => {
+    // Each request carries the caller's clock when it asks, as the rate limiter's do.
+    const reserve = (on: StateStore, key: string, rules: RateRule[], maxWaitMs: number, now = Date.now()) =>
+      on.reserveRate!(key, rules, { now, maxWaitMs, ttlMs: 120_000 });
+    const granted = (grants: RateGrant[]) => grants.flatMap((g) => (g.ok ? [g.at] : [])).sort((a, b) => a - b);
+    const waitOf = (grant: RateGrant) => (grant.ok ? -1 : grant.retryAfterMs);
+    // Intervals are long (10 s, a minute) so that a busy emulator's slow answers cannot free a slot meanwhile.
+    /** Slot times in whole `unitMs` after `since`: the requests' flight time rounded away. */
+    const units = (slots: number[], since: number, unitMs: number) =>
+      slots.map((at) => Math.round((at - since) / unitMs));
+
+    it('is implemented', () => {
+      expect(store.reserveRate).toBeTypeOf('function');
+    });
+
+    it('grants exactly the burst of 60 concurrent requests from two clients, and refuses the rest', async () => {
+      const key = newKey('rate-burst');
+      // One slot a minute: nothing refills while the requests race.
+      const rules = [{ intervalMs: 60_000, burst: 10 }];
+      const started = Date.now();
+      const grants = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => reserve(i % 2 ? twin : store, key, rules, 0)),
+      );
+      expect(units(granted(grants), started, 60_000)).toEqual(Array(10).fill(0));
+      for (const grant of grants.filter((g) => !g.ok)) {
+        // The next slot is a minute after the burst's first, less the time the race took.
+        expect(waitOf(grant)).toBeGreaterThan(50_000);
+        expect(waitOf(grant)).toBeLessThanOrEqual(60_000);
+      }
+      // The refusals reserved nothing: the 11th slot is still the next one.
+      const next = await reserve(store, key, rules, 120_000);
+      expect(next.ok && units([next.at], started, 60_000)).toEqual([1]);
+    });
+
+    it('hands out future slots one interval apart to callers that wait, none past their wait', async () => {
+      const key = newKey('rate-future');
+      const rules = [{ intervalMs: 10_000, burst: 1 }];
+      const started = Date.now();
+      const grants = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => reserve(i % 2 ? twin : store, key, rules, 35_000)),
+      );
+      const slots = granted(grants);
+      // Slots now, +10 s, +20 s, +30 s: exactly one each, whichever client asked.
+      expect(units(slots, started, 10_000)).toEqual([0, 1, 2, 3]);
+      for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBeCloseTo(10_000, 6);
+      expect(grants.filter((g) => !g.ok)).toHaveLength(8);
+    });
+
+    it('reserves nothing when it refuses', async () => {
+      const key = newKey('rate-refuse');
+      const rules = [{ intervalMs: 60_000, burst: 2 }];
+      const first = await reserve(store, key, rules, 0);
+      expect(first.ok).toBe(true);
+      expect((await reserve(twin, key, rules, 0)).ok).toBe(true);
+      expect(waitOf(await reserve(store, key, rules, 0))).toBeGreaterThan(50_000);
+      // Refused again and again: the third slot is still one interval after the first, not pushed further.
+      for (let i = 0; i < 3; i++) expect((await reserve(twin, key, rules, 10)).ok).toBe(false);
+      const third = await reserve(store, key, rules, 120_000);
+      expect(third.ok && first.ok && third.at - first.at).toBeCloseTo(60_000, 6);
+    });
+
+    it('applies every rule at once: the strictest decides, and each rule is charged', async () => {
+      const key = newKey('rate-rules');
+      const rules = [
+        { intervalMs: 100, burst: 5 },
+        { intervalMs: 10_000, burst: 3 },
+      ];
+      const started = Date.now();
+      const grants = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => reserve(i % 2 ? twin : store, key, rules, 0)),
+      );
+      expect(units(granted(grants), started, 1_000)).toEqual([0, 0, 0]);
+      // The second rule's next slot is one interval after its burst began; the first alone would allow one now.
+      const next = await reserve(store, key, rules, 20_000);
+      expect(next.ok && units([next.at], started, 1_000)).toEqual([10]);
+    });
+
+    it('keeps the state of different keys apart', async () => {
+      const rules = [{ intervalMs: 60_000, burst: 1 }];
+      const [a, b] = [newKey('rate-a'), newKey('rate-b')];
+      expect((await reserve(store, a, rules, 0)).ok).toBe(true);
+      expect((await reserve(store, b, rules, 0)).ok).toBe(true);
+      expect((await reserve(twin, a, rules, 0)).ok).toBe(false);
+    });
+
+    it('frees slots as time passes: a quiet spell restores the burst, no more', async () => {
+      const key = newKey('rate-refill');
+      const rules = [{ intervalMs: 60_000, burst: 3 }];
+      const first = await Promise.all(Array.from({ length: 5 }, () => reserve(store, key, rules, 0)));
+      expect(granted(first)).toHaveLength(3);
+      // Ten intervals later by the callers' clock: the burst again, not ten slots.
+      const later = Date.now() + 600_000;
+      const second = await Promise.all(Array.from({ length: 6 }, () => reserve(twin, key, rules, 0, later)));
+      expect(units(granted(second), later, 60_000)).toEqual([0, 0, 0]);
+    });
   });
 });

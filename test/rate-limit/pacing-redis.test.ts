@@ -1,0 +1,5 @@
+import { startSharedRedis } from '../helpers/pacing.ts';
+import { describeSharedPacing } from './pacing-suite.ts';
+
+// About 25 s: one file per store, so that vitest can run the three side by side.
+describeSharedPacing(startSharedRedis);
