@@ -12,6 +12,7 @@ const ALL = [
   'aws-bundle',
   'aws-batch',
   'cloud-bundles',
+  'idempotency',
 ];
 const wanted = process.argv.slice(2);
 const names = wanted.length ? ALL.filter((n) => wanted.includes(n)) : ALL;
