@@ -95,7 +95,7 @@ export function classifyFailure(error: unknown): {
   }
   const e = error as MailrouteError;
   const json = e.toJSON();
-  if (e.code === 'AMBIGUOUS') return { status: 'dead-letter', reason: `ambiguous: ${e.message}`, error: json };
+  if (e.mayHaveDelivered) return { status: 'dead-letter', reason: `ambiguous: ${e.message}`, error: json };
   if (e.retryable) return { status: 'retry', reason: `${e.code}: ${e.message}`, error: json };
   return { status: 'dead-letter', reason: `${e.code}: ${e.message}`, error: json };
 }
