@@ -7,6 +7,7 @@ import { Mailer } from '../core/mailer.ts';
 import { normalizeMessage } from '../core/validate.ts';
 import { createAdapter } from '../providers/index.ts';
 import { startCaptureServer } from '../providers/local/capture-server.ts';
+import { divertFromHangingPrimary } from './divert-silent.ts';
 import { type BenchSection, fmt, median } from './lib.ts';
 
 const message = (i: number) => ({
@@ -121,6 +122,10 @@ export async function run(): Promise<BenchSection> {
     const p = await pacing(join(outbox, 'pacing'));
     const o = await routerOverhead(join(outbox, 'overhead'));
     const d = await divert(join(outbox, 'divert'));
+    const quiet = [
+      await divertFromHangingPrimary(join(outbox, 'quiet'), 1),
+      await divertFromHangingPrimary(join(outbox, 'quiet'), 10),
+    ];
     return {
       title: 'Failover router: pacing, overhead, time to divert',
       markdown: [
@@ -130,6 +135,10 @@ export async function run(): Promise<BenchSection> {
         `| pacing: achieved rate | ${fmt(p.achieved, 2)} msg/s over ${fmt(p.seconds, 1)} s (**${fmt(p.achieved / p.rate, 3)}** of configured), ${p.throttled} throttled |`,
         `| router latency, all healthy (median of 350 sends, local API adapter) | direct validate+compose+adapter.send ${fmt(o.direct, 3)} ms; \`Mailer.send()\` ${fmt(o.routed, 3)} ms; added ${fmt(o.routed - o.direct, 3)} ms |`,
         `| time to divert after the primary (SMTP) stops listening | first send delivered by the secondary ${fmt(d.firstDivertedMs, 1)} ms after the stop; that send took ${fmt(d.firstSendMs, 1)} ms; later sends (primary marked down, skipped) median ${fmt(d.laterMedianMs, 2)} ms |`,
+        ...quiet.map(
+          (q) =>
+            `| time to divert from a primary that hangs (SES API takes every request and never answers; 1 s deadline per send; ${q.inFlight} in flight) | first send delivered by the secondary ${fmt(q.firstDivertedMs, 1)} ms after the hang began; **${q.ambiguous} of ${q.messages}** ended AMBIGUOUS (handed to it before its circuit opened: the ones in flight, plus the ones started before 3 failures were counted), the rest delivered by the secondary |`,
+        ),
       ].join('\n'),
     };
   } finally {
