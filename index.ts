@@ -7,9 +7,13 @@
  * const result = await send({ from: 'app@example.com', to: 'you@example.com', subject: 'Hi', text: 'Hello' });
  */
 import type { SendResult } from './core/adapter.ts';
-import { loadConfig, type MailrouteConfig, resolveSecret } from './core/config.ts';
+import * as config from './core/config.ts';
+import { type MailrouteConfig, resolveSecret } from './core/config.ts';
 import { Mailer, type MailerOptions, type SendOptions } from './core/mailer.ts';
-import { createAdapter } from './providers/index.ts';
+import { messageSchemaFor } from './core/message.ts';
+import type { ProviderRegistry } from './core/provider-registry.ts';
+import * as validate from './core/validate.ts';
+import { builtInProviders } from './providers/index.ts';
 import { createStore } from './stores/index.ts';
 
 export * from './core/adapter.ts';
@@ -18,16 +22,52 @@ export * from './core/config.ts';
 export * from './core/errors.ts';
 export * from './core/mailer.ts';
 export * from './core/message.ts';
+export * from './core/provider-descriptor.ts';
+export * from './core/provider-registry.ts';
 export * from './core/validate.ts';
-export { createAdapter } from './providers/index.ts';
+export { builtInProviders, createAdapter } from './providers/index.ts';
 export { createStore } from './stores/index.ts';
+
+// The core's validation takes the provider registry as an argument; the package's own entry points default it to
+// the built-in providers (these declarations take precedence over the `export *` of the same names above).
+
+/** The configuration's schema, with the built-in providers' entries. */
+export const configSchema = config.configSchemaFor(builtInProviders);
+/** The message's schema, with the built-in providers' options. */
+export const messageSchema = messageSchemaFor(builtInProviders);
+
+/** Validates a configuration against the built-in providers (or the registry given), naming every wrong field. */
+export function validateConfig(data: unknown, source?: string, providers: ProviderRegistry = builtInProviders) {
+  return config.validateConfig(data, source, providers);
+}
+
+/** Parses configuration text (JSON or YAML) and validates it against the built-in providers. */
+export function parseConfig(text: string, source?: string, providers: ProviderRegistry = builtInProviders) {
+  return config.parseConfig(text, source, providers);
+}
+
+/** Finds and validates the configuration (see `core/config.ts`) against the built-in providers. */
+export function loadConfig(options: Parameters<typeof config.loadConfig>[0] = {}) {
+  return config.loadConfig({ ...options, providers: options.providers ?? builtInProviders });
+}
+
+/** Checks a message, its `providerOptions` against the built-in providers' options. */
+export function validateMessage(input: unknown, providers: ProviderRegistry = builtInProviders) {
+  return validate.validateMessage(input, providers);
+}
+
+/** Like `validateMessage`, but throws `InvalidMessageError` listing every problem. */
+export function normalizeMessage(input: unknown, providers: ProviderRegistry = builtInProviders) {
+  return validate.normalizeMessage(input, providers);
+}
 
 /**
  * A mailer for a given configuration, or for the one `loadConfig()` finds (file, environment, or the default),
- * with the state store the configuration names (DynamoDB, Azure Table, Redis; else this process's memory).
+ * with the state store the configuration names (DynamoDB, Azure Table, Redis; else this process's memory). The
+ * configuration is checked against the built-in providers (or `options.providers`) when the mailer is built.
  */
-export async function createMailer(config?: MailrouteConfig, options: MailerOptions = {}): Promise<Mailer> {
-  const cfg = config ?? loadConfig().config;
+export async function createMailer(given?: MailrouteConfig, options: MailerOptions = {}): Promise<Mailer> {
+  const cfg = given ?? loadConfig().config;
   let store = options.store;
   const building = !store && cfg.store !== undefined && cfg.store.type !== 'memory';
   if (!store && cfg.store && cfg.store.type !== 'memory') {
@@ -52,7 +92,12 @@ export async function createMailer(config?: MailrouteConfig, options: MailerOpti
     );
   }
   // A store built here is this mailer's own: closing the mailer closes its connections.
-  return new Mailer(cfg, createAdapter, { ...options, ...(store ? { store, ownsStore: building } : {}) });
+  const providers = options.providers ?? builtInProviders;
+  return new Mailer(cfg, providers.createAdapter, {
+    ...options,
+    providers,
+    ...(store ? { store, ownsStore: building } : {}),
+  });
 }
 
 let defaultMailer: Promise<Mailer> | undefined;

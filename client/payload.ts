@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { type ErrorOrigin, InvalidMessageError, MessageTooLargeError } from '../core/errors.ts';
 import type { NormalizedMessage } from '../core/message.ts';
 import { validateMessage } from '../core/validate.ts';
+// Descriptors only: each provider's adapters (and SDK) load when an entry uses them, never here.
+import { builtInProviders } from '../providers/index.ts';
 
 /**
  * The cloud-neutral half of every producer client (SQS and Lambda here; Azure, Google and OCI later): validate
@@ -35,7 +37,8 @@ export function preparePayload(input: unknown): Payload {
       { path: '', message: `cannot be serialized as JSON (${(error as Error).message})` },
     ]);
   }
-  const result = validateMessage(json === undefined ? input : JSON.parse(json));
+  // providerOptions too: a producer learns of a misspelt option now, not from the dead-letter queue.
+  const result = validateMessage(json === undefined ? input : JSON.parse(json), builtInProviders);
   if (!result.ok) throw new InvalidMessageError(result.issues);
   // U+FFFE and U+FFFF are valid JSON but not valid XML characters, which SQS and Azure Storage queues refuse;
   // the escape parses back to the same string.

@@ -13,6 +13,11 @@ export interface Capabilities {
   replyTo: boolean;
   cc: boolean;
   bcc: boolean;
+  /**
+   * The `providerOptions.<provider>` keys this mode carries. A message giving any other is refused here, as a
+   * feature this mode lacks (another entry may carry it), never sent with the option dropped. Absent: none.
+   */
+  providerOptions?: readonly string[];
 }
 
 export interface Limits {
@@ -167,6 +172,11 @@ export async function checkCapabilities(prepared: PreparedMessage, adapter: Adap
   if (message.replyTo.length && !caps.replyTo) throw unsupported('reply-to', 'replyTo');
   if (message.cc.length && !caps.cc) throw unsupported('cc', 'cc');
   if (message.bcc.length && !caps.bcc) throw unsupported('bcc', 'bcc');
+  for (const option of Object.keys(message.providerOptions[adapter.provider] ?? {})) {
+    if (!caps.providerOptions?.includes(option)) {
+      throw unsupported(`the option "${option}"`, `providerOptions.${adapter.provider}.${option}`);
+    }
+  }
   const recipients = allRecipients(message).length;
   if (recipients > adapter.limits.maxRecipients) {
     throw new MessageTooLargeError(

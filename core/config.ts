@@ -4,7 +4,9 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigurationError, type FieldIssue } from './errors.ts';
 import { formatPath, valueAt } from './paths.ts';
-import { providerRoutingFields, routingFields, routingIssues } from './routing-config.ts';
+import { type CommonEntry, commonRequirements, openEntrySchema } from './provider-entry.ts';
+import type { ProviderRegistry } from './provider-registry.ts';
+import { routingFields, routingIssues } from './routing-config.ts';
 import {
   type CloudSecretRef,
   describeSecretRef,
@@ -17,186 +19,36 @@ import { registerSecret, SECRET_FIELD } from './secrets.ts';
 
 export { type CloudSecretRef, type SecretRef, secretRef };
 
-const smtpSettings = z
-  .object({
-    host: z.string().min(1).optional(),
-    port: z.number().int().min(1).max(65535).optional(),
-    secure: z.boolean().optional().describe('Implicit TLS (465); default: by port.'),
-    ca: z.string().optional().describe('PEM text, or a path to a PEM file, of a CA to trust for a private relay.'),
-    servername: z.string().optional().describe('TLS server name to verify, when host is an IP.'),
-    ehloName: z.string().optional().describe('Name sent in EHLO.'),
-    pool: z
-      .object({
-        maxConnections: z.number().int().min(1).max(100).optional(),
-        maxMessages: z.number().int().min(1).optional(),
-      })
-      .strict()
-      .optional(),
-    connectionTimeoutMs: z.number().int().positive().optional(),
-    greetingTimeoutMs: z.number().int().positive().optional(),
-    socketTimeoutMs: z.number().int().positive().optional(),
-    handshakeTimeoutMs: z
-      .number()
-      .int()
-      .positive()
-      .optional()
-      .describe(
-        'Bound on connect, greeting, EHLO, STARTTLS and AUTH together (default 5000): a server that has not finished them has received nothing, so the send fails over at once.',
-      ),
-    dkim: z
-      .object({
-        domainName: z.string().min(1),
-        keySelector: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a DNS label such as "mail2026"'),
-        privateKey: secretRef,
-      })
-      .strict()
-      .optional()
-      .describe('Signs every message sent over SMTP with this DKIM key (PEM, from the secret).'),
-  })
-  .strict()
-  .describe('SMTP endpoint override: host, port and TLS settings.');
+function configSchemaOf(entry: z.ZodType) {
+  return z
+    .object({
+      providers: z.array(entry).min(1),
+      defaultProvider: z.string().optional().describe('Name of the provider entry used when a send names none.'),
+      outboxDir: z.string().optional().describe('Where the local capture inbox writes; default .mailroute/outbox.'),
+      ...routingFields,
+    })
+    .strict();
+}
 
-const limits = z
-  .object({
-    maxEncodedBytes: z.number().int().positive().optional(),
-    maxRecipients: z.number().int().positive().optional(),
-  })
-  .strict();
+const openConfigSchema = configSchemaOf(openEntrySchema);
+const registrySchemas = new WeakMap<ProviderRegistry, typeof openConfigSchema>();
 
-const common = {
-  name: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be lower-case letters, digits, - or _')
-    .optional()
-    .describe('Unique name of this provider entry; default "<provider>-<mode>".'),
-  mode: z.enum(['smtp', 'api']),
-  endpoint: z.url().optional().describe('API base URL override (tests, private endpoints, sovereign clouds).'),
-  smtp: smtpSettings.optional(),
-  connectTimeoutMs: z
-    .number()
-    .int()
-    .positive()
-    .optional()
-    .describe(
-      'API mode: bound on setting up a connection (DNS, TCP, TLS; default 3000): a request that never had a connection was not sent.',
-    ),
-  limits: limits.optional(),
-  ...providerRoutingFields,
+/** The configuration's schema: entries of the registry's providers, or (without one) open entries. */
+export function configSchemaFor(providers?: ProviderRegistry): typeof openConfigSchema {
+  if (!providers) return openConfigSchema;
+  let schema = registrySchemas.get(providers);
+  if (!schema) {
+    schema = configSchemaOf(providers.entrySchema);
+    registrySchemas.set(providers, schema);
+  }
+  return schema;
+}
+
+/** A provider entry: the fields every entry has, and its provider's own (typed by its descriptor). */
+export type ProviderConfig = CommonEntry & { [field: string]: unknown };
+export type MailrouteConfig = Omit<z.infer<typeof openConfigSchema>, 'providers'> & {
+  providers: ProviderConfig[];
 };
-
-const credentialPair = z.object({ username: secretRef, password: secretRef }).strict();
-
-const localProvider = z.object({ ...common, provider: z.literal('local'), outboxDir: z.string().optional() }).strict();
-
-const sesProvider = z
-  .object({
-    ...common,
-    provider: z.literal('ses'),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
-    configurationSet: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be at most 64 letters, digits, _ or -')
-      .optional(),
-    credentials: z
-      .object({ accessKeyId: secretRef, secretAccessKey: secretRef, sessionToken: secretRef.optional() })
-      .strict()
-      .optional()
-      .describe('IAM keys; API mode uses the default provider chain when absent; SMTP mode derives its password.'),
-    smtpCredentials: credentialPair.optional().describe('SES SMTP username and password.'),
-  })
-  .strict();
-
-const azureProvider = z
-  .object({
-    ...common,
-    provider: z.literal('azure'),
-    connectionString: secretRef.optional(),
-    accessKey: secretRef.optional(),
-    entra: z
-      .object({ tenantId: z.string(), clientId: z.string(), clientSecret: secretRef })
-      .strict()
-      .optional()
-      .describe('Entra application: the API token credential, and the SMTP username parts and password.'),
-    resourceName: z.string().optional().describe('ACS resource name, for the SMTP username.'),
-    smtpUsername: z.string().optional().describe('A named SMTP username, instead of resource|app|tenant.'),
-    engagementTracking: z.boolean().optional(),
-    waitForCompletion: z.boolean().optional(),
-    pollTimeoutMs: z.number().int().positive().optional(),
-    pollIntervalMs: z
-      .number()
-      .int()
-      .positive()
-      .optional()
-      .describe('API mode: poll interval when the service gives no retry-after; default 2000.'),
-  })
-  .strict();
-
-const gmailProvider = z
-  .object({
-    ...common,
-    provider: z.literal('gmail'),
-    domain: z.string().optional().describe('Your Workspace domain, sent as the EHLO name to the relay.'),
-    smtpAuth: z.enum(['none', 'password', 'xoauth2']).optional(),
-    smtpCredentials: credentialPair.optional(),
-    serviceAccount: z
-      .object({
-        clientEmail: z.string(),
-        privateKey: secretRef,
-        tokenUrl: z.url().optional().describe('OAuth token endpoint; default https://oauth2.googleapis.com/token.'),
-      })
-      .strict()
-      .optional()
-      .describe('Service account with domain-wide delegation (API mode and SMTP XOAUTH2).'),
-    user: z.string().optional().describe('The Workspace user to send as (the JWT sub).'),
-    lookup: z
-      .boolean()
-      .optional()
-      .describe(
-        "settle an ambiguous API send by looking its Message-ID up in the user's mailbox; needs https://www.googleapis.com/auth/gmail.readonly granted to the service account's domain-wide delegation",
-      ),
-  })
-  .strict();
-
-const ociProvider = z
-  .object({
-    ...common,
-    provider: z.literal('oci'),
-    region: z.string().min(1),
-    compartmentId: z.string().optional(),
-    smtpCredentials: credentialPair.optional(),
-    auth: z.enum(['apiKey', 'resourcePrincipal']).optional(),
-    apiKey: z
-      .object({
-        tenancy: z.string(),
-        user: z.string(),
-        fingerprint: z.string(),
-        privateKey: secretRef,
-        passphrase: secretRef.optional(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
-
-export const providerConfigSchema = z.discriminatedUnion('provider', [
-  localProvider,
-  sesProvider,
-  azureProvider,
-  gmailProvider,
-  ociProvider,
-]);
-
-export const configSchema = z
-  .object({
-    providers: z.array(providerConfigSchema).min(1),
-    defaultProvider: z.string().optional().describe('Name of the provider entry used when a send names none.'),
-    outboxDir: z.string().optional().describe('Where the local capture inbox writes; default .mailroute/outbox.'),
-    ...routingFields,
-  })
-  .strict();
-
-export type ProviderConfig = z.infer<typeof providerConfigSchema> & { name: string };
-export type MailrouteConfig = Omit<z.infer<typeof configSchema>, 'providers'> & { providers: ProviderConfig[] };
 
 export const DEFAULT_CONFIG: MailrouteConfig = {
   providers: [{ name: 'local', provider: 'local', mode: 'smtp' }],
@@ -215,7 +67,9 @@ export interface ConfigSource {
  * `MAILROUTE_CONFIG_FILE`, else `mailroute.config.{yaml,yml,json}` in the working directory, else the embedded
  * default (the local capture inbox).
  */
-export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): ConfigSource {
+export function loadConfig(
+  options: { file?: string; env?: NodeJS.ProcessEnv; cwd?: string; providers?: ProviderRegistry } = {},
+): ConfigSource {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   let text: string | undefined;
@@ -236,24 +90,29 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; cw
       source = found;
     }
   }
-  const config = text === undefined ? structuredClone(DEFAULT_CONFIG) : parseConfig(text, source);
+  const config = text === undefined ? structuredClone(DEFAULT_CONFIG) : parseConfig(text, source, options.providers);
   if (env.MAILROUTE_OUTBOX) config.outboxDir = env.MAILROUTE_OUTBOX;
   return { config, source };
 }
 
 /** Parses configuration text (JSON or YAML) and validates it, naming every wrong field. */
-export function parseConfig(text: string, source = 'configuration'): MailrouteConfig {
+export function parseConfig(text: string, source = 'configuration', providers?: ProviderRegistry): MailrouteConfig {
   let data: unknown;
   try {
     data = parseYaml(text);
   } catch (error) {
     throw new ConfigurationError(`${source} is not valid YAML or JSON: ${(error as Error).message}`);
   }
-  return validateConfig(data, source);
+  return validateConfig(data, source, providers);
 }
 
-export function validateConfig(data: unknown, source = 'configuration'): MailrouteConfig {
-  const parsed = configSchema.safeParse(data);
+/**
+ * Validates a configuration, naming every wrong field. With a registry, each entry is checked against its
+ * provider's descriptor (fields, then what its mode needs); without one, only the fields every entry has are,
+ * and the rest is left for a registry to check (a Mailer given one checks it when built).
+ */
+export function validateConfig(data: unknown, source = 'configuration', providers?: ProviderRegistry): MailrouteConfig {
+  const parsed = configSchemaFor(providers).safeParse(data);
   const issues: FieldIssue[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -276,8 +135,8 @@ export function validateConfig(data: unknown, source = 'configuration'): Mailrou
       issues.push({ path: `providers[${i}].name`, message: `"${p.name}" is used by another provider entry` });
     }
     names.add(p.name);
-    for (const issue of modeRequirements(p))
-      issues.push({ path: `providers[${i}].${issue.path}`, message: issue.message });
+    const needs = [...commonRequirements(p), ...(providers?.requirements(p) ?? [])];
+    for (const issue of needs) issues.push({ path: `providers[${i}].${issue.path}`, message: issue.message });
   });
   issues.push(...routingIssues(config));
   if (config.defaultProvider && !names.has(config.defaultProvider)) {
@@ -290,60 +149,6 @@ export function validateConfig(data: unknown, source = 'configuration'): Mailrou
 function configError(source: string, issues: FieldIssue[]): ConfigurationError {
   const text = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
   return new ConfigurationError(`invalid configuration in ${source}: ${text}`, { issues });
-}
-
-/** Fields that one provider needs in one mode, named so the user knows what to add. */
-function modeRequirements(p: ProviderConfig): FieldIssue[] {
-  const need = (path: string, message: string) => [{ path, message }];
-  if (p.mode === 'smtp' && p.connectTimeoutMs !== undefined) {
-    return need('connectTimeoutMs', 'is for api mode; in smtp mode use smtp.handshakeTimeoutMs');
-  }
-  switch (p.provider) {
-    case 'ses':
-      if (p.mode === 'smtp' && !p.smtpCredentials && !p.credentials) {
-        return need('smtpCredentials', 'is required in smtp mode (or give credentials to derive the SMTP password)');
-      }
-      if (p.mode === 'smtp' && !p.smtpCredentials && p.credentials?.sessionToken) {
-        return need(
-          'credentials.sessionToken',
-          'temporary credentials cannot sign in to SES SMTP: give smtpCredentials or long-term IAM keys',
-        );
-      }
-      return [];
-    case 'azure':
-      if (p.mode === 'api' && !p.connectionString && !(p.endpoint && (p.accessKey || p.entra))) {
-        return need('connectionString', 'is required in api mode (or endpoint with accessKey or entra)');
-      }
-      if (p.mode === 'smtp' && !p.entra)
-        return need('entra', 'is required in smtp mode (its clientSecret is the password)');
-      if (p.mode === 'smtp' && !p.smtpUsername && !p.resourceName) {
-        return need('resourceName', 'is required in smtp mode to build the username (or give smtpUsername)');
-      }
-      return [];
-    case 'gmail':
-      if (p.mode === 'smtp' && p.lookup) return need('lookup', 'is only valid in api mode');
-      if (p.mode === 'api' && !p.serviceAccount) return need('serviceAccount', 'is required in api mode');
-      if (p.mode === 'api' && !p.user) return need('user', 'is required in api mode: the user to send as');
-      if (p.mode === 'smtp' && (p.smtpAuth ?? 'none') === 'none' && !p.domain) {
-        return need('domain', 'is required for the relay without SMTP AUTH: it is the EHLO name');
-      }
-      if (p.mode === 'smtp' && p.smtpAuth === 'password' && !p.smtpCredentials) {
-        return need('smtpCredentials', 'is required with smtpAuth "password"');
-      }
-      if (p.mode === 'smtp' && p.smtpAuth === 'xoauth2' && !(p.serviceAccount && p.user)) {
-        return need('serviceAccount', 'and user are required with smtpAuth "xoauth2"');
-      }
-      return [];
-    case 'oci':
-      if (p.mode === 'smtp' && !p.smtpCredentials) return need('smtpCredentials', 'is required in smtp mode');
-      if (p.mode === 'api' && !p.compartmentId) return need('compartmentId', 'is required in api mode');
-      if (p.mode === 'api' && (p.auth ?? 'apiKey') === 'apiKey' && !p.apiKey) {
-        return need('apiKey', 'is required in api mode unless auth is "resourcePrincipal"');
-      }
-      return [];
-    default:
-      return [];
-  }
 }
 
 /** Reads a secret from where its reference points, registers it for redaction, and names the field when missing. */

@@ -1,12 +1,13 @@
 import type { Adapter, SendContext, SendResult } from './adapter.ts';
 import { type PreparedMessage, prepareMessage } from './compose.ts';
-import type { MailrouteConfig, ProviderConfig } from './config.ts';
+import { type MailrouteConfig, type ProviderConfig, validateConfig } from './config.ts';
 import { AmbiguousDeliveryError, isMailrouteError, SendInProgressError } from './errors.ts';
 import { DEFAULT_RETRY, type FailoverOutcome, type RetryOptions, sendWithFailover } from './failover.ts';
 import { HealthTracker } from './health.ts';
 import { type Claim, IdempotencyGuard, payloadHash } from './idempotency.ts';
 import { type Logger, silentLogger } from './log.ts';
 import { MemoryStore } from './memory-store.ts';
+import type { ProviderRegistry } from './provider-registry.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type Plan, planRoute } from './routing.ts';
 import { ambiguousFacts, claimHooks, type SettleDeps, settleAttempt, settleNow } from './settle.ts';
@@ -32,6 +33,12 @@ export interface MailerOptions {
   ownsStore?: boolean;
   logger?: Logger;
   random?: () => number;
+  /**
+   * The providers the configuration may name (`providers/index.ts` has the built-in ones). Given, the
+   * configuration is validated against it when the mailer is built, and every message's `providerOptions`
+   * before routing; without it, options are checked by the adapters that read them.
+   */
+  providers?: ProviderRegistry;
 }
 
 export interface VerifyReport {
@@ -47,7 +54,7 @@ export interface VerifyReport {
  * the result after, so a retried or redelivered message is never sent twice.
  *
  * @example
- * const mailer = new Mailer(loadConfig().config, createAdapter);
+ * const mailer = new Mailer(loadConfig().config, createAdapter, { providers: builtInProviders });
  * const result = await mailer.send({ from: 'a@example.com', to: 'b@example.com', subject: 'Hi', text: 'Hello' });
  */
 export class Mailer {
@@ -63,9 +70,12 @@ export class Mailer {
   private readonly log: Logger;
   private readonly random: () => number;
   private readonly retry: RetryOptions;
+  private readonly providers: ProviderRegistry | undefined;
 
   constructor(config: MailrouteConfig, createAdapter: AdapterFactory, options: MailerOptions = {}) {
-    this.config = config;
+    // A configuration loaded without the registry (a function's cold start) has its providers' fields checked here.
+    this.config = options.providers ? validateConfig(config, 'configuration', options.providers) : config;
+    this.providers = options.providers;
     this.createAdapter = createAdapter;
     this.sharedStore = options.store !== undefined;
     this.ownsStore = options.ownsStore === true;
@@ -113,7 +123,7 @@ export class Mailer {
 
   /** Which route and providers a message would use, and why, without sending it. */
   explain(input: unknown, options: SendOptions = {}): Plan & { health: Record<string, string> } {
-    const message = normalizeMessage(input);
+    const message = normalizeMessage(input, this.providers);
     const plan = planRoute(this.config, message, { ...options, random: this.random });
     const health = Object.fromEntries(plan.candidates.map((c) => [c.name, this.health.state(c.name)]));
     return { ...plan, health };
@@ -121,7 +131,7 @@ export class Mailer {
 
   async send(input: unknown, options: SendOptions = {}): Promise<SendResult> {
     const started = performance.now();
-    const message = normalizeMessage(input);
+    const message = normalizeMessage(input, this.providers);
     message.idempotencyKey ??= options.idempotencyKey;
     const validateMs = performance.now() - started;
     const key = message.idempotencyKey;

@@ -2,8 +2,10 @@ import { detectMimeType } from 'nodemailer/lib/mime-funcs/mime-types';
 import type { z } from 'zod';
 import { type AddressInput, type MailAddress, parseAddress } from './address.ts';
 import { type FieldIssue, InvalidMessageError } from './errors.ts';
-import { messageSchema, type NormalizedAttachment, type NormalizedMessage } from './message.ts';
+import { messageSchemaFor, type NormalizedAttachment, type NormalizedMessage } from './message.ts';
 import { formatPath, valueAt } from './paths.ts';
+import { unsupportedOption } from './provider-options.ts';
+import type { ProviderRegistry } from './provider-registry.ts';
 
 /** Headers a message sets through its own fields; setting them in `headers` would contradict those fields. */
 const RESERVED_HEADERS = new Map<string, string>([
@@ -32,8 +34,10 @@ export type ValidationResult = { ok: true; message: NormalizedMessage } | { ok: 
 /**
  * Checks a message and reports every problem at once, each with its field path and a sentence a person
  * understands. On success the message comes back normalized (lists, punycode domains, decoded attachments).
+ * With a provider registry, `providerOptions` are checked against each provider's options, whatever the route;
+ * without one, only their shape is.
  */
-export function validateMessage(input: unknown): ValidationResult {
+export function validateMessage(input: unknown, providers?: ProviderRegistry): ValidationResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return { ok: false, issues: [{ path: '', message: 'the message must be a JSON object' }] };
   }
@@ -66,12 +70,14 @@ export function validateMessage(input: unknown): ValidationResult {
     addresses.set(field, parsed);
   }
 
-  const parsed = messageSchema.safeParse(input);
+  const parsed = messageSchemaFor(providers).safeParse(input);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = formatPath(issue.path);
       if (addressIssuePaths.has(path) || [...addressIssuePaths].some((p) => path.startsWith(`${p}.`))) continue;
-      issues.push({ path, message: describeIssue(issue, raw) });
+      if (issue.code === 'unrecognized_keys' && issue.path[0] === 'providerOptions' && issue.path.length <= 2) {
+        issues.push(...unknownOptions(issue.path, issue.keys, providers));
+      } else issues.push({ path, message: describeIssue(issue, raw) });
     }
   }
 
@@ -108,10 +114,21 @@ export function validateMessage(input: unknown): ValidationResult {
 }
 
 /** Like `validateMessage`, but throws `InvalidMessageError` listing every problem. */
-export function normalizeMessage(input: unknown): NormalizedMessage {
-  const result = validateMessage(input);
+export function normalizeMessage(input: unknown, providers?: ProviderRegistry): NormalizedMessage {
+  const result = validateMessage(input, providers);
   if (!result.ok) throw new InvalidMessageError(result.issues);
   return result.message;
+}
+
+/** One issue per unknown key, named: a provider the registry lacks, or an option its provider lacks. */
+function unknownOptions(path: PropertyKey[], keys: string[], providers?: ProviderRegistry): FieldIssue[] {
+  const at = (key: string) => formatPath([...path, key]);
+  if (path.length === 1) {
+    const have = providers?.descriptors.map((d) => d.id).join(', ');
+    return keys.map((key) => ({ path: at(key), message: `names no provider (have: ${have})` }));
+  }
+  const provider = String(path[1]);
+  return keys.map((key) => ({ path: at(key), message: unsupportedOption(provider, key) }));
 }
 
 function asAddressInput(entry: unknown): AddressInput | undefined {

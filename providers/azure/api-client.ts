@@ -5,8 +5,8 @@ import { ConfigurationError } from '../../core/errors.ts';
 import { registerSecret } from '../../core/secrets.ts';
 import { connectAgents, proxyConfigured } from '../http/agents.ts';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
-import type { AzureApiConfig } from './api-message.ts';
 import { repeatabilityPolicy } from './api-repeatability.ts';
+import type { AzureConfig } from './config.ts';
 
 const azureApi = { provider: 'azure', mode: 'api' as const };
 
@@ -16,7 +16,7 @@ const azureApi = { provider: 'azure', mode: 'api' as const };
  * connection string.
  */
 export function createEmailClient(
-  config: AzureApiConfig,
+  config: AzureConfig,
   env: NodeJS.ProcessEnv,
   credential?: TokenCredential,
   clientOptions: EmailClientOptions = {},
@@ -63,7 +63,7 @@ export function createEmailClient(
  * proxy (which the pipeline would reach through an agent of its own), is left as it is.
  */
 function connectAgent(
-  config: AzureApiConfig,
+  config: AzureConfig,
   clientOptions: EmailClientOptions,
   endpoint: string,
   env: NodeJS.ProcessEnv,

@@ -1,24 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { EmailAddress, EmailMessage } from '@azure/communication-email';
-import { z } from 'zod';
 import type { MailAddress } from '../../core/address.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
-import type { ProviderConfig } from '../../core/config.ts';
-import { InvalidMessageError } from '../../core/errors.ts';
 import type { NormalizedMessage } from '../../core/message.ts';
-import { formatPath } from '../../core/paths.ts';
-
-export type AzureApiConfig = Extract<ProviderConfig, { provider: 'azure' }>;
-
-/** `providerOptions.azure`, checked strictly so that a misspelt option fails loudly instead of being ignored. */
-const azureOptionsSchema = z
-  .object({
-    engagementTracking: z
-      .boolean()
-      .optional()
-      .describe('Overrides the configured engagementTracking for this message.'),
-  })
-  .strict();
+import { optionsFor } from '../../core/provider-options.ts';
+import { type AzureConfig, azureOptions } from './config.ts';
 
 /**
  * The ACS `EmailMessage` for one message. ACS takes structured fields, not MIME, so this is built from the
@@ -26,9 +12,9 @@ const azureOptionsSchema = z
  * (attachments are base64 in both). The sender's display name is not part of the API: ACS shows the one
  * configured for the sender address on the resource's domain.
  */
-export function toAcsMessage(prepared: PreparedMessage, config: AzureApiConfig): EmailMessage {
+export function toAcsMessage(prepared: PreparedMessage, config: AzureConfig): EmailMessage {
   const { message } = prepared;
-  const options = azureOptions(message);
+  const options = optionsFor(message, 'azure', 'api', azureOptions);
   const tracking = options.engagementTracking ?? config.engagementTracking;
   const content =
     message.html === undefined
@@ -95,16 +81,4 @@ function emailAddress(mailbox: MailAddress): EmailAddress {
   return mailbox.name === undefined
     ? { address: mailbox.address }
     : { address: mailbox.address, displayName: mailbox.name };
-}
-
-function azureOptions(message: NormalizedMessage): z.infer<typeof azureOptionsSchema> {
-  const parsed = azureOptionsSchema.safeParse(message.providerOptions.azure ?? {});
-  if (parsed.success) return parsed.data;
-  throw new InvalidMessageError(
-    parsed.error.issues.map((issue) => ({
-      path: formatPath(['providerOptions', 'azure', ...issue.path]),
-      message: issue.message,
-    })),
-    { provider: 'azure', mode: 'api' },
-  );
 }

@@ -3,13 +3,14 @@ import type { AttemptRecord, Settlement } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import type { ErrorOrigin } from '../../core/errors.ts';
 import { repeatabilityResultOf, statusOf, translateAcsError } from './api-errors.ts';
-import { type AzureApiConfig, operationIdFor, repeatabilityIdFor, toAcsMessage } from './api-message.ts';
+import { operationIdFor, repeatabilityIdFor, toAcsMessage } from './api-message.ts';
 import { acsResult, generatedClientOf, type OperationBody, postEmail } from './api-post.ts';
 import type { RepeatabilityOptions } from './api-repeatability.ts';
+import type { AzureConfig } from './config.ts';
 
 export interface SettleDeps {
   client: EmailClient;
-  config: AzureApiConfig;
+  config: AzureConfig;
   origin: ErrorOrigin;
   repeatability: Required<RepeatabilityOptions>;
   maxBytes: number;

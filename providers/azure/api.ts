@@ -10,14 +10,14 @@ import type {
   SendContext,
   Settlement,
 } from '../../core/adapter.ts';
-import { ALL_CAPABILITIES, configuredLimits } from '../../core/adapter.ts';
+import { configuredLimits } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { callSignal, deadlinePassed } from '../../core/deadline.ts';
 import { TransientError } from '../../core/errors.ts';
 import { ConnectWatch } from '../http/connect-watch.ts';
 import { createEmailClient } from './api-client.ts';
 import { type AcsSendFacts, translateAcsError } from './api-errors.ts';
-import { type AzureApiConfig, operationIdFor, repeatabilityIdFor, toAcsMessage } from './api-message.ts';
+import { operationIdFor, repeatabilityIdFor, toAcsMessage } from './api-message.ts';
 import { completeSend, generatedClientOf, postEmail } from './api-post.ts';
 import {
   addRepeatabilityPolicy,
@@ -26,12 +26,8 @@ import {
   type RepeatabilityOptions,
 } from './api-repeatability.ts';
 import { settleAcsAttempt } from './api-settle.ts';
-
-/** ACS Email has no message tags; inline images need api-version 2025-09-01 (the SDK's default). */
-export const AZURE_API_CAPABILITIES: Capabilities = { ...ALL_CAPABILITIES, tags: false };
-
-/** 10 MB per request including attachments, 50 recipients (to + cc + bcc). */
-export const AZURE_API_LIMITS: Limits = { maxEncodedBytes: 10 * 1024 * 1024, maxRecipients: 50 };
+import type { AzureConfig } from './config.ts';
+import { azure } from './index.ts';
 
 /** How long `waitForCompletion` polls when `pollTimeoutMs` is not configured. */
 export const DEFAULT_POLL_TIMEOUT_MS = 30_000;
@@ -62,18 +58,18 @@ export interface AzureApiAdapterOptions {
 export class AzureApiAdapter implements Adapter {
   readonly provider = 'azure';
   readonly mode = 'api' as const;
-  readonly capabilities = AZURE_API_CAPABILITIES;
+  readonly capabilities: Capabilities = azure.modes.api.capabilities;
   readonly limits: Limits;
   readonly name: string;
-  private readonly config: AzureApiConfig;
+  private readonly config: AzureConfig;
   private readonly client: EmailClient;
   private readonly repeatability: Required<RepeatabilityOptions>;
   private readonly firstSent: FirstSentMemory;
 
-  constructor(config: AzureApiConfig, options: AzureApiAdapterOptions = {}) {
+  constructor(config: AzureConfig, options: AzureApiAdapterOptions = {}) {
     this.name = config.name;
     this.config = config;
-    this.limits = configuredLimits(AZURE_API_LIMITS, config.limits);
+    this.limits = configuredLimits(azure.modes.api.limits, config.limits);
     this.repeatability = { ...DEFAULT_REPEATABILITY, ...options.repeatability };
     this.firstSent = new FirstSentMemory(this.repeatability);
     this.client =

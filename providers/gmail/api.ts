@@ -1,28 +1,20 @@
 import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import { ALL_CAPABILITIES, configuredLimits } from '../../core/adapter.ts';
+import { configuredLimits } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
-import { type ProviderConfig, resolveSecret } from '../../core/config.ts';
+import { resolveSecret } from '../../core/config.ts';
 import { callSignal, deadlinePassed, untilAborted } from '../../core/deadline.ts';
-import { AmbiguousDeliveryError, ConfigurationError, isMailrouteError, TransientError } from '../../core/errors.ts';
+import { AmbiguousDeliveryError, isMailrouteError, TransientError } from '../../core/errors.ts';
 import { neverConnected } from '../../core/network.ts';
+import { unvalidatedEntry } from '../../core/provider-descriptor.ts';
 import { connectAgents, proxyConfigured } from '../http/agents.ts';
 import { ConnectWatch, DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
 import { unsentFailure } from '../http/unsent.ts';
 import { createGmailApiClient, GMAIL_ROOT_URL, type GmailApiClient, type GmailApiClientOptions } from './api-client.ts';
 import { describeGmailFailure, isRefusedAccessToken, mapGmailError } from './api-errors.ts';
 import { withBccHeader } from './bcc-header.ts';
+import type { GmailConfig } from './config.ts';
+import { gmail } from './index.ts';
 import { GmailLookup } from './lookup.ts';
-
-export type GmailProviderConfig = Extract<ProviderConfig, { provider: 'gmail' }>;
-
-/** Everything travels inside the raw MIME, so only tags (which Gmail has none of) are missing. */
-export const GMAIL_API_CAPABILITIES: Capabilities = { ...ALL_CAPABILITIES, tags: false };
-
-/**
- * 36,700,160 bytes is users.messages.send's `mediaUpload.maxSize` in the discovery document (the upload path is
- * always used). 100 recipients per message "sent via SMTP or the Gmail API" (support.google.com/a/answer/166852).
- */
-export const GMAIL_API_LIMITS: Limits = { maxEncodedBytes: 36_700_160, maxRecipients: 100 };
 
 /**
  * Gmail API mode: users.messages.send with the composed MIME as a `message/rfc822` media upload, as a service
@@ -32,7 +24,7 @@ export const GMAIL_API_LIMITS: Limits = { maxEncodedBytes: 36_700_160, maxRecipi
 export class GmailApiAdapter implements Adapter {
   readonly provider = 'gmail';
   readonly mode = 'api' as const;
-  readonly capabilities = GMAIL_API_CAPABILITIES;
+  readonly capabilities: Capabilities = gmail.modes.api.capabilities;
   readonly limits: Limits;
   readonly name: string;
   private readonly clientOptions: GmailApiClientOptions;
@@ -41,14 +33,11 @@ export class GmailApiAdapter implements Adapter {
   /** Only with `lookup`: without it the core declares an ambiguous send ambiguous, having nothing to ask. */
   readonly settle?: Adapter['settle'];
 
-  constructor(config: GmailProviderConfig) {
+  constructor(config: GmailConfig) {
     this.name = config.name;
-    this.limits = configuredLimits(GMAIL_API_LIMITS, config.limits);
+    this.limits = configuredLimits(gmail.modes.api.limits, config.limits);
     const account = config.serviceAccount;
-    if (!account || !config.user) {
-      const issues = [{ path: account ? 'user' : 'serviceAccount', message: 'is required in api mode' }];
-      throw new ConfigurationError(`${config.name}: serviceAccount and user are required in api mode`, { issues });
-    }
+    if (!account || !config.user) throw unvalidatedEntry(config, account ? 'user' : 'serviceAccount');
     const pem = resolveSecret(account.privateKey, 'serviceAccount.privateKey');
     this.clientOptions = {
       clientEmail: account.clientEmail,

@@ -1,16 +1,12 @@
-import type { Limits } from '../../core/adapter.ts';
-import { type ProviderConfig, resolveSecret } from '../../core/config.ts';
-import { ConfigurationError } from '../../core/errors.ts';
-import { configuredLimits, SMTP_CAPABILITIES, SmtpAdapter } from '../smtp/adapter.ts';
+import { resolveSecret } from '../../core/config.ts';
+import { unvalidatedEntry } from '../../core/provider-descriptor.ts';
+import { configuredLimits, SmtpAdapter } from '../smtp/adapter.ts';
 import type { SmtpAuth } from '../smtp/engine.ts';
 import { QUOTA_RETRY_MS, type ReplyRule } from '../smtp/reply-codes.ts';
 import { engineSettings, pemFromEnv } from '../smtp/settings.ts';
+import type { GmailConfig } from './config.ts';
+import { gmail } from './index.ts';
 import { GMAIL_SMTP_SCOPE, ServiceAccountTokenSource } from './service-account-token.ts';
-
-export type GmailProviderConfig = Extract<ProviderConfig, { provider: 'gmail' }>;
-
-/** 100 recipients per SMTP transaction; 25 MB is Gmail's limit for outgoing mail. */
-export const GMAIL_SMTP_LIMITS: Limits = { maxEncodedBytes: 25 * 1024 * 1024, maxRecipients: 100 };
 
 export const GMAIL_REPLY_RULES: readonly ReplyRule[] = [
   // The peak limit is counted per 10 minutes.
@@ -27,7 +23,7 @@ export const GMAIL_REPLY_RULES: readonly ReplyRule[] = [
  * With `smtpAuth: "xoauth2"` a service account signs in to `smtp.gmail.com` as `user`.
  */
 export class GmailSmtpAdapter extends SmtpAdapter {
-  constructor(config: GmailProviderConfig) {
+  constructor(config: GmailConfig) {
     const xoauth2 = config.smtpAuth === 'xoauth2';
     const settings = engineSettings('gmail', config.smtp, {
       host: xoauth2 ? 'smtp.gmail.com' : 'smtp-relay.gmail.com',
@@ -39,8 +35,8 @@ export class GmailSmtpAdapter extends SmtpAdapter {
     super({
       name: config.name,
       provider: 'gmail',
-      capabilities: SMTP_CAPABILITIES,
-      limits: configuredLimits(GMAIL_SMTP_LIMITS, config.limits),
+      capabilities: gmail.modes.smtp.capabilities,
+      limits: configuredLimits(gmail.modes.smtp.limits, config.limits),
       engine: {
         ...settings,
         ...(ehloName ? { ehloName } : {}),
@@ -51,19 +47,17 @@ export class GmailSmtpAdapter extends SmtpAdapter {
   }
 }
 
-function gmailSmtpAuth(config: GmailProviderConfig): SmtpAuth | undefined {
-  const missing = (path: string, message: string) =>
-    new ConfigurationError(`${path} ${message}`, { provider: 'gmail', mode: 'smtp', issues: [{ path, message }] });
+function gmailSmtpAuth(config: GmailConfig): SmtpAuth | undefined {
   switch (config.smtpAuth ?? 'none') {
     case 'password':
-      if (!config.smtpCredentials) throw missing('smtpCredentials', 'is required with smtpAuth "password"');
+      if (!config.smtpCredentials) throw unvalidatedEntry(config, 'smtpCredentials');
       return {
         user: resolveSecret(config.smtpCredentials.username, 'smtpCredentials.username'),
         pass: resolveSecret(config.smtpCredentials.password, 'smtpCredentials.password'),
       };
     case 'xoauth2': {
       const { serviceAccount, user } = config;
-      if (!serviceAccount || !user) throw missing('serviceAccount', 'and user are required with smtpAuth "xoauth2"');
+      if (!serviceAccount || !user) throw unvalidatedEntry(config, serviceAccount ? 'user' : 'serviceAccount');
       const source = new ServiceAccountTokenSource({
         clientEmail: serviceAccount.clientEmail,
         privateKey: pemFromEnv(resolveSecret(serviceAccount.privateKey, 'serviceAccount.privateKey')),

@@ -1,20 +1,20 @@
-import type { Adapter, AdapterSendResult, SendContext } from '../../core/adapter.ts';
-import { ALL_CAPABILITIES } from '../../core/adapter.ts';
+import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { ProviderUnavailableError } from '../../core/errors.ts';
+import type { LocalConfig } from './config.ts';
+import { local } from './index.ts';
 import { storeInOutbox } from './outbox.ts';
-import { LOCAL_LIMITS, type LocalProviderConfig } from './shared.ts';
 
 /** The local capture inbox in API mode: the composed message is written straight to the outbox. */
 export class LocalApiAdapter implements Adapter {
   readonly provider = 'local';
   readonly mode = 'api' as const;
-  readonly capabilities = ALL_CAPABILITIES;
-  readonly limits = LOCAL_LIMITS;
+  readonly capabilities: Capabilities = local.modes.api.capabilities;
+  readonly limits: Limits = local.modes.api.limits;
   readonly name: string;
   private readonly outboxDir: string;
 
-  constructor(config: LocalProviderConfig, outboxDir: string) {
+  constructor(config: LocalConfig, outboxDir: string) {
     this.name = config.name;
     this.outboxDir = outboxDir;
   }

@@ -1,9 +1,9 @@
-import type { Adapter, AdapterSendResult, SendContext } from '../../core/adapter.ts';
-import { ALL_CAPABILITIES } from '../../core/adapter.ts';
+import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { SmtpEngine } from '../smtp/engine.ts';
 import { type CaptureServer, startCaptureServer } from './capture-server.ts';
-import { LOCAL_LIMITS, type LocalProviderConfig } from './shared.ts';
+import type { LocalConfig } from './config.ts';
+import { local } from './index.ts';
 
 /**
  * The local capture inbox in SMTP mode: messages go over a real socket to the capture SMTP server, through the
@@ -13,14 +13,14 @@ import { LOCAL_LIMITS, type LocalProviderConfig } from './shared.ts';
 export class LocalSmtpAdapter implements Adapter {
   readonly provider = 'local';
   readonly mode = 'smtp' as const;
-  readonly capabilities = ALL_CAPABILITIES;
-  readonly limits = LOCAL_LIMITS;
+  readonly capabilities: Capabilities = local.modes.smtp.capabilities;
+  readonly limits: Limits = local.modes.smtp.limits;
   readonly name: string;
-  private readonly config: LocalProviderConfig;
+  private readonly config: LocalConfig;
   private readonly outboxDir: string;
   private started?: Promise<{ engine: SmtpEngine; server?: CaptureServer }>;
 
-  constructor(config: LocalProviderConfig, outboxDir: string) {
+  constructor(config: LocalConfig, outboxDir: string) {
     this.name = config.name;
     this.config = config;
     this.outboxDir = outboxDir;

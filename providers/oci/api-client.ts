@@ -7,10 +7,9 @@ import {
   SimpleAuthenticationDetailsProvider,
 } from 'oci-common';
 import { EmailDPClient } from 'oci-emaildataplane';
-import type { ProviderConfig } from '../../core/config.ts';
 import { ConfigurationError } from '../../core/errors.ts';
-
-export type OciProviderConfig = Extract<ProviderConfig, { provider: 'oci' }>;
+import { unvalidatedEntry } from '../../core/provider-descriptor.ts';
+import type { OciConfig } from './config.ts';
 
 /** Resolved API-key material; the adapter resolves the secrets so this file never reads the environment. */
 export interface OciApiKeyMaterial {
@@ -35,7 +34,7 @@ export function withCallSignal<T>(signal: AbortSignal | undefined, call: () => P
  * Resource principal exists only inside OCI Functions (it reads OCI_RESOURCE_PRINCIPAL_* variables that the
  * platform sets), so this branch is not exercised by the tests here.
  */
-function authProvider(config: OciProviderConfig, key: OciApiKeyMaterial | undefined): AuthenticationDetailsProvider {
+function authProvider(config: OciConfig, key: OciApiKeyMaterial | undefined): AuthenticationDetailsProvider {
   if (config.auth === 'resourcePrincipal') {
     try {
       return ResourcePrincipalAuthenticationDetailsProvider.builder();
@@ -48,11 +47,7 @@ function authProvider(config: OciProviderConfig, key: OciApiKeyMaterial | undefi
       });
     }
   }
-  if (!key) {
-    throw new ConfigurationError(`${config.name}: apiKey is required in api mode`, {
-      issues: [{ path: 'apiKey', message: 'is required unless auth is "resourcePrincipal"' }],
-    });
-  }
+  if (!key) throw unvalidatedEntry(config, 'apiKey');
   return new SimpleAuthenticationDetailsProvider(
     key.tenancy,
     key.user,
@@ -66,7 +61,7 @@ function authProvider(config: OciProviderConfig, key: OciApiKeyMaterial | undefi
  * An EmailDPClient with the SDK's retries and circuit breaker off, per client: the environment switches for
  * both are read only when oci-common is first imported, and retrying or failing over is the router's decision.
  */
-export function createOciEmailClient(config: OciProviderConfig, key: OciApiKeyMaterial | undefined): EmailDPClient {
+export function createOciEmailClient(config: OciConfig, key: OciApiKeyMaterial | undefined): EmailDPClient {
   const provider = authProvider(config, key);
   let client: EmailDPClient;
   try {

@@ -1,6 +1,6 @@
 import type { EmailDPClient } from 'oci-emaildataplane';
 import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import { ALL_CAPABILITIES, configuredLimits } from '../../core/adapter.ts';
+import { configuredLimits } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { resolveSecret } from '../../core/config.ts';
 import { callSignal, deadlinePassed } from '../../core/deadline.ts';
@@ -10,22 +10,15 @@ import {
   type RejectedRecipient,
   TransientError,
 } from '../../core/errors.ts';
+import { unvalidatedEntry } from '../../core/provider-descriptor.ts';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
 import { FetchConnectWatch } from '../http/fetch-watch.ts';
 import { unsentFailure } from '../http/unsent.ts';
-import { createOciEmailClient, type OciApiKeyMaterial, type OciProviderConfig, withCallSignal } from './api-client.ts';
+import { createOciEmailClient, type OciApiKeyMaterial, withCallSignal } from './api-client.ts';
 import { lostAnswer, mapOciError } from './api-errors.ts';
 import { fitsSubmitEmail, submitEmailDetails, submitRawEmailRequest } from './api-request.ts';
-
-/** Attachments and inline images go through submitRawEmail; OCI has no message tags. */
-export const OCI_API_CAPABILITIES: Capabilities = { ...ALL_CAPABILITIES, tags: false };
-
-/**
- * 50 recipients across to, cc and bcc (SubmitEmailDetails). The size is a tenancy quota (`max-message-size`)
- * whose default is not documented where we could read it: 2 MiB is a conservative guess (unverified), so
- * raise it with `limits.maxEncodedBytes` to the tenancy's actual limit.
- */
-export const OCI_API_LIMITS: Limits = { maxEncodedBytes: 2 * 1024 * 1024, maxRecipients: 50 };
+import type { OciConfig } from './config.ts';
+import { oci } from './index.ts';
 
 const SUPPRESSED = 'on the suppression list of OCI Email Delivery';
 
@@ -36,21 +29,17 @@ const SUPPRESSED = 'on the suppression list of OCI Email Delivery';
 export class OciApiAdapter implements Adapter {
   readonly provider = 'oci';
   readonly mode = 'api' as const;
-  readonly capabilities = OCI_API_CAPABILITIES;
+  readonly capabilities: Capabilities = oci.modes.api.capabilities;
   readonly limits: Limits;
   readonly name: string;
   private readonly compartmentId: string;
   private readonly client: EmailDPClient;
   private readonly connectTimeoutMs: number;
 
-  constructor(config: OciProviderConfig) {
+  constructor(config: OciConfig) {
     this.name = config.name;
-    this.limits = configuredLimits(OCI_API_LIMITS, config.limits);
-    if (!config.compartmentId) {
-      throw new ConfigurationError(`${config.name}: compartmentId is required in api mode`, {
-        issues: [{ path: 'compartmentId', message: 'is required in api mode' }],
-      });
-    }
+    this.limits = configuredLimits(oci.modes.api.limits, config.limits);
+    if (!config.compartmentId) throw unvalidatedEntry(config, 'compartmentId');
     this.compartmentId = config.compartmentId;
     this.connectTimeoutMs = config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.client = createOciEmailClient(config, config.auth === 'resourcePrincipal' ? undefined : apiKeyOf(config));
@@ -158,7 +147,7 @@ export class OciApiAdapter implements Adapter {
 /** The service answered (an OciError with a status), as opposed to a failed or aborted fetch. */
 const answered = (error: unknown) => typeof (error as { statusCode?: unknown } | null)?.statusCode === 'number';
 
-function apiKeyOf(config: OciProviderConfig): OciApiKeyMaterial | undefined {
+function apiKeyOf(config: OciConfig): OciApiKeyMaterial | undefined {
   const key = config.apiKey;
   if (!key) return undefined;
   return {

@@ -1,32 +1,9 @@
 import type { Body, MessageHeader, SendEmailCommandInput } from '@aws-sdk/client-sesv2';
-import { z } from 'zod';
 import type { MailAddress } from '../../core/address.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
-import type { ProviderConfig } from '../../core/config.ts';
-import { InvalidMessageError } from '../../core/errors.ts';
 import type { NormalizedMessage } from '../../core/message.ts';
-import { formatPath } from '../../core/paths.ts';
-
-export type SesApiConfig = Extract<ProviderConfig, { provider: 'ses' }>;
-
-/**
- * `providerOptions.ses`, checked strictly so that a misspelt option fails loudly instead of being ignored.
- * @example { "ses": { "listManagement": { "contactListName": "newsletter", "topicName": "weekly" } } }
- */
-const sesOptionsSchema = z
-  .object({
-    configurationSet: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be at most 64 letters, digits, _ or -')
-      .optional()
-      .describe('Overrides the configured configuration set for this message.'),
-    listManagement: z
-      .object({ contactListName: z.string().min(1), topicName: z.string().min(1).optional() })
-      .strict()
-      .optional()
-      .describe('SES list management: the contact list (and topic) whose unsubscribe links SES adds.'),
-  })
-  .strict();
+import { optionsFor } from '../../core/provider-options.ts';
+import { type SesConfig, sesOptions } from './config.ts';
 
 // Simple's header rules, from the SES v2 model (MessageHeaderList max 15; MessageHeaderName/Value patterns).
 const SIMPLE_MAX_HEADERS = 15;
@@ -64,10 +41,10 @@ export function fitsSimple(message: NormalizedMessage): boolean {
 /** The `SendEmail` input for one composed message: content, configuration set, tags, list management. */
 export async function buildSendEmailInput(
   prepared: PreparedMessage,
-  config: SesApiConfig,
+  config: SesConfig,
 ): Promise<SendEmailCommandInput> {
   const { message } = prepared;
-  const options = sesOptions(message);
+  const options = optionsFor(message, 'ses', 'api', sesOptions);
   const configurationSet = options.configurationSet ?? config.configurationSet;
   const common: Partial<SendEmailCommandInput> = {
     ...(configurationSet ? { ConfigurationSetName: configurationSet } : {}),
@@ -115,16 +92,4 @@ export async function buildSendEmailInput(
 /** `"Display Name" <user@example.com>`: a quoted string, so commas and other specials in the name are safe. */
 function formatMailbox({ name, address }: MailAddress): string {
   return name === undefined ? address : `"${name.replace(/(["\\])/g, '\\$1')}" <${address}>`;
-}
-
-function sesOptions(message: NormalizedMessage): z.infer<typeof sesOptionsSchema> {
-  const parsed = sesOptionsSchema.safeParse(message.providerOptions.ses ?? {});
-  if (parsed.success) return parsed.data;
-  throw new InvalidMessageError(
-    parsed.error.issues.map((issue) => ({
-      path: formatPath(['providerOptions', 'ses', ...issue.path]),
-      message: issue.message,
-    })),
-    { provider: 'ses', mode: 'api' },
-  );
 }

@@ -1,6 +1,6 @@
 import { GetAccountCommand, SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import { ALL_CAPABILITIES, configuredLimits } from '../../core/adapter.ts';
+import { configuredLimits } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
 import { resolveSecret } from '../../core/config.ts';
 import { callSignal, deadlinePassed } from '../../core/deadline.ts';
@@ -8,13 +8,9 @@ import { ConfigurationError, InvalidMessageError, TransientError } from '../../c
 import { connectAgents } from '../http/agents.ts';
 import { ConnectWatch, DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
 import { translateSesError } from './api-errors.ts';
-import { buildSendEmailInput, type SesApiConfig } from './api-request.ts';
-
-/** SES v2 SendEmail carries every feature: tags as EmailTags, the rest in Simple content or raw MIME. */
-export const SES_API_CAPABILITIES: Capabilities = ALL_CAPABILITIES;
-
-/** 40 MB per message after base64 encoding and 50 recipients (to + cc + bcc), as for SES SMTP. */
-export const SES_API_LIMITS: Limits = { maxEncodedBytes: 40 * 1024 * 1024, maxRecipients: 50 };
+import { buildSendEmailInput } from './api-request.ts';
+import type { SesConfig } from './config.ts';
+import { ses } from './index.ts';
 
 export interface SesApiAdapterOptions {
   /**
@@ -34,17 +30,17 @@ export interface SesApiAdapterOptions {
 export class SesApiAdapter implements Adapter {
   readonly provider = 'ses';
   readonly mode = 'api' as const;
-  readonly capabilities = SES_API_CAPABILITIES;
+  readonly capabilities: Capabilities = ses.modes.api.capabilities;
   readonly limits: Limits;
   readonly name: string;
-  private readonly config: SesApiConfig;
+  private readonly config: SesConfig;
   private readonly client: SESv2Client;
   private readonly ownsClient: boolean;
 
-  constructor(config: SesApiConfig, options: SesApiAdapterOptions = {}) {
+  constructor(config: SesConfig, options: SesApiAdapterOptions = {}) {
     this.name = config.name;
     this.config = config;
-    this.limits = configuredLimits(SES_API_LIMITS, config.limits);
+    this.limits = configuredLimits(ses.modes.api.limits, config.limits);
     this.ownsClient = !options.client;
     this.client = options.client ?? createSesClient(config, options.env ?? process.env);
   }
@@ -104,7 +100,7 @@ export class SesApiAdapter implements Adapter {
   }
 }
 
-function createSesClient(config: SesApiConfig, env: NodeJS.ProcessEnv): SESv2Client {
+function createSesClient(config: SesConfig, env: NodeJS.ProcessEnv): SESv2Client {
   const keys = config.credentials;
   const agents = connectAgents(config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   return new SESv2Client({

@@ -1,18 +1,15 @@
-import type { Limits } from '../../core/adapter.ts';
 import type { PreparedMessage } from '../../core/compose.ts';
-import { type ProviderConfig, resolveSecret } from '../../core/config.ts';
-import { ConfigurationError } from '../../core/errors.ts';
+import { resolveSecret } from '../../core/config.ts';
+import { unvalidatedEntry } from '../../core/provider-descriptor.ts';
+import { optionsFor } from '../../core/provider-options.ts';
 import { registerSecret } from '../../core/secrets.ts';
-import { configuredLimits, SMTP_CAPABILITIES, SmtpAdapter } from '../smtp/adapter.ts';
+import { configuredLimits, SmtpAdapter } from '../smtp/adapter.ts';
 import type { SmtpAuth } from '../smtp/engine.ts';
 import { QUOTA_RETRY_MS, type ReplyRule } from '../smtp/reply-codes.ts';
 import { engineSettings } from '../smtp/settings.ts';
+import { type SesConfig, sesOptions } from './config.ts';
+import { ses } from './index.ts';
 import { sesSmtpPassword } from './smtp-password.ts';
-
-export type SesProviderConfig = Extract<ProviderConfig, { provider: 'ses' }>;
-
-/** 40 MB after encoding, 50 recipients (to + cc + bcc) per message. */
-export const SES_LIMITS: Limits = { maxEncodedBytes: 40 * 1024 * 1024, maxRecipients: 50 };
 
 /** SES drops a throttled message rather than queueing it; the daily quota must send the router elsewhere. */
 export const SES_REPLY_RULES: readonly ReplyRule[] = [
@@ -27,15 +24,16 @@ const SES_REPLY_ID = /^250 Ok ([0-9a-f]+(?:-[0-9a-f]+)+)\s*$/i;
 
 /**
  * Amazon SES over SMTP: `email-smtp.{region}.amazonaws.com`, STARTTLS on 587/2587 or TLS on 465/2465. The
- * configuration set and the message tags travel as `X-SES-*` headers put on top of the composed message.
+ * configuration set, list management and the message tags travel as `X-SES-*` headers put on top of the composed
+ * message.
  */
 export class SesSmtpAdapter extends SmtpAdapter {
-  constructor(config: SesProviderConfig) {
+  constructor(config: SesConfig) {
     super({
       name: config.name,
       provider: 'ses',
-      capabilities: { ...SMTP_CAPABILITIES, tags: true },
-      limits: configuredLimits(SES_LIMITS, config.limits),
+      capabilities: ses.modes.smtp.capabilities,
+      limits: configuredLimits(ses.modes.smtp.limits, config.limits),
       engine: {
         ...engineSettings('ses', config.smtp, { host: `email-smtp.${config.region}.amazonaws.com`, port: 587 }),
         auth: sesSmtpAuth(config),
@@ -48,20 +46,14 @@ export class SesSmtpAdapter extends SmtpAdapter {
 }
 
 /** SMTP credentials as given, or the IAM access key id with the password derived for this region. */
-function sesSmtpAuth(config: SesProviderConfig): SmtpAuth {
+function sesSmtpAuth(config: SesConfig): SmtpAuth {
   if (config.smtpCredentials) {
     return {
       user: resolveSecret(config.smtpCredentials.username, 'smtpCredentials.username'),
       pass: resolveSecret(config.smtpCredentials.password, 'smtpCredentials.password'),
     };
   }
-  if (!config.credentials) {
-    throw new ConfigurationError('smtpCredentials is required in smtp mode', {
-      provider: 'ses',
-      mode: 'smtp',
-      issues: [{ path: 'smtpCredentials', message: 'is required in smtp mode (or credentials to derive it)' }],
-    });
-  }
+  if (!config.credentials) throw unvalidatedEntry(config, 'smtpCredentials');
   const pass = sesSmtpPassword(
     resolveSecret(config.credentials.secretAccessKey, 'credentials.secretAccessKey'),
     config.region,
@@ -70,11 +62,20 @@ function sesSmtpAuth(config: SesProviderConfig): SmtpAuth {
   return { user: resolveSecret(config.credentials.accessKeyId, 'credentials.accessKeyId'), pass };
 }
 
-function sesHeaders(prepared: PreparedMessage, configurationSet: string | undefined): string[] {
+/**
+ * The `X-SES-*` headers SES's SMTP interface reads: the configuration set (the message's option over the entry's),
+ * list management as `<contact list>[; topic=<topic>]`, and the tags as `name=value` pairs.
+ */
+export function sesHeaders(prepared: PreparedMessage, configured: string | undefined): string[] {
+  const { configurationSet = configured, listManagement } = optionsFor(prepared.message, 'ses', 'smtp', sesOptions);
   const lines: string[] = [];
   if (configurationSet) lines.push(`X-SES-CONFIGURATION-SET: ${configurationSet}`);
+  if (listManagement) {
+    const { contactListName, topicName } = listManagement;
+    lines.push(`X-SES-LIST-MANAGEMENT-OPTIONS: ${contactListName}${topicName ? `; topic=${topicName}` : ''}`);
+  }
   const { tags } = prepared.message;
-  // Names and values are limited to [A-Za-z0-9_.@-] by the message schema: nothing here can break a header.
+  // Names and values are limited to [A-Za-z0-9_-] by the message schema: nothing here can break a header.
   if (tags.length) lines.push(`X-SES-MESSAGE-TAGS: ${tags.map((t) => `${t.name}=${t.value}`).join(', ')}`);
   return lines;
 }

@@ -65,14 +65,4 @@ export function prependHeaders(raw: Buffer, lines: string[]): Buffer {
 }
 
 export { configuredLimits } from '../../core/adapter.ts';
-
-/** Everything travels in the MIME message, so SMTP carries every feature but provider tags. */
-export const SMTP_CAPABILITIES: Capabilities = {
-  attachments: true,
-  inlineImages: true,
-  tags: false,
-  customHeaders: true,
-  replyTo: true,
-  cc: true,
-  bcc: true,
-};
+export { SMTP_CAPABILITIES } from './capabilities.ts';

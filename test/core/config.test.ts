@@ -2,12 +2,21 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, missingSecrets, parseConfig, redactConfig, resolveSecret } from '../../core/config.ts';
+import {
+  loadConfig,
+  missingSecrets,
+  parseConfig,
+  redactConfig,
+  resolveSecret,
+  validateConfig,
+} from '../../core/config.ts';
 import { ConfigurationError, ProviderUnavailableError } from '../../core/errors.ts';
+import { Mailer } from '../../core/mailer.ts';
+import { builtInProviders, createAdapter } from '../../providers/index.ts';
 
 function configIssues(text: string) {
   try {
-    parseConfig(text);
+    parseConfig(text, 'configuration', builtInProviders);
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigurationError);
     return (error as ConfigurationError).issues;
@@ -57,11 +66,43 @@ providers:
       },
     ]);
     expect(configIssues('providers: []')[0]!.path).toBe('providers');
+    expect(configIssues('providers:\n  - {provider: sess, mode: api}\n')).toEqual([
+      { path: 'providers[0].provider', message: 'must be one of local, ses, azure, gmail, oci' },
+    ]);
     expect(configIssues('providers:\n  - {provider: local, mode: api}\n  - {provider: local, mode: api}\n')[0]).toEqual(
       {
         path: 'providers[1].name',
         message: '"local-api" is used by another provider entry',
       },
+    );
+  });
+
+  it("says what a mode needs with one issue per missing field, from the provider's descriptor", () => {
+    expect(configIssues('providers:\n  - {provider: azure, mode: smtp}\n')).toEqual([
+      { path: 'providers[0].entra', message: 'is required in smtp mode (its clientSecret is the password)' },
+      {
+        path: 'providers[0].resourceName',
+        message: 'is required in smtp mode to build the username (or give smtpUsername)',
+      },
+    ]);
+    expect(configIssues('providers:\n  - {provider: gmail, mode: smtp, smtpAuth: xoauth2}\n')).toEqual([
+      { path: 'providers[0].serviceAccount', message: 'is required with smtpAuth "xoauth2"' },
+      { path: 'providers[0].user', message: 'is required with smtpAuth "xoauth2": the user to sign in as' },
+    ]);
+    expect(configIssues('providers:\n  - {provider: oci, mode: api, region: eu-frankfurt-1}\n')).toEqual([
+      { path: 'providers[0].compartmentId', message: 'is required in api mode' },
+      { path: 'providers[0].apiKey', message: 'is required in api mode unless auth is "resourcePrincipal"' },
+    ]);
+  });
+
+  it('without a registry checks the fields every entry has, and leaves the rest to a mailer given one', () => {
+    const data = { providers: [{ provider: 'ses', mode: 'api', region: 'Ireland', limits: { maxRecipients: 5 } }] };
+    expect(validateConfig(data).providers[0]).toMatchObject({ name: 'ses-api', region: 'Ireland' });
+    expect(() =>
+      validateConfig({ providers: [{ provider: 'ses', mode: 'api', limits: { maxRecipients: 0 } }] }),
+    ).toThrow(/providers\[0\]\.limits\.maxRecipients/);
+    expect(() => new Mailer(validateConfig(data), createAdapter, { providers: builtInProviders })).toThrow(
+      /providers\[0\]\.region: must be an AWS region such as eu-west-1/,
     );
   });
 

@@ -7,6 +7,7 @@ import { type ConfigurationError, ProviderUnavailableError } from '../../core/er
 import { provideSecret } from '../../core/secret-refs.ts';
 import type { SendAnswer } from '../../core/send-payload.ts';
 import { type SsmEmulator, startSsmEmulator } from '../../emulators/ssm/index.ts';
+import { builtInProviders } from '../../providers/index.ts';
 import {
   type AwsWorld,
   captureOutput,
@@ -23,7 +24,7 @@ type Invoke = (event: unknown, context: Context) => Promise<SendAnswer>;
 
 function configIssues(data: unknown) {
   try {
-    validateConfig(data);
+    validateConfig(data, 'test', builtInProviders);
   } catch (error) {
     return (error as ConfigurationError).issues;
   }

@@ -6,7 +6,7 @@ import type { Attempt } from '../../core/errors.ts';
 import { Mailer, type MailerOptions } from '../../core/mailer.ts';
 import { MemoryStore } from '../../core/memory-store.ts';
 import type { StateStore } from '../../core/store.ts';
-import { createAdapter } from '../../providers/index.ts';
+import { builtInProviders, createAdapter } from '../../providers/index.ts';
 import { TEST_CA, type TestSmtpServer } from './smtp-test-server.ts';
 
 /** The SMTP credentials every failover test entry reads; the test server takes any. */
@@ -68,7 +68,8 @@ export class Mailers {
   private readonly open: Mailer[] = [];
 
   create(config: Record<string, unknown>, options: MailerOptions = {}): Mailer {
-    const mailer = new Mailer(validateConfig(config), createAdapter, options);
+    const providers = builtInProviders;
+    const mailer = new Mailer(validateConfig(config, 'test', providers), createAdapter, { providers, ...options });
     this.open.push(mailer);
     return mailer;
   }

@@ -2,13 +2,14 @@ import { type AddressObject, simpleParser } from 'mailparser';
 import { expect } from 'vitest';
 import { validateConfig } from '../../core/config.ts';
 import { Mailer } from '../../core/mailer.ts';
-import { createAdapter } from '../../providers/index.ts';
+import { builtInProviders, createAdapter } from '../../providers/index.ts';
 import { PIXEL_PNG, REPORT_PDF } from './messages.ts';
 import { TEST_CA, type TestSmtpServer } from './smtp-test-server.ts';
 
 /** A mailer with one provider entry, validated like a real configuration and built by the real factory. */
 export function mailerFor(entry: Record<string, unknown>): Mailer {
-  return new Mailer(validateConfig({ providers: [entry] }), createAdapter);
+  const providers = builtInProviders;
+  return new Mailer(validateConfig({ providers: [entry] }, 'test', providers), createAdapter, { providers });
 }
 
 /** The `smtp` settings that point a provider at a test server, trusting its certificate explicitly. */

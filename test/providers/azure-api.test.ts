@@ -24,13 +24,14 @@ import { normalizeMessage } from '../../core/validate.ts';
 import { type AcsEmulator, startAcsEmulator, validateEmailMessage } from '../../emulators/acs/index.ts';
 import type { Fault } from '../../emulators/common/faults.ts';
 import { AzureApiAdapter } from '../../providers/azure/api.ts';
-import { type AzureApiConfig, operationIdFor } from '../../providers/azure/api-message.ts';
+import { operationIdFor } from '../../providers/azure/api-message.ts';
+import type { AzureConfig } from '../../providers/azure/config.ts';
 import { createAdapter } from '../../providers/index.ts';
 
 let acs: AcsEmulator;
 const env: Record<string, string> = {};
 
-const azureConfig = (over: Partial<AzureApiConfig> = {}): AzureApiConfig => ({
+const azureConfig = (over: Partial<AzureConfig> = {}): AzureConfig => ({
   name: 'azure-api',
   provider: 'azure',
   mode: 'api',
@@ -38,7 +39,7 @@ const azureConfig = (over: Partial<AzureApiConfig> = {}): AzureApiConfig => ({
   pollIntervalMs: 5,
   ...over,
 });
-const adapter = (over: Partial<AzureApiConfig> = {}) => new AzureApiAdapter(azureConfig(over), { env });
+const adapter = (over: Partial<AzureConfig> = {}) => new AzureApiAdapter(azureConfig(over), { env });
 const prepare = (input: unknown) => composeMessage(normalizeMessage(input));
 const plain = { from: 'app@example.com', to: 'user@example.com', subject: 'Hi', text: 'Hello' };
 const tokenCredential = (token: string): TokenCredential => ({
@@ -167,7 +168,7 @@ describe('Azure API mode: what ACS receives', () => {
       adapter().send(await prepare({ ...plain, providerOptions: { azure: { tracking: 1 } } }), {}),
     ).rejects.toMatchObject({
       name: 'InvalidMessageError',
-      issues: [{ path: 'providerOptions.azure' }],
+      issues: [{ path: 'providerOptions.azure.tracking', message: 'azure does not support the option "tracking"' }],
     });
   });
 

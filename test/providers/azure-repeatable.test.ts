@@ -6,7 +6,8 @@ import { AmbiguousDeliveryError, IdempotencyConflictError, TransientError } from
 import { normalizeMessage } from '../../core/validate.ts';
 import { type AcsEmulator, startAcsEmulator } from '../../emulators/acs/index.ts';
 import { AzureApiAdapter, type AzureApiAdapterOptions } from '../../providers/azure/api.ts';
-import { type AzureApiConfig, operationIdFor } from '../../providers/azure/api-message.ts';
+import { operationIdFor } from '../../providers/azure/api-message.ts';
+import type { AzureConfig } from '../../providers/azure/config.ts';
 import { failoverConfig, Mailers, steps } from '../helpers/failover.ts';
 
 // ACS repeatable requests (Repeatability-Request-Id + Repeatability-First-Sent, tracked 5 minutes): a retry
@@ -16,7 +17,7 @@ let acs: AcsEmulator;
 const env: Record<string, string> = {};
 const mailers = new Mailers();
 
-const config = (over: Partial<AzureApiConfig> = {}): AzureApiConfig => ({
+const config = (over: Partial<AzureConfig> = {}): AzureConfig => ({
   name: 'acs',
   provider: 'azure',
   mode: 'api',
@@ -25,7 +26,7 @@ const config = (over: Partial<AzureApiConfig> = {}): AzureApiConfig => ({
   ...over,
 });
 /** A new adapter is a new process: it remembers nothing of earlier attempts. */
-const adapter = (options: AzureApiAdapterOptions = {}, over: Partial<AzureApiConfig> = {}) =>
+const adapter = (options: AzureApiAdapterOptions = {}, over: Partial<AzureConfig> = {}) =>
   new AzureApiAdapter(config(over), { env, ...options });
 const plain = { from: 'app@example.com', to: 'user@example.com', subject: 'Hi', text: 'Hello' };
 const prepare = (key: string | undefined, input: Record<string, unknown> = plain) =>

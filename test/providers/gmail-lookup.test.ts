@@ -11,7 +11,7 @@ import {
   type GmailEmulator,
   startGmailEmulator,
 } from '../../emulators/gmail/index.ts';
-import { createAdapter } from '../../providers/index.ts';
+import { builtInProviders, createAdapter } from '../../providers/index.ts';
 
 const SERVICE_ACCOUNT = 'mailroute@project.iam.gserviceaccount.com';
 const SENDER = 'sender@example.com';
@@ -198,7 +198,7 @@ describe('the lookup setting', () => {
 
   const issues = (data: unknown) => {
     try {
-      validateConfig(data);
+      validateConfig(data, 'test', builtInProviders);
       return [];
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigurationError);

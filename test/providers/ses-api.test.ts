@@ -22,7 +22,7 @@ import type { Fault } from '../../emulators/common/faults.ts';
 import { type SesEmulator, startSesEmulator } from '../../emulators/ses/index.ts';
 import { createAdapter } from '../../providers/index.ts';
 import { SesApiAdapter } from '../../providers/ses/api.ts';
-import type { SesApiConfig } from '../../providers/ses/api-request.ts';
+import type { SesConfig } from '../../providers/ses/config.ts';
 
 const env = { MR_TEST_SES_KEY: 'AKIDMAILROUTETEST', MR_TEST_SES_SECRET: 'mailroute-test-secret-key' };
 const credentials = { accessKeyId: { env: 'MR_TEST_SES_KEY' }, secretAccessKey: { env: 'MR_TEST_SES_SECRET' } };
@@ -54,7 +54,7 @@ async function startRecorder(target: string) {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies, server };
 }
 
-const sesConfig = (over: Partial<SesApiConfig> = {}): SesApiConfig => ({
+const sesConfig = (over: Partial<SesConfig> = {}): SesConfig => ({
   name: 'ses-api',
   provider: 'ses',
   mode: 'api',
@@ -63,7 +63,7 @@ const sesConfig = (over: Partial<SesApiConfig> = {}): SesApiConfig => ({
   credentials,
   ...over,
 });
-const adapter = (over: Partial<SesApiConfig> = {}) => new SesApiAdapter(sesConfig(over), { env });
+const adapter = (over: Partial<SesConfig> = {}) => new SesApiAdapter(sesConfig(over), { env });
 const prepare = (input: unknown) => composeMessage(normalizeMessage(input));
 const account = {
   DedicatedIpAutoWarmupEnabled: false,
@@ -213,7 +213,9 @@ describe('SES API mode: what SES receives', () => {
     const prepared = await prepare({ ...plain, providerOptions: { ses: { listManagment: {} } } });
     await expect(adapter().send(prepared, {})).rejects.toMatchObject({
       name: 'InvalidMessageError',
-      issues: [{ path: 'providerOptions.ses' }],
+      issues: [
+        { path: 'providerOptions.ses.listManagment', message: 'ses does not support the option "listManagment"' },
+      ],
     });
     expect((await ses.store()).emails).toHaveLength(0);
   });

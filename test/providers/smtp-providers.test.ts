@@ -86,6 +86,21 @@ describe('Amazon SES over SMTP', () => {
     expect(parsed.messageId).toBe(result.messageId);
   });
 
+  it("carries the message's configuration set and list management as X-SES-* headers, over the configured set", async () => {
+    const mailer = open(ses());
+    const listManagement = { contactListName: 'customers', topicName: 'billing' };
+    await mailer.send({
+      ...plainMessage(),
+      providerOptions: { ses: { configurationSet: 'marketing', listManagement } },
+    });
+    await mailer.send({ ...plainMessage(), providerOptions: { ses: { listManagement: { contactListName: 'all' } } } });
+    const [first, second] = await Promise.all(server.received.map((r) => simpleParser(r.raw)));
+    expect(first?.headers.get('x-ses-configuration-set')).toBe('marketing');
+    expect(first?.headers.get('x-ses-list-management-options')).toBe('customers; topic=billing');
+    expect(second?.headers.get('x-ses-configuration-set')).toBe('transactional');
+    expect(second?.headers.get('x-ses-list-management-options')).toBe('all');
+  });
+
   it('signs in with the IAM access key id and the password derived for the region', async () => {
     const mailer = open(
       ses({
@@ -161,6 +176,17 @@ describe('Azure Communication Services Email over SMTP', () => {
     ]);
     expect(server.received[0]?.envelope).toEqual(RICH_ENVELOPE);
     await expectRichMime(server.received[0]!.raw);
+  });
+
+  it('refuses a per-message engagementTracking, which only the API carries, instead of dropping it', async () => {
+    const mailer = open(azure());
+    const send = mailer.send({ ...plainMessage(), providerOptions: { azure: { engagementTracking: false } } });
+    await expect(send).rejects.toBeInstanceOf(UnsupportedFeatureError);
+    await expect(send).rejects.toMatchObject({
+      message: 'azure does not support the option "engagementTracking" in smtp mode',
+      path: 'providerOptions.azure.engagementTracking',
+    });
+    expect(server.received).toEqual([]);
   });
 
   it('uses a named SMTP username when one is given', async () => {

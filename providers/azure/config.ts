@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import type { FieldIssue } from '../../core/errors.ts';
+import type { ProviderEntry } from '../../core/provider-descriptor.ts';
+import { secretRef } from '../../core/secret-refs.ts';
+
+/** An Azure Communication Services Email entry's own fields. */
+export const azureFields = {
+  connectionString: secretRef.optional(),
+  accessKey: secretRef.optional(),
+  entra: z
+    .object({ tenantId: z.string(), clientId: z.string(), clientSecret: secretRef })
+    .strict()
+    .optional()
+    .describe('Entra application: the API token credential, and the SMTP username parts and password.'),
+  resourceName: z.string().optional().describe('ACS resource name, for the SMTP username.'),
+  smtpUsername: z.string().optional().describe('A named SMTP username, instead of resource|app|tenant.'),
+  engagementTracking: z.boolean().optional(),
+  waitForCompletion: z.boolean().optional(),
+  pollTimeoutMs: z.number().int().positive().optional(),
+  pollIntervalMs: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('API mode: poll interval when the service gives no retry-after; default 2000.'),
+};
+
+export type AzureConfig = ProviderEntry<typeof azureFields>;
+
+/**
+ * `providerOptions.azure`. Only the API carries it: over SMTP, tracking is the resource's setting, so a message
+ * asking for it there is refused rather than sent without it.
+ */
+export const azureOptions = z
+  .object({
+    engagementTracking: z
+      .boolean()
+      .optional()
+      .describe('API mode: overrides the configured engagementTracking for this message.'),
+  })
+  .strict();
+
+/** The API needs a way in (a connection string, or an endpoint and a key); SMTP signs in as an Entra app. */
+export function azureRequirements(entry: AzureConfig): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  if (entry.mode === 'api' && !entry.connectionString && !(entry.endpoint && (entry.accessKey || entry.entra))) {
+    issues.push({ path: 'connectionString', message: 'is required in api mode (or endpoint with accessKey or entra)' });
+  }
+  if (entry.mode === 'smtp' && !entry.entra) {
+    issues.push({ path: 'entra', message: 'is required in smtp mode (its clientSecret is the password)' });
+  }
+  if (entry.mode === 'smtp' && !entry.smtpUsername && !entry.resourceName) {
+    const message = 'is required in smtp mode to build the username (or give smtpUsername)';
+    issues.push({ path: 'resourceName', message });
+  }
+  return issues;
+}

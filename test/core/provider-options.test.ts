@@ -1,0 +1,106 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { validateConfig } from '../../core/config.ts';
+import { InvalidMessageError } from '../../core/errors.ts';
+import { Mailer } from '../../core/mailer.ts';
+import { validateMessage } from '../../index.ts';
+import { builtInProviders, createAdapter } from '../../providers/index.ts';
+
+// providerOptions of the built-in providers: every key is known to its provider or refused before routing, naming
+// both; an option a mode cannot carry is refused by that entry (as a feature it lacks), never dropped.
+
+const base = { from: 'app@example.com', to: 'user@example.com', subject: 'Hi', text: 'Hello' };
+const outbox = mkdtempSync(join(tmpdir(), 'mr-options-'));
+const acsSmtp = {
+  name: 'acs-smtp',
+  provider: 'azure',
+  mode: 'smtp',
+  resourceName: 'contoso',
+  entra: { tenantId: 't', clientId: 'c', clientSecret: { env: 'MR_OPTIONS_ACS_SECRET' } },
+  // Never reached: the option is refused before this adapter is called.
+  smtp: { host: '127.0.0.1', port: 9 },
+};
+
+describe('providerOptions of the built-in providers', () => {
+  let mailer: Mailer | undefined;
+  beforeAll(() => vi.stubEnv('MR_OPTIONS_ACS_SECRET', 'acs-secret-for-options-test'));
+  afterAll(() => vi.unstubAllEnvs());
+  afterEach(async () => mailer?.close());
+  const open = (config: Record<string, unknown>) => {
+    const providers = builtInProviders;
+    mailer = new Mailer(validateConfig(config, 'test', providers), createAdapter, { providers });
+    return mailer;
+  };
+  const local = { providers: [{ name: 'capture', provider: 'local', mode: 'api' }], outboxDir: outbox };
+  const issuesOf = async (send: Promise<unknown>) => {
+    const error = await send.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidMessageError);
+    return (error as InvalidMessageError).issues;
+  };
+
+  it('refuses an option its provider does not have, or a provider there is not, before routing', async () => {
+    const sent = readdirSync(outbox).length;
+    expect(await issuesOf(open(local).send({ ...base, providerOptions: { gmail: { foo: 1 } } }))).toEqual([
+      { path: 'providerOptions.gmail.foo', message: 'gmail does not support the option "foo"' },
+    ]);
+    for (const provider of ['local', 'oci']) {
+      const issues = await issuesOf(open(local).send({ ...base, providerOptions: { [provider]: { x: true } } }));
+      expect(issues).toEqual([
+        { path: `providerOptions.${provider}.x`, message: `${provider} does not support the option "x"` },
+      ]);
+    }
+    expect(await issuesOf(open(local).send({ ...base, providerOptions: { sess: {} } }))).toEqual([
+      { path: 'providerOptions.sess', message: 'names no provider (have: local, ses, azure, gmail, oci)' },
+    ]);
+    expect(readdirSync(outbox)).toHaveLength(sent);
+  });
+
+  it("checks a provider's options by shape whether or not it is on the route", async () => {
+    const issues = await issuesOf(open(local).send({ ...base, providerOptions: { ses: { configurationSet: 'a b' } } }));
+    expect(issues).toEqual([
+      {
+        path: 'providerOptions.ses.configurationSet',
+        message: 'has an invalid format (must match /^[A-Za-z0-9_-]{1,64}$/)',
+      },
+    ]);
+    const valid = { ses: { configurationSet: 'reports' }, azure: { engagementTracking: false } };
+    await expect(open(local).send({ ...base, providerOptions: valid })).resolves.toMatchObject({ name: 'capture' });
+  });
+
+  it('is refused by an entry whose mode cannot carry it, and goes to one that can, never dropped', async () => {
+    const config = {
+      providers: [acsSmtp, ...local.providers],
+      outboxDir: outbox,
+      routes: [{ name: 'main', providers: ['acs-smtp', 'capture'] }],
+    };
+    const result = await open(config).send({ ...base, providerOptions: { azure: { engagementTracking: false } } });
+    expect(result).toMatchObject({ name: 'capture' });
+    expect(result.attempts?.map((a) => [a.name, a.outcome, a.errorCode])).toEqual([
+      ['acs-smtp', 'skipped', 'UNSUPPORTED_FEATURE'],
+      ['capture', 'sent', undefined],
+    ]);
+    const only = open({ providers: [acsSmtp] }).send({
+      ...base,
+      providerOptions: { azure: { engagementTracking: true } },
+    });
+    await expect(only).rejects.toMatchObject({
+      code: 'UNSUPPORTED_FEATURE',
+      message: 'azure does not support the option "engagementTracking" in smtp mode',
+      path: 'providerOptions.azure.engagementTracking',
+    });
+  });
+
+  it("are what the package's validateMessage checks, with the built-in providers by default", () => {
+    expect(validateMessage({ ...base, providerOptions: { gmail: { foo: 1 } } })).toEqual({
+      ok: false,
+      issues: [{ path: 'providerOptions.gmail.foo', message: 'gmail does not support the option "foo"' }],
+    });
+    const listManagement = { contactListName: 'news;letter' };
+    expect(validateMessage({ ...base, providerOptions: { ses: { listManagement } } })).toMatchObject({
+      ok: false,
+      issues: [{ path: 'providerOptions.ses.listManagement.contactListName' }],
+    });
+  });
+});
