@@ -18,14 +18,28 @@ export interface QueueRecord {
   receiveCount?: number;
 }
 
+/**
+ * Why a record was not sent: the reason (logged, and kept with a dead letter), the error's code as a field of its
+ * own (`INVALID_JSON`, `RECIPIENT_REJECTED`, ...: never parsed back from the reason), and the error's JSON form
+ * (code, message, field issues) when there was a project error.
+ */
+export interface RecordFailure {
+  reason: string;
+  errorCode: string;
+  error?: Record<string, unknown>;
+}
+
+/** Not sent, may succeed later: give it back to the queue (`errorCode` when a project error said why). */
+export type RetryOutcome = { id: string; status: 'retry'; reason: string } & Partial<Omit<RecordFailure, 'reason'>>;
+/** Will never succeed as it is (or may already have been delivered): set aside with its reason, acknowledged. */
+export type DeadLetterOutcome = { id: string; status: 'dead-letter' } & RecordFailure;
+
 export type RecordOutcome =
   | { id: string; status: 'sent'; result: SendResult }
   /** Sent by an earlier delivery: the recorded result, nothing sent now. */
   | { id: string; status: 'duplicate'; result: SendResult }
-  /** Not sent, may succeed later: give it back to the queue. */
-  | { id: string; status: 'retry'; reason: string; error?: Record<string, unknown> }
-  /** Will never succeed as it is (or may already have been delivered): set aside with its reason, acknowledged. */
-  | { id: string; status: 'dead-letter'; reason: string; error?: Record<string, unknown> };
+  | RetryOutcome
+  | DeadLetterOutcome;
 
 /** What bounds one dead-letter write. */
 export interface DeadLetterCall {
@@ -38,14 +52,16 @@ export interface DeadLetterCall {
 }
 
 /**
- * Where a permanent failure goes: the original body and the reason. Throws if it could not be stored. Each call
- * is bounded by the remaining time (`call.signal`): a write that has not finished by then is abandoned and its
- * record goes back to the queue, never dropped.
+ * Where a permanent failure goes: the original record, the reason, and the whole failure (its `errorCode`, and the
+ * error's JSON with its field issues; `deadLetterFields` in core/runtime/dead-letter.ts turns them into the fields
+ * every cloud writes). Throws if it could not be stored. Each call is bounded by the remaining time
+ * (`call.signal`): a write that has not finished by then is abandoned and its record goes back to the queue, never
+ * dropped.
  */
 export type DeadLetterSink = (
   record: QueueRecord,
   reason: string,
-  error?: Record<string, unknown>,
+  failure?: RecordFailure,
   call?: DeadLetterCall,
 ) => Promise<void>;
 
@@ -59,7 +75,8 @@ export interface BatchOptions {
   /**
    * Epoch ms by which a dead-letter write must have finished: one that has not is abandoned (its signal aborts)
    * and its record goes back to the queue, so the function still answers in time. Normally between `deadline`
-   * and the function's end (see `queueDeadlines`); default `deadline`. Neither: writes are not bounded.
+   * and the function's end (see `splitDeadlines` in core/runtime/deadline.ts); default `deadline`. Neither:
+   * writes are not bounded.
    */
   deadLetterDeadline?: number;
   /**
@@ -70,34 +87,19 @@ export interface BatchOptions {
 }
 
 /**
- * The two bounds of a queue invocation that must have answered by `end` (epoch ms): sends stop `marginMs` before
- * it (`deadline`); dead-letter writes get the first half of that margin and must be done `marginMs / 2` before
- * the end (`deadLetterDeadline`), the other half being left for the answer. A non-finite end (no timeout) gives
- * no bounds.
- */
-export function queueDeadlines(end: number, marginMs: number): { deadline?: number; deadLetterDeadline?: number } {
-  if (!Number.isFinite(end)) return {};
-  return { deadline: end - marginMs, deadLetterDeadline: end - Math.ceil(marginMs / 2) };
-}
-
-/**
  * What to do with a failed send, from its class: a message that can never succeed (invalid, rejected, a key
  * reused for another payload) or that may already have been delivered (ambiguous) is dead-lettered, never
  * retried; anything that may succeed later goes back to the queue.
  */
-export function classifyFailure(error: unknown): {
-  status: 'retry' | 'dead-letter';
-  reason: string;
-  error?: Record<string, unknown>;
-} {
+export function classifyFailure(error: unknown): Omit<RetryOutcome, 'id'> | Omit<DeadLetterOutcome, 'id'> {
   if (!isMailrouteError(error)) {
     return { status: 'retry', reason: `unexpected error: ${(error as Error)?.message ?? String(error)}` };
   }
   const e = error as MailrouteError;
-  const json = e.toJSON();
-  if (e.mayHaveDelivered) return { status: 'dead-letter', reason: `ambiguous: ${e.message}`, error: json };
-  if (e.retryable) return { status: 'retry', reason: `${e.code}: ${e.message}`, error: json };
-  return { status: 'dead-letter', reason: `${e.code}: ${e.message}`, error: json };
+  const failure = { errorCode: e.code, error: e.toJSON() };
+  if (e.mayHaveDelivered) return { status: 'dead-letter', reason: `ambiguous: ${e.message}`, ...failure };
+  if (e.retryable) return { status: 'retry', reason: `${e.code}: ${e.message}`, ...failure };
+  return { status: 'dead-letter', reason: `${e.code}: ${e.message}`, ...failure };
 }
 
 /** Sends one record; never throws: every record ends with an outcome. */
@@ -117,7 +119,7 @@ export async function processRecord(record: QueueRecord, options: BatchOptions):
     message = JSON.parse(body);
   } catch (error) {
     const reason = `INVALID_JSON: the record body is not JSON (${(error as Error).message})`;
-    return deadLetterRecord(record, { reason }, options);
+    return deadLetterRecord(record, { reason, errorCode: 'INVALID_JSON' }, options);
   }
   try {
     const result = await options.mailer.send(message, {
@@ -138,15 +140,21 @@ export async function processRecord(record: QueueRecord, options: BatchOptions):
  * dead-letter outcome once the write has finished; a `retry` outcome (the record stays on the queue) when the
  * write failed, or did not finish in time, or there was no time left to start it. Never throws. A write given up
  * at the deadline may still have reached the dead-letter place: the record may then be set aside twice, never
- * lost.
+ * lost. The failure's `errorCode` defaults to its error's `code`, else `UNKNOWN`.
  */
 export async function deadLetterRecord(
   record: QueueRecord,
-  failure: { reason: string; error?: Record<string, unknown> },
+  failure: { reason: string; errorCode?: string; error?: Record<string, unknown> },
   options: Pick<BatchOptions, 'deadLetter' | 'deadline' | 'deadLetterDeadline'>,
 ): Promise<RecordOutcome> {
   const { reason, error } = failure;
-  const outcome: RecordOutcome = { id: record.id, status: 'dead-letter', reason, ...(error ? { error } : {}) };
+  const code = failure.errorCode ?? error?.code;
+  const set: RecordFailure = {
+    reason,
+    errorCode: typeof code === 'string' ? code : 'UNKNOWN',
+    ...(error ? { error } : {}),
+  };
+  const outcome: RecordOutcome = { id: record.id, status: 'dead-letter', ...set };
   const giveBack = (why: string): RecordOutcome => ({ id: record.id, status: 'retry', reason: `${why}; ${reason}` });
   const by = options.deadLetterDeadline ?? options.deadline;
   const left = by === undefined ? Number.POSITIVE_INFINITY : by - Date.now();
@@ -155,7 +163,7 @@ export async function deadLetterRecord(
   const timeout = left <= MAX_TIMER_MS ? setTimeout(() => timer.abort(new DeadLetterTimeout(left)), left) : undefined;
   const signal = timeout === undefined ? undefined : timer.signal;
   try {
-    const write = (async () => options.deadLetter(record, reason, error, signal ? { signal } : {}))();
+    const write = (async () => options.deadLetter(record, reason, set, signal ? { signal } : {}))();
     await untilAborted(write, signal);
     return outcome;
   } catch (failed) {

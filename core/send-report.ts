@@ -75,7 +75,7 @@ export function outcomeRecord(outcome: RecordOutcome): Record<string, unknown> {
     const { name, provider, mode, messageId, providerMessageId } = outcome.result;
     return { ...base, name, provider, mode, messageId, ...(providerMessageId ? { providerMessageId } : {}) };
   }
-  return { ...base, reason: outcome.reason, ...(outcome.error?.code ? { errorCode: outcome.error.code } : {}) };
+  return { ...base, reason: outcome.reason, ...(outcome.errorCode ? { errorCode: outcome.errorCode } : {}) };
 }
 
 /** Fields that hold message ids, which look like addresses (`<id@host>`) and must stay whole to be searchable. */

@@ -1,11 +1,23 @@
-import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { errorToHttp, type HttpAnswer } from '../../core/http-api.ts';
-import { routeHttpRequest } from '../../core/http-routes.ts';
-import type { SendOutcome } from '../../core/send-report.ts';
-import { deadlineOf, type MailrouteContext, mailrouteRuntime } from './config.ts';
-import { observeSend } from './observability.ts';
-import { enqueue } from './sqs.ts';
+import type { HttpAnswer } from '../../core/http-api.ts';
+import type { HttpRequest } from '../../core/http-routes.ts';
+import { answerHttp } from '../../core/runtime/invocation.ts';
+import { endOf, mailer } from './config.ts';
+import { lambda, log } from './log.ts';
+import { enqueueTo } from './sqs.ts';
+
+const enqueue = enqueueTo(process.env.MAILROUTE_QUEUE_URL);
+
+/** An HTTP API (payload 2.0) or function URL event as the core routes it. */
+function toHttpRequest(event: APIGatewayProxyEventV2): HttpRequest {
+  const { stage, http } = event.requestContext;
+  // A named API Gateway stage prefixes the raw path; `$default` (and a function URL) does not.
+  const named = stage && stage !== '$default';
+  const path = named ? event.rawPath.replace(new RegExp(`^/${stage}(?=/)`), '') : event.rawPath;
+  const body = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
+  const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  return { method: http.method, path, body, headers, query: event.queryStringParameters };
+}
 
 const toResult = (answer: HttpAnswer): APIGatewayProxyStructuredResultV2 => ({
   statusCode: answer.status,
@@ -13,32 +25,12 @@ const toResult = (answer: HttpAnswer): APIGatewayProxyStructuredResultV2 => ({
   body: JSON.stringify(answer.body),
 });
 
-const lowerCaseKeys = (headers: Record<string, string | undefined> = {}) =>
-  Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
-
 /**
  * API Gateway HTTP API (payload 2.0) and function URL: `POST /v1/send`, `GET /healthz`, the API of `npm start`.
  * `?mode=enqueue`, `Prefer: respond-async` or `MAILROUTE_HTTP_MODE=enqueue` put the message on the send queue
- * (202 with the SQS message id) instead of sending now. Callers are authorized by IAM (AWS_IAM on the route
- * or the function URL), configured in serverless.yml.
+ * through the SQS producer (202 with the SQS message id) instead of sending now. Callers are authorized by IAM
+ * (AWS_IAM on the route or the function URL), configured in serverless.yml.
  */
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, MailrouteContext>()
-  .use(mailrouteRuntime((error) => toResult(errorToHttp(error))))
-  .handler(async (event, context) => {
-    const { stage, http } = event.requestContext;
-    // A named API Gateway stage prefixes the raw path; `$default` (and a function URL) does not.
-    const path =
-      stage && stage !== '$default' ? event.rawPath.replace(new RegExp(`^/${stage}(?=/)`), '') : event.rawPath;
-    const body = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
-    const answer = await routeHttpRequest(
-      context.mailer,
-      { method: http.method, path, body, headers: lowerCaseKeys(event.headers), query: event.queryStringParameters },
-      {
-        defaultMode: process.env.MAILROUTE_HTTP_MODE === 'enqueue' ? 'enqueue' : 'send',
-        enqueue: (text) => enqueue(process.env.MAILROUTE_QUEUE_URL, text),
-        send: { deadline: deadlineOf(context) },
-      },
-    );
-    observeSend(answer.body as SendOutcome, { trigger: 'http' });
-    return toResult(answer);
-  });
+export const handler = lambda<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(async (event, context) =>
+  toResult(await answerHttp(toHttpRequest(event), { mailer, log, end: endOf(context), enqueue })),
+);

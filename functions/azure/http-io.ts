@@ -2,9 +2,6 @@ import type { HttpRequest as AzureHttpRequest, HttpResponseInit } from '@azure/f
 import type { HttpAnswer } from '../../core/http-api.ts';
 import type { HttpRequest } from '../../core/http-routes.ts';
 
-/** Azure's front end drops a request left unanswered for 230 s, whatever host.json's functionTimeout says. */
-export const HTTP_ANSWER_LIMIT_MS = 230_000;
-
 /**
  * The request as the core routes it. host.json's `routePrefix` is "", so the URL's path is the route itself;
  * header names come lower-case from the fetch `Headers`.

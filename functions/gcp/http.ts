@@ -1,9 +1,9 @@
 import * as functions from '@google-cloud/functions-framework';
-import { errorToHttp, type HttpAnswer } from '../../core/http-api.ts';
-import { type HttpRequest, routeHttpRequest } from '../../core/http-routes.ts';
-import type { SendOutcome } from '../../core/send-report.ts';
-import { errorField, log, observeSend } from './log.ts';
-import { deadlineOf, instanceMailer, sendTopic } from './runtime.ts';
+import type { HttpRequest } from '../../core/http-routes.ts';
+import { answerHttp } from '../../core/runtime/invocation.ts';
+import { functionEnd, mailer } from './config.ts';
+import { log } from './log.ts';
+import { sendTopic } from './topics.ts';
 
 const firstOf = (value: unknown) => (Array.isArray(value) ? value[0] : value);
 const strings = (record: Record<string, unknown>) =>
@@ -19,25 +19,15 @@ function toHttpRequest(req: functions.Request): HttpRequest {
   return { method: req.method, path: req.path, body, headers: strings(req.headers), query: strings(req.query) };
 }
 
+const enqueue = async (text: string) => (await sendTopic().enqueue(JSON.parse(text))).messageId;
+
 /**
  * HTTP function (IAM-only: deployed with `--no-allow-unauthenticated`): `POST /v1/send`, `GET /healthz`, the API of
- * `npm start`. `?mode=enqueue`, `Prefer: respond-async` or `MAILROUTE_HTTP_MODE=enqueue` publish the checked
- * message to `MAILROUTE_SEND_TOPIC` and answer 202 with the Pub/Sub message id instead of sending now.
+ * `npm start` (core/runtime/invocation.ts). `?mode=enqueue`, `Prefer: respond-async` or `MAILROUTE_HTTP_MODE=enqueue`
+ * publish the checked message to `MAILROUTE_SEND_TOPIC` and answer 202 with the Pub/Sub message id instead.
  */
 export async function handleHttp(req: functions.Request, res: functions.Response): Promise<void> {
-  const started = Date.now();
-  let answer: HttpAnswer;
-  try {
-    answer = await routeHttpRequest(await instanceMailer(), toHttpRequest(req), {
-      defaultMode: process.env.MAILROUTE_HTTP_MODE === 'enqueue' ? 'enqueue' : 'send',
-      enqueue: async (text) => (await sendTopic().enqueue(JSON.parse(text))).messageId,
-      send: { deadline: deadlineOf(started) },
-    });
-    observeSend(answer.body as SendOutcome, { trigger: 'http' });
-  } catch (error) {
-    log('ERROR', 'request failed', { error: errorField(error) });
-    answer = errorToHttp(error);
-  }
+  const answer = await answerHttp(toHttpRequest(req), { mailer, log, end: functionEnd(), enqueue });
   res.status(answer.status).set({ 'content-type': 'application/json', ...answer.headers });
   res.send(JSON.stringify(answer.body));
 }

@@ -1,34 +1,22 @@
 import * as functions from '@google-cloud/functions-framework';
-import { deadLetterRecord, processRecord } from '../../core/queue-batch.ts';
-import { errorField, log, observeOutcome } from './log.ts';
-import { deadLetterFor, readPubSubEvent } from './pubsub-event.ts';
-import { instanceMailer, queueDeadlinesOf } from './runtime.ts';
+import { runRecord, setAside } from '../../core/runtime/invocation.ts';
+import { functionEnd, mailer } from './config.ts';
+import { failedTopicSink } from './failed-topic.ts';
+import { log } from './log.ts';
+import { readPubSubEvent } from './pubsub-event.ts';
 
 /**
  * Pub/Sub through Eventarc (`google.cloud.pubsub.topic.v1.messagePublished`), one message per event, deployed
  * with retry enabled. Sent or duplicate: acknowledged (2xx). Permanent failure (invalid, rejected) and malformed
  * event: published to `MAILROUTE_FAILED_TOPIC` with its reason, then acknowledged. Anything worth retrying
  * (throttle, outage, deadline, a failed-topic publish that failed or did not finish before its deadline, a broken
- * cold start): thrown, so the answer is 500, in time, and Pub/Sub redelivers, up to the subscription's max
- * delivery attempts, then to its dead-letter topic.
+ * cold start, logged as `cold start failed`): thrown, so the answer is 500, in time, and Pub/Sub redelivers, up to
+ * the subscription's max delivery attempts, then to its dead-letter topic.
  */
 export async function handlePubSubEvent(event: functions.CloudEvent<unknown>): Promise<void> {
-  const started = Date.now();
-  const deadlines = queueDeadlinesOf(started);
   const read = readPubSubEvent(event);
-  const deadLetter = deadLetterFor(read);
-  if (!read.ok) {
-    const outcome = await deadLetterRecord(read.record, { reason: read.reason }, { deadLetter, ...deadlines });
-    observeOutcome(outcome);
-    if (outcome.status === 'retry') throw redeliver(outcome.id);
-    return;
-  }
-  const mailer = await instanceMailer().catch((error: unknown) => {
-    log('ERROR', 'cold start failed', { error: errorField(error) });
-    throw error;
-  });
-  const outcome = await processRecord(read.record, { mailer, deadLetter, ...deadlines });
-  observeOutcome(outcome);
+  const run = { mailer, log, end: functionEnd(), deadLetter: failedTopicSink(read), failure: 'cold start failed' };
+  const outcome = read.ok ? await runRecord(read.record, run) : await setAside(read.record, read.failure, run);
   if (outcome.status === 'retry') throw redeliver(outcome.id);
 }
 

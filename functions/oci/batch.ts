@@ -1,31 +1,23 @@
 import type { Context } from '@fnproject/fdk';
-import { positiveIntSetting } from '../../core/env-settings.ts';
-import { processBatch } from '../../core/queue-batch.ts';
+import { runBatch } from '../../core/runtime/invocation.ts';
 import { connectorHubRecords } from './batch-input.ts';
-import { coldStart, queueDeadlinesOf } from './config.ts';
-import { log, observeOutcome } from './log.ts';
-import { failedQueueSink } from './queues.ts';
+import { fnEnd, mailer } from './config.ts';
+import { failedQueueSink } from './failed-queue.ts';
+import { log } from './log.ts';
 
 const deadLetter = failedQueueSink();
 
 /**
  * A Connector Hub batch from the send queue. Connector Hub has no partial batch failure: when the function
  * fails, every message of the batch becomes visible again (its delivery count raised), and after the queue's
- * `dead_letter_queue_delivery_count` a message moves to the queue's own DLQ. So: permanent failures go to the
- * failed queue at once; if any record must be retried (among them one whose failed-queue write failed or did
- * not finish before its deadline, `queueDeadlinesOf`), the invocation fails, before `Fn-Deadline` (the
- * redelivered batch's sent records come back as duplicates, sending nothing); otherwise it answers a summary and
- * the batch is deleted.
+ * `dead_letter_queue_delivery_count` a message moves to the queue's own DLQ. So: the runtime sends the batch
+ * (core/runtime/invocation.ts) and puts permanent failures on the failed queue at once; if any record must be
+ * retried (among them one whose failed-queue write failed or did not finish before its deadline), the invocation
+ * fails, before `Fn-Deadline` (the redelivered batch's sent records come back as duplicates, sending nothing);
+ * otherwise it answers a summary and the batch is deleted.
  */
 export async function handleBatch(payload: string, context: Context): Promise<Record<string, number>> {
-  const records = connectorHubRecords(payload);
-  const outcomes = await processBatch(records, {
-    mailer: await coldStart(),
-    deadLetter,
-    concurrency: positiveIntSetting(process.env, 'MAILROUTE_CONCURRENCY', 10),
-    ...queueDeadlinesOf(context),
-  });
-  outcomes.forEach(observeOutcome);
+  const outcomes = await runBatch(connectorHubRecords(payload), { mailer, log, end: fnEnd(context), deadLetter });
   const count = (status: string) => outcomes.filter((o) => o.status === status).length;
   const summary = { records: outcomes.length, sent: count('sent'), duplicate: count('duplicate') };
   const retry = outcomes.filter((o) => o.status === 'retry').map((o) => o.id);

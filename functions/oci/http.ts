@@ -1,41 +1,29 @@
-import type { Context } from '@fnproject/fdk';
-import { errorToHttp, type HttpAnswer } from '../../core/http-api.ts';
-import { routeHttpRequest } from '../../core/http-routes.ts';
-import type { SendOutcome } from '../../core/send-report.ts';
-import { coldStart, deadlineOf } from './config.ts';
-import { log, observeSend } from './log.ts';
+import type { Context, HTTPGatewayContext } from '@fnproject/fdk';
+import type { HttpRequest } from '../../core/http-routes.ts';
+import { answerHttp } from '../../core/runtime/invocation.ts';
+import { fnEnd, mailer } from './config.ts';
+import { log } from './log.ts';
 import { sendQueueEnqueuer } from './queues.ts';
 
 const enqueue = sendQueueEnqueuer();
 
-/**
- * An API Gateway request (Fn's `Fn-Http-*` headers): `POST /v1/send` and `GET /healthz`, the API of `npm start`,
- * after the deployment's path prefix (`MAILROUTE_HTTP_PATH_PREFIX`). `?mode=enqueue`, `Prefer: respond-async` or
- * `MAILROUTE_HTTP_MODE=enqueue` put the message on the send queue (202). The status goes out as `Fn-Http-Status`.
- */
-export async function handleHttp(body: string, context: Context): Promise<unknown> {
-  const gateway = context.httpGateway;
+/** The gateway's request as the core routes it: the path less `MAILROUTE_HTTP_PATH_PREFIX`, lower-case headers. */
+function toHttpRequest(body: string, gateway: HTTPGatewayContext): HttpRequest {
   const url = new URL(gateway.requestURL ?? '/', 'http://gateway');
   const prefix = (process.env.MAILROUTE_HTTP_PATH_PREFIX ?? '').replace(/\/+$/, '');
   const path = prefix && url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : url.pathname;
   const headers = Object.fromEntries(Object.entries(gateway.headers).map(([k, v]) => [k.toLowerCase(), v[0]]));
-  let answer: HttpAnswer;
-  try {
-    answer = await routeHttpRequest(
-      await coldStart(),
-      { method: gateway.method ?? 'GET', path, body, headers, query: Object.fromEntries(url.searchParams) },
-      {
-        defaultMode: process.env.MAILROUTE_HTTP_MODE === 'enqueue' ? 'enqueue' : 'send',
-        enqueue,
-        send: { deadline: deadlineOf(context) },
-      },
-    );
-    observeSend(answer.body as SendOutcome, { trigger: 'http' });
-  } catch (error) {
-    // A cold start that failed (configuration, Vault) or a bug: answered, logged with its JSON form or stack.
-    log.error('request failed', { error: error instanceof Error ? String(error.stack) : String(error) });
-    answer = errorToHttp(error);
-  }
+  return { method: gateway.method ?? 'GET', path, body, headers, query: Object.fromEntries(url.searchParams) };
+}
+
+/**
+ * An API Gateway request (Fn's `Fn-Http-*` headers): `POST /v1/send` and `GET /healthz`, the API of `npm start`
+ * (core/runtime/invocation.ts). `?mode=enqueue`, `Prefer: respond-async` or `MAILROUTE_HTTP_MODE=enqueue` put the
+ * message on the send queue (202). The status goes out as `Fn-Http-Status`, the headers as `Fn-Http-H-*`.
+ */
+export async function handleHttp(body: string, context: Context): Promise<unknown> {
+  const gateway = context.httpGateway;
+  const answer = await answerHttp(toHttpRequest(body, gateway), { mailer, log, end: fnEnd(context), enqueue });
   gateway.statusCode = answer.status;
   for (const [name, value] of Object.entries(answer.headers)) gateway.setResponseHeader(name, value);
   context.responseContentType = 'application/json';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type {
   APIGatewayProxyEventV2,
@@ -283,6 +284,37 @@ describe('HTTP handler settings', () => {
       vi.stubEnv('MAILROUTE_HTTP_MODE', '');
     }
     expect([copies(world.primary, 'default enqueue'), copies(world.primary, 'forced send')]).toEqual([0, 1]);
+  });
+
+  it('a FIFO send queue gets the one FIFO policy of every producer: the sender as group, the key as deduplication id', async () => {
+    const fifo = 'mailroute-send.fifo';
+    const sendQueue = process.env.MAILROUTE_QUEUE_URL;
+    vi.stubEnv('MAILROUTE_QUEUE_URL', world.sqs.createQueue(fifo));
+    try {
+      const { http } = await cold();
+      const enqueue = async (body: Record<string, unknown>) => {
+        const event = httpEvent('function-url', { body: JSON.stringify(body), query: { mode: 'enqueue' } });
+        const result = await http(event, lambdaContext('mailroute-http'));
+        return [result.statusCode, parsed(result).queueMessageId];
+      };
+      const keyed = { from: 'Billing@example.com', idempotencyKey: 'invoice-2026-0042' };
+      const first = await enqueue(message('fifo invoice', keyed));
+      // A caller's retry within SQS's five minutes, even with other text, is the same queue message.
+      expect(await enqueue(message('fifo invoice, retried', keyed))).toEqual(first);
+      const other = await enqueue(message('fifo welcome', { from: 'hello@example.org' }));
+      expect([first[0], other[0]]).toEqual([202, 202]);
+      const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+      expect(world.sqs.messages(fifo).map((m) => [m.MessageId, m.MessageGroupId, m.MessageDeduplicationId])).toEqual([
+        [first[1], 'billing@example.com', `key:${sha256('invoice-2026-0042')}`],
+        [
+          other[1],
+          'hello@example.org',
+          `body:${sha256(JSON.stringify(message('fifo welcome', { from: 'hello@example.org' })))}`,
+        ],
+      ]);
+    } finally {
+      vi.stubEnv('MAILROUTE_QUEUE_URL', sendQueue);
+    }
   });
 
   it('strips a named API Gateway stage from the path, and answers 503 when the send queue refuses', async () => {

@@ -7,8 +7,8 @@ import {
   deadLetterRecord,
   processBatch,
   type QueueRecord,
-  queueDeadlines,
 } from '../../core/queue-batch.ts';
+import { splitDeadlines as queueDeadlines } from '../../core/runtime/deadline.ts';
 
 /**
  * The bound every queue function's dead-letter writes share (core/queue-batch.ts): each cloud's handler gives
@@ -83,8 +83,14 @@ describe('dead-letter writes bounded by the remaining time', () => {
       { deadLetter: sink, deadline: Date.now() + 60_000 },
     );
     const unbounded = await deadLetterRecord({ id: 'd4', body: 'x' }, { reason: 'R' }, { deadLetter: sink });
-    expect(bounded).toEqual({ id: 'd3', status: 'dead-letter', reason: 'R', error: { code: 'INVALID_MESSAGE' } });
-    expect(unbounded).toEqual({ id: 'd4', status: 'dead-letter', reason: 'R' });
+    expect(bounded).toEqual({
+      id: 'd3',
+      status: 'dead-letter',
+      reason: 'R',
+      errorCode: 'INVALID_MESSAGE',
+      error: { code: 'INVALID_MESSAGE' },
+    });
+    expect(unbounded).toEqual({ id: 'd4', status: 'dead-letter', reason: 'R', errorCode: 'UNKNOWN' });
     expect(signals.map((s) => s?.aborted)).toEqual([false, undefined]);
   });
 

@@ -35,8 +35,10 @@ afterEach(() => vi.restoreAllMocks());
 /** A new instance: the function's modules loaded afresh, with the secret registry and error class they use. */
 async function instance() {
   vi.resetModules();
+  const { mailer: instanceMailer, ...gcp } = await import('../../functions/gcp/config.ts');
   return {
-    ...(await import('../../functions/gcp/runtime.ts')),
+    ...gcp,
+    instanceMailer,
     ...(await import('../../core/secrets.ts')),
     ...(await import('../../core/errors.ts')),
   };

@@ -1,11 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { resolveSecret, validateConfig } from '../../core/config.ts';
 import { ConfigurationError } from '../../core/errors.ts';
+import { deadlinesBefore } from '../../core/runtime/deadline.ts';
 import { loadCloudSecrets } from '../../core/secret-loader.ts';
 import { describeSecretRef, provideSecret, secretRef } from '../../core/secret-refs.ts';
 import { connectorHubRecords } from '../../functions/oci/batch-input.ts';
-import { deadlineOf } from '../../functions/oci/config.ts';
-import { failedQueueSink } from '../../functions/oci/queues.ts';
+import { fnEnd } from '../../functions/oci/config.ts';
+import { failedQueueSink } from '../../functions/oci/failed-queue.ts';
+
+/** The send deadline of an OCI invocation: Fn-Deadline, through the runtime's one margin. */
+const deadlineOf = (context: { deadline: Date }, env: NodeJS.ProcessEnv) =>
+  deadlinesBefore(fnEnd(context)(), env).deadline;
 
 const OCID = 'ocid1.vaultsecret.oc1.eu-frankfurt-1.amaaaaaaunittestsecret';
 const entry = (password: unknown) => ({

@@ -60,8 +60,10 @@ afterEach(() => vi.restoreAllMocks());
 /** A new container: the function's modules loaded afresh, with the secret registry and error class they use. */
 async function container() {
   vi.resetModules();
+  const { mailer: coldStart, ...oci } = await import('../../functions/oci/config.ts');
   return {
-    ...(await import('../../functions/oci/config.ts')),
+    ...oci,
+    coldStart,
     ...(await import('../../core/secrets.ts')),
     ...(await import('../../core/secret-refs.ts')),
     ...(await import('../../core/errors.ts')),

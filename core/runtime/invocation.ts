@@ -1,0 +1,141 @@
+import { positiveIntSetting } from '../env-settings.ts';
+import { isMailrouteError } from '../errors.ts';
+import { errorToHttp, type HttpAnswer } from '../http-api.ts';
+import { type HttpRequest, routeHttpRequest } from '../http-routes.ts';
+import type { Mailer } from '../mailer.ts';
+import {
+  type DeadLetterSink,
+  deadLetterRecord,
+  processBatch,
+  processRecord,
+  type QueueRecord,
+  type RecordOutcome,
+} from '../queue-batch.ts';
+import { type SendAnswer, sendPayload } from '../send-payload.ts';
+import type { SendOutcome } from '../send-report.ts';
+import { deadlinesBefore } from './deadline.ts';
+import type { FunctionLog, LogFields } from './log.ts';
+
+/** What every trigger of every cloud gives the runtime; the rest is the mapping of its payload and answer. */
+export interface Invocation {
+  /** The instance's mailer (`mailerOnce`). */
+  mailer: () => Promise<Mailer>;
+  log: FunctionLog;
+  /**
+   * When the platform stops waiting for the answer, epoch ms (Infinity: never), read at the invocation's start:
+   * the remaining time of the Lambda context, `Fn-Deadline`, the start plus the function's timeout.
+   */
+  end: () => number;
+  /** The platform's default for `MAILROUTE_DEADLINE_MARGIN_MS` (core/runtime/deadline.ts); default 1000. */
+  marginMs?: number;
+  /** The message of the log line of an error that ends the invocation; default `invocation failed`. */
+  failure?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface QueueInvocation extends Invocation {
+  deadLetter: DeadLetterSink;
+  resolveBody?: (body: string) => Promise<string>;
+  /** Fields a cloud adds to a record's log line (where it is set aside). */
+  recordFields?: (outcome: RecordOutcome) => LogFields;
+}
+
+const deadlinesOf = (run: Invocation) => deadlinesBefore(run.end(), run.env, run.marginMs);
+
+/** Runs one invocation: an error that ends it is logged once, then thrown on for the platform to retry. */
+async function logged<T>(run: Invocation, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    run.log.failure(error, run.failure);
+    throw error;
+  }
+}
+
+/**
+ * The HTTP API (`POST /v1/send`, `GET /healthz`), as `npm start` serves it: sent now with the send deadline, or
+ * with `?mode=enqueue`, `Prefer: respond-async` or `MAILROUTE_HTTP_MODE=enqueue` put on the send queue through
+ * `enqueue`. Never throws: a broken cold start is answered 500 naming the fields to fix, a bug 500 INTERNAL, both
+ * logged.
+ */
+export async function answerHttp(
+  request: HttpRequest,
+  run: Invocation & { enqueue?: (body: string) => Promise<string> },
+): Promise<HttpAnswer> {
+  try {
+    const { deadline } = deadlinesOf(run);
+    const answer = await routeHttpRequest(await run.mailer(), request, {
+      defaultMode: (run.env ?? process.env).MAILROUTE_HTTP_MODE === 'enqueue' ? 'enqueue' : 'send',
+      ...(run.enqueue ? { enqueue: run.enqueue } : {}),
+      send: deadline === undefined ? {} : { deadline },
+    });
+    run.log.send(answer.body as SendOutcome, { trigger: 'http' });
+    return answer;
+  } catch (error) {
+    run.log.failure(error, run.failure);
+    return errorToHttp(error);
+  }
+}
+
+/**
+ * A direct invoke: the payload (the message, or its JSON text) sent now, answered `{ ok: true, result }` or
+ * `{ ok: false, error }` for every project error, a broken cold start included; only a bug is thrown.
+ */
+export async function answerInvoke(payload: unknown, run: Invocation): Promise<SendAnswer> {
+  try {
+    const { deadline } = deadlinesOf(run);
+    const answer = await sendPayload(await run.mailer(), payload, deadline === undefined ? {} : { deadline });
+    run.log.send(answer, { trigger: 'invoke' });
+    return answer;
+  } catch (error) {
+    run.log.failure(error, run.failure);
+    if (isMailrouteError(error)) return { ok: false, error: error.toJSON() };
+    throw error;
+  }
+}
+
+/** What `processBatch` and `processRecord` are given: the deadlines first, then the mailer (a cold start). */
+async function batchOptions(run: QueueInvocation) {
+  const deadlines = deadlinesOf(run);
+  const resolveBody = run.resolveBody ? { resolveBody: run.resolveBody } : {};
+  return { ...deadlines, ...resolveBody, deadLetter: run.deadLetter, mailer: await run.mailer() };
+}
+
+/**
+ * A batch (SQS, Connector Hub): sent `MAILROUTE_CONCURRENCY` (default 10) records at once, FIFO groups in order,
+ * each record logged. Throws (the whole batch comes back) only when the invocation cannot run: a broken cold
+ * start or setting.
+ */
+export function runBatch(records: QueueRecord[], run: QueueInvocation): Promise<RecordOutcome[]> {
+  return logged(run, async () => {
+    const concurrency = positiveIntSetting(run.env ?? process.env, 'MAILROUTE_CONCURRENCY', 10);
+    const outcomes = await processBatch(records, { ...(await batchOptions(run)), concurrency });
+    for (const outcome of outcomes) run.log.record(outcome, run.recordFields?.(outcome));
+    return outcomes;
+  });
+}
+
+/** One record (a Storage Queue message, a Pub/Sub event): sent, set aside or to retry, and logged. */
+export function runRecord(record: QueueRecord, run: QueueInvocation): Promise<RecordOutcome> {
+  return logged(run, async () => {
+    const outcome = await processRecord(record, await batchOptions(run));
+    run.log.record(outcome, run.recordFields?.(outcome));
+    return outcome;
+  });
+}
+
+/**
+ * A record set aside without a send (a malformed event: no cold start needed), bounded like every dead-letter
+ * write, and logged.
+ */
+export function setAside(
+  record: QueueRecord,
+  failure: { reason: string; errorCode: string },
+  run: QueueInvocation,
+): Promise<RecordOutcome> {
+  return logged(run, async () => {
+    const outcome = await deadLetterRecord(record, failure, { ...deadlinesOf(run), deadLetter: run.deadLetter });
+    run.log.record(outcome, run.recordFields?.(outcome));
+    return outcome;
+  });
+}

@@ -1,0 +1,87 @@
+import { type MailrouteConfig, parseConfig, validateConfig } from '../config.ts';
+import { ConfigurationError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Mailer } from '../mailer.ts';
+
+type Env = NodeJS.ProcessEnv;
+
+/**
+ * How one cloud's functions build their mailer. Every cloud does the same four steps in this order; what differs
+ * is injected: where the configuration may live besides `MAILROUTE_CONFIG`, the deployment's state store, and the
+ * cloud's secret loader (SSM and Secrets Manager, Key Vault references, mounted secrets, OCI Vault).
+ */
+export interface MailerRecipe {
+  /** The routing configuration: `routingConfig(env)`, with the cloud's own store of it when it has one. */
+  config(env: Env): MailrouteConfig | Promise<MailrouteConfig>;
+  /** The deployment's own changes to it: the state store its infrastructure provides. */
+  adjust?(config: MailrouteConfig, env: Env): MailrouteConfig;
+  /**
+   * The cloud's secret loader: reads (once) every secret reference this cloud can read and hands it to
+   * `provideSecret` (`loadCloudSecrets`), refuses or reports the ones it cannot. Throws a `ConfigurationError`
+   * naming each field.
+   */
+  secrets?(config: MailrouteConfig, env: Env): void | Promise<void>;
+  /** The package's `createMailer` (index.ts), injected so that nothing here loads a provider or a store. */
+  create(config: MailrouteConfig, options: { logger: Logger }): Promise<Mailer>;
+  /** The Mailer's own logger: `FunctionLog.mailer`. */
+  logger: Logger;
+}
+
+/**
+ * The instance's mailer, built at its first invocation and kept for its life (a container, a worker, an
+ * instance); a failed build is not kept, so the next invocation tries again. `env` is read by that build only.
+ *
+ * @example
+ * export const mailer = mailerOnce({ config: (env) => routingConfig(env), create: createMailer, logger: log.mailer });
+ * const m = await mailer();
+ */
+export function mailerOnce(recipe: MailerRecipe): (env?: Env) => Promise<Mailer> {
+  let mailer: Promise<Mailer> | undefined;
+  return (env = process.env) => {
+    mailer ??= build(recipe, env).catch((error: unknown) => {
+      mailer = undefined;
+      throw error;
+    });
+    return mailer;
+  };
+}
+
+async function build(recipe: MailerRecipe, env: Env): Promise<Mailer> {
+  let config = await recipe.config(env);
+  if (recipe.adjust) config = recipe.adjust(config, env);
+  await recipe.secrets?.(config, env);
+  return recipe.create(config, { logger: recipe.logger });
+}
+
+/** Where a cloud keeps the configuration when `MAILROUTE_CONFIG` is not set: an SSM parameter, a Vault secret. */
+export interface ConfigStore {
+  /** The setting that names it (`MAILROUTE_CONFIG_SSM`, `MAILROUTE_CONFIG_OCI_VAULT`). */
+  setting: string;
+  /** What it is, for messages: `SSM parameter /mailroute/config`. */
+  describe(name: string): string;
+  /** Its content: JSON or YAML text, or an object already parsed. */
+  read(name: string, env: Env): Promise<unknown>;
+}
+
+/**
+ * The routing configuration of a function: `MAILROUTE_CONFIG` (JSON or YAML text, secret references only), else
+ * what the setting of `store` names. Every wrong field is named; so is the setting that is missing, or whose
+ * store could not be read.
+ */
+export async function routingConfig(env: Env, store?: ConfigStore): Promise<MailrouteConfig> {
+  if (env.MAILROUTE_CONFIG) return parseConfig(env.MAILROUTE_CONFIG, 'MAILROUTE_CONFIG');
+  const name = store ? env[store.setting] : undefined;
+  if (store && name) {
+    const source = store.describe(name);
+    const value = await store.read(name, env).catch((error: unknown) => {
+      const message = `${source} could not be read (${(error as Error)?.message ?? String(error)})`;
+      throw new ConfigurationError(message, { cause: error, issues: [{ path: store.setting, message }] });
+    });
+    return typeof value === 'string' ? parseConfig(value, source) : validateConfig(value, source);
+  }
+  const other = store ? ` or ${store.setting}` : '';
+  const message = `is not set: give the routing configuration as JSON or YAML${store ? `, or set ${store.setting}` : ''}`;
+  throw new ConfigurationError(`no configuration: set MAILROUTE_CONFIG (JSON or YAML)${other}`, {
+    issues: [{ path: 'MAILROUTE_CONFIG', message }],
+  });
+}
