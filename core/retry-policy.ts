@@ -9,7 +9,10 @@ export interface RetryOptions {
   maxThrottleWaitMs: number;
   /** The longest wait for a rate-limit slot on one provider before moving on. */
   maxRateWaitMs: number;
-  /** Time kept back before the deadline to answer (and for the queue to take the message back). */
+  /**
+   * Time kept back inside the send, before its deadline, for the router to record the last attempt and return by it.
+   * What follows the send (a dead-letter write, the answer) is the functions' `MAILROUTE_DEADLINE_MARGIN_MS`.
+   */
   safetyMarginMs: number;
 }
 
