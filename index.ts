@@ -6,25 +6,26 @@
  * import { send } from 'mailroute';
  * const result = await send({ from: 'app@example.com', to: 'you@example.com', subject: 'Hi', text: 'Hello' });
  */
-import type { SendResult } from './core/adapter.ts';
-import * as config from './core/config.ts';
-import { type MailrouteConfig, resolveSecret } from './core/config.ts';
+
+import * as config from './core/config/config.ts';
+import { type MailrouteConfig, resolveSecret } from './core/config/config.ts';
+import type { SendResult } from './core/contract/adapter.ts';
+import type { ProviderRegistry } from './core/contract/provider-registry.ts';
 import { Mailer, type MailerOptions, type SendOptions } from './core/mailer.ts';
-import { messageSchemaFor } from './core/message.ts';
-import type { ProviderRegistry } from './core/provider-registry.ts';
-import * as validate from './core/validate.ts';
+import { messageSchemaFor } from './core/message/message.ts';
+import * as validate from './core/message/validate.ts';
 import { builtInProviders } from './providers/index.ts';
 import { createStore } from './stores/index.ts';
 
-export * from './core/adapter.ts';
-export * from './core/compose.ts';
-export * from './core/config.ts';
+export * from './core/config/config.ts';
+export * from './core/contract/adapter.ts';
+export * from './core/contract/provider-descriptor.ts';
+export * from './core/contract/provider-registry.ts';
 export * from './core/errors.ts';
 export * from './core/mailer.ts';
-export * from './core/message.ts';
-export * from './core/provider-descriptor.ts';
-export * from './core/provider-registry.ts';
-export * from './core/validate.ts';
+export * from './core/message/compose.ts';
+export * from './core/message/message.ts';
+export * from './core/message/validate.ts';
 export { builtInProviders, createAdapter } from './providers/index.ts';
 export { createStore } from './stores/index.ts';
 
@@ -46,7 +47,7 @@ export function parseConfig(text: string, source?: string, providers: ProviderRe
   return config.parseConfig(text, source, providers);
 }
 
-/** Finds and validates the configuration (see `core/config.ts`) against the built-in providers. */
+/** Finds and validates the configuration (see `core/config/config.ts`) against the built-in providers. */
 export function loadConfig(options: Parameters<typeof config.loadConfig>[0] = {}) {
   return config.loadConfig({ ...options, providers: options.providers ?? builtInProviders });
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { validateConfig } from '../core/config.ts';
+import { validateConfig } from '../core/config/config.ts';
 import { Mailer } from '../core/mailer.ts';
 import { startSesEmulator } from '../emulators/ses/proxy.ts';
 import { createAdapter } from '../providers/index.ts';

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { composeMessage } from '../core/compose.ts';
-import { validateConfig } from '../core/config.ts';
+import { validateConfig } from '../core/config/config.ts';
 import { Mailer } from '../core/mailer.ts';
-import { normalizeMessage } from '../core/validate.ts';
+import { composeMessage } from '../core/message/compose.ts';
+import { normalizeMessage } from '../core/message/validate.ts';
 import { createAdapter } from '../providers/index.ts';
 import { startCaptureServer } from '../providers/local/capture-server.ts';
 import { divertFromHangingPrimary } from './divert-silent.ts';

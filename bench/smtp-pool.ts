@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { createTransport } from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
-import { type ComposedMessage, composeMessage } from '../core/compose.ts';
-import { validateConfig } from '../core/config.ts';
+import { validateConfig } from '../core/config/config.ts';
 import { Mailer } from '../core/mailer.ts';
-import type { MessageInput } from '../core/message.ts';
-import { normalizeMessage } from '../core/validate.ts';
+import { type ComposedMessage, composeMessage } from '../core/message/compose.ts';
+import type { MessageInput } from '../core/message/message.ts';
+import { normalizeMessage } from '../core/message/validate.ts';
 import { createAdapter } from '../providers/index.ts';
 import { type BenchSection, fmt, median } from './lib.ts';
 

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { missingSecrets, redactConfig } from '../core/config.ts';
+import { missingSecrets, redactConfig } from '../core/config/config.ts';
 import { ConfigurationError, isMailrouteError } from '../core/errors.ts';
-import { jsonLogger } from '../core/log.ts';
+import { jsonLogger } from '../core/util/log.ts';
 // The package's loadConfig: validated against the built-in providers, so `config check` names every field.
 import { createMailer, loadConfig } from '../index.ts';
 import { listOutbox, outboxPath } from '../providers/local/outbox.ts';

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { HttpAnswer } from '../core/http-api.ts';
-import { routeHttpRequest } from '../core/http-routes.ts';
+import { redactSecrets } from '../core/config/secrets.ts';
 import type { Mailer } from '../core/mailer.ts';
-import { redactSecrets } from '../core/secrets.ts';
+import type { HttpAnswer } from '../core/runtime/http-api.ts';
+import { routeHttpRequest } from '../core/runtime/http-routes.ts';
 
 /** The largest request body taken: the biggest provider message (40 MB) plus base64 and JSON overhead. */
 export const MAX_BODY_BYTES = 60 * 1024 * 1024;

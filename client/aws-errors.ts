@@ -8,7 +8,7 @@ import {
   ProviderUnavailableError,
   ThrottledError,
 } from '../core/errors.ts';
-import { parseRetryAfter } from '../core/network.ts';
+import { parseRetryAfter } from '../core/util/network.ts';
 import { AWS_CREDENTIALS_REFUSED, type AwsSdkError } from '../providers/aws-sdk-errors.ts';
 
 /** What an SQS, S3 or Lambda call was about, for the error's message and the setting to fix. */

@@ -8,7 +8,7 @@ import {
   ProviderUnavailableError,
   ThrottledError,
 } from '../core/errors.ts';
-import { parseRetryAfter } from '../core/network.ts';
+import { parseRetryAfter } from '../core/util/network.ts';
 
 /** What a Storage Queue call was about, for the error's message and the option to fix. */
 export interface StorageQueueTarget {

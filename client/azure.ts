@@ -1,7 +1,7 @@
 import type { TokenCredential } from '@azure/identity';
 import { type AnonymousCredential, QueueClient, type StorageSharedKeyCredential } from '@azure/storage-queue';
 import { ConfigurationError } from '../core/errors.ts';
-import type { MessageInput } from '../core/message.ts';
+import type { MessageInput } from '../core/message/message.ts';
 import {
   type QueueMessageEncoding,
   type SentQueueText,

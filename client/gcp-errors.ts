@@ -6,7 +6,7 @@ import {
   ProviderUnavailableError,
   ThrottledError,
 } from '../core/errors.ts';
-import { parseRetryAfter } from '../core/network.ts';
+import { parseRetryAfter } from '../core/util/network.ts';
 
 /** What a Pub/Sub call was about, for the error's message and the setting to fix. */
 export interface PubSubTarget {

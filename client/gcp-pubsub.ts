@@ -1,6 +1,6 @@
 import { GoogleAuth } from 'google-auth-library';
-import { untilAborted } from '../core/deadline.ts';
 import { ConfigurationError, ProviderUnavailableError } from '../core/errors.ts';
+import { untilAborted } from '../core/util/deadline.ts';
 import {
   type PubSubTarget,
   translatePubSubFailure,

@@ -1,6 +1,6 @@
 import type { GoogleAuth } from 'google-auth-library';
 import { ConfigurationError, MessageTooLargeError } from '../core/errors.ts';
-import type { MessageInput, NormalizedMessage } from '../core/message.ts';
+import type { MessageInput, NormalizedMessage } from '../core/message/message.ts';
 import { type AccessTokenSource, createPubSubPublisher, topicPath } from './gcp-pubsub.ts';
 import { checkOptions, isFunction, isInteger, isObject, isString, isUrl } from './options.ts';
 import { preparePayload } from './payload.ts';

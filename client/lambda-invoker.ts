@@ -1,6 +1,6 @@
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { ProviderUnavailableError } from '../core/errors.ts';
-import type { MessageInput } from '../core/message.ts';
+import type { MessageInput } from '../core/message/message.ts';
 import { translateAwsError } from './aws-errors.ts';
 import { checkOptions, isObject, isString, isUrl, regionIn } from './options.ts';
 import { checkPayloadSize, preparePayload } from './payload.ts';

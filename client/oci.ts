@@ -1,7 +1,7 @@
 import type { AuthenticationDetailsProvider } from 'oci-common';
 import { type models, QueueClient } from 'oci-queue';
 import { ConfigurationError } from '../core/errors.ts';
-import type { MessageInput } from '../core/message.ts';
+import type { MessageInput } from '../core/message/message.ts';
 import { translateOciQueueError } from './oci-errors.ts';
 import { ociClientConfiguration } from './oci-sdk.ts';
 import { checkOptions, isInteger, isObject, isString, isUrl } from './options.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type ErrorOrigin, InvalidMessageError, MessageTooLargeError } from '../core/errors.ts';
-import type { NormalizedMessage } from '../core/message.ts';
-import { validateMessage } from '../core/validate.ts';
+import type { NormalizedMessage } from '../core/message/message.ts';
+import { validateMessage } from '../core/message/validate.ts';
 // Descriptors only: each provider's adapters (and SDK) load when an entry uses them, never here.
 import { builtInProviders } from '../providers/index.ts';
 

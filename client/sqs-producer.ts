@@ -1,5 +1,5 @@
 import { SendMessageCommand, type SendMessageCommandOutput, SQSClient } from '@aws-sdk/client-sqs';
-import type { MessageInput } from '../core/message.ts';
+import type { MessageInput } from '../core/message/message.ts';
 import { translateAwsError } from './aws-errors.ts';
 import {
   checkOptions,

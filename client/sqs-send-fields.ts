@@ -1,6 +1,6 @@
 import type { SendMessageCommandInput } from '@aws-sdk/client-sqs';
 import { ConfigurationError } from '../core/errors.ts';
-import type { NormalizedMessage } from '../core/message.ts';
+import type { NormalizedMessage } from '../core/message/message.ts';
 import { checkOptions, isInteger, isString } from './options.ts';
 import { deduplicationIdOf, fitId, type Payload, senderGroupOf } from './payload.ts';
 

@@ -1,4 +1,4 @@
-import { redactSecrets } from './secrets.ts';
+import { redactSecrets } from './config/secrets.ts';
 
 /** Which provider and mode raised an error; both absent for errors raised before any adapter ran. */
 export interface ErrorOrigin {

@@ -1,18 +1,18 @@
-import type { Adapter, SendContext, SendResult } from './adapter.ts';
-import { type PreparedMessage, prepareMessage } from './compose.ts';
-import { type MailrouteConfig, type ProviderConfig, validateConfig } from './config.ts';
+import { MemoryStore } from '../stores/memory.ts';
+import type { StateStore } from '../stores/store.ts';
+import { type MailrouteConfig, type ProviderConfig, validateConfig } from './config/config.ts';
+import type { Adapter, SendContext, SendResult } from './contract/adapter.ts';
+import type { ProviderRegistry } from './contract/provider-registry.ts';
 import { AmbiguousDeliveryError, isMailrouteError, SendInProgressError } from './errors.ts';
-import { DEFAULT_RETRY, type FailoverOutcome, type RetryOptions, sendWithFailover } from './failover.ts';
-import { HealthTracker } from './health.ts';
-import { type Claim, IdempotencyGuard, payloadHash } from './idempotency.ts';
-import { type Logger, silentLogger } from './log.ts';
-import { MemoryStore } from './memory-store.ts';
-import type { ProviderRegistry } from './provider-registry.ts';
-import { RateLimiter } from './rate-limit.ts';
-import { type Plan, planRoute } from './routing.ts';
-import { ambiguousFacts, claimHooks, type SettleDeps, settleAttempt, settleNow } from './settle.ts';
-import type { StateStore } from './store.ts';
-import { normalizeMessage } from './validate.ts';
+import { type PreparedMessage, prepareMessage } from './message/compose.ts';
+import { normalizeMessage } from './message/validate.ts';
+import { DEFAULT_RETRY, type FailoverOutcome, type RetryOptions, sendWithFailover } from './routing/failover.ts';
+import { HealthTracker } from './routing/health.ts';
+import { RateLimiter } from './routing/rate-limit.ts';
+import { type Plan, planRoute } from './routing/routing.ts';
+import { type Claim, IdempotencyGuard, payloadHash } from './state/idempotency.ts';
+import { ambiguousFacts, claimHooks, type SettleDeps, settleAttempt, settleNow } from './state/settle.ts';
+import { type Logger, silentLogger } from './util/log.ts';
 
 /** Builds the adapter for one provider entry. Injected, so `core/` imports nothing from `providers/`. */
 export type AdapterFactory = (config: ProviderConfig, mailroute: MailrouteConfig) => Adapter | Promise<Adapter>;

@@ -1,4 +1,4 @@
-import { ProviderRegistry } from '../core/provider-registry.ts';
+import { ProviderRegistry } from '../core/contract/provider-registry.ts';
 import { azure } from './azure/index.ts';
 import { gmail } from './gmail/index.ts';
 import { local } from './local/index.ts';

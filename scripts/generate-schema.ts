@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { messageJsonSchema } from '../core/json-schema.ts';
+import { messageJsonSchema } from '../core/message/json-schema.ts';
 import { builtInProviders } from '../providers/index.ts';
 
 // `npm run schema` writes the committed schema, whose providerOptions come from the built-in providers' descriptors;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type NamedKeyCredential, TableClient, type TableEntity } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
-import { reserveByCompareAndSet } from '../core/rate-limit.ts';
+import { reserveByCompareAndSet } from '../core/routing/rate-limit.ts';
 import {
   expiryFrom,
   isLive,
@@ -11,7 +11,7 @@ import {
   type StateStore,
   type StoredRecord,
   type WriteOptions,
-} from '../core/store.ts';
+} from './store.ts';
 
 export type AzureTableStoreOptions =
   | { client: TableClient }

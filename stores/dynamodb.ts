@@ -19,7 +19,7 @@ import {
   type StateStore,
   type StoredRecord,
   type WriteOptions,
-} from '../core/store.ts';
+} from './store.ts';
 
 export interface DynamoDbStoreOptions {
   tableName: string;

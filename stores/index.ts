@@ -1,5 +1,5 @@
-import { MemoryStore } from '../core/memory-store.ts';
-import type { StateStore } from '../core/store.ts';
+import { MemoryStore } from './memory.ts';
+import type { StateStore } from './store.ts';
 
 export type StoreConfig =
   | { type: 'memory' }

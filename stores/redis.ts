@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
-import { registerSecret } from '../core/secrets.ts';
-import type { RateGrant, RateRequest, RateRule, StateStore, StoredRecord, WriteOptions } from '../core/store.ts';
+import { registerSecret } from '../core/config/secrets.ts';
+import type { RateGrant, RateRequest, RateRule, StateStore, StoredRecord, WriteOptions } from './store.ts';
 
 export interface RedisStoreOptions {
   /**

@@ -1,4 +1,4 @@
-import type { QueueRecord, RecordFailure } from '../queue-batch.ts';
+import type { QueueRecord, RecordFailure } from './queue-batch.ts';
 
 /** What every cloud writes with a dead letter, whatever its queue calls the fields. */
 export interface DeadLetterFields {

@@ -1,4 +1,4 @@
-import { positiveIntSetting } from '../env-settings.ts';
+import { positiveIntSetting } from '../config/env-settings.ts';
 
 /** The one setting every cloud's functions read their margin from. */
 export const DEADLINE_MARGIN_SETTING = 'MAILROUTE_DEADLINE_MARGIN_MS';
@@ -24,7 +24,7 @@ export interface Deadlines {
  * ```
  *
  * The margin is subtracted here and nowhere else in the functions. The router's `retry.safetyMarginMs`
- * (core/retry-policy.ts, 250 ms) is not a second copy of it: it is kept back *inside* the send, before `deadline`,
+ * (core/routing/retry-policy.ts, 250 ms) is not a second copy of it: it is kept back *inside* the send, before `deadline`,
  * so that the last provider call ends early enough for the router to record its outcome (the idempotency claim,
  * health) and for `mailer.send` to return by `deadline`. What comes after the send (the dead-letter write, the
  * answer) is this margin's alone. A non-finite end (no timeout) gives no bounds.

@@ -1,8 +1,10 @@
-import { positiveIntSetting } from '../env-settings.ts';
+import { positiveIntSetting } from '../config/env-settings.ts';
 import { isMailrouteError } from '../errors.ts';
-import { errorToHttp, type HttpAnswer } from '../http-api.ts';
-import { type HttpRequest, routeHttpRequest } from '../http-routes.ts';
 import type { Mailer } from '../mailer.ts';
+import { deadlinesBefore } from './deadline.ts';
+import { errorToHttp, type HttpAnswer } from './http-api.ts';
+import { type HttpRequest, routeHttpRequest } from './http-routes.ts';
+import type { FunctionLog, LogFields } from './log.ts';
 import {
   type DeadLetterSink,
   deadLetterRecord,
@@ -10,11 +12,9 @@ import {
   processRecord,
   type QueueRecord,
   type RecordOutcome,
-} from '../queue-batch.ts';
-import { type SendAnswer, sendPayload } from '../send-payload.ts';
-import type { SendOutcome } from '../send-report.ts';
-import { deadlinesBefore } from './deadline.ts';
-import type { FunctionLog, LogFields } from './log.ts';
+} from './queue-batch.ts';
+import { type SendAnswer, sendPayload } from './send-payload.ts';
+import type { SendOutcome } from './send-report.ts';
 
 /** What every trigger of every cloud gives the runtime; the rest is the mapping of its payload and answer. */
 export interface Invocation {

@@ -1,8 +1,8 @@
 import type { Attempt } from '../errors.ts';
 import { isMailrouteError } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import type { RecordOutcome } from '../queue-batch.ts';
-import { attemptRecords, attemptsOf, outcomeRecord, type SendOutcome, scrubLogText } from '../send-report.ts';
+import type { Logger } from '../util/log.ts';
+import type { RecordOutcome } from './queue-batch.ts';
+import { attemptRecords, attemptsOf, outcomeRecord, type SendOutcome, scrubLogText } from './send-report.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, unknown>;

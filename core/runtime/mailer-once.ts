@@ -1,7 +1,7 @@
-import { type MailrouteConfig, parseConfig, validateConfig } from '../config.ts';
+import { type MailrouteConfig, parseConfig, validateConfig } from '../config/config.ts';
 import { ConfigurationError } from '../errors.ts';
-import type { Logger } from '../log.ts';
 import type { Mailer } from '../mailer.ts';
+import type { Logger } from '../util/log.ts';
 
 type Env = NodeJS.ProcessEnv;
 

@@ -1,6 +1,6 @@
-import type { MailrouteConfig } from '../config.ts';
-import type { Logger } from '../log.ts';
-import { registerSecret } from '../secrets.ts';
+import type { MailrouteConfig } from '../config/config.ts';
+import { registerSecret } from '../config/secrets.ts';
+import type { Logger } from '../util/log.ts';
 
 type StoreConfig = NonNullable<MailrouteConfig['store']>;
 

@@ -1,8 +1,8 @@
 import type { Context } from 'aws-lambda';
-import type { MailrouteConfig } from '../../core/config.ts';
+import type { MailrouteConfig } from '../../core/config/config.ts';
+import { loadCloudSecrets } from '../../core/config/secret-loader.ts';
+import { isCloudSecretRef, secretRefsIn } from '../../core/config/secret-refs.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
-import { loadCloudSecrets } from '../../core/secret-loader.ts';
-import { isCloudSecretRef, secretRefsIn } from '../../core/secret-refs.ts';
 import { createMailer } from '../../index.ts';
 import { log } from './log.ts';
 import { parameterOf, parameters, prefetchConfig, readConfigParameter } from './ssm.ts';

@@ -1,7 +1,7 @@
 import { type MessageAttributeValue, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { ConfigurationError } from '../../core/errors.ts';
-import type { DeadLetterSink } from '../../core/queue-batch.ts';
 import { deadLetterFields } from '../../core/runtime/dead-letter.ts';
+import type { DeadLetterSink } from '../../core/runtime/queue-batch.ts';
 import { sqs } from './sqs.ts';
 
 const text = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value || '-' });

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { HttpAnswer } from '../../core/http-api.ts';
-import type { HttpRequest } from '../../core/http-routes.ts';
+import type { HttpAnswer } from '../../core/runtime/http-api.ts';
+import type { HttpRequest } from '../../core/runtime/http-routes.ts';
 import { answerHttp } from '../../core/runtime/invocation.ts';
 import { endOf, mailer } from './config.ts';
 import { lambda, log } from './log.ts';

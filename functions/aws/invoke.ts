@@ -1,5 +1,5 @@
 import { answerInvoke } from '../../core/runtime/invocation.ts';
-import type { SendAnswer } from '../../core/send-payload.ts';
+import type { SendAnswer } from '../../core/runtime/send-payload.ts';
 import { endOf, mailer } from './config.ts';
 import { lambda, log } from './log.ts';
 

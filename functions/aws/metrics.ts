@@ -1,6 +1,6 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Attempt } from '../../core/errors.ts';
-import { type ProviderTally, tallyAttempts } from '../../core/send-report.ts';
+import { type ProviderTally, tallyAttempts } from '../../core/runtime/send-report.ts';
 
 /** CloudWatch EMF, namespace `mailroute`; the provider entry is the only dimension (no default `service`). */
 const metrics = new Metrics({ namespace: 'mailroute', serviceName: 'mailroute' });

@@ -2,7 +2,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { createSqsProducer, type SqsProducer } from '../../client/sqs-producer.ts';
 import { ConfigurationError, isMailrouteError, ProviderUnavailableError } from '../../core/errors.ts';
-import type { QueueRecord } from '../../core/queue-batch.ts';
+import type { QueueRecord } from '../../core/runtime/queue-batch.ts';
 
 let client: SQSClient | undefined;
 /** One client per container: region, credentials and endpoint from the Lambda environment. */

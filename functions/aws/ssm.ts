@@ -1,7 +1,7 @@
 import type { MiddlewareObj } from '@middy/core';
 import ssm, { type SSMOptions } from '@middy/ssm';
-import type { SecretBatchReader } from '../../core/secret-loader.ts';
-import type { CloudSecretRef } from '../../core/secret-refs.ts';
+import type { SecretBatchReader } from '../../core/config/secret-loader.ts';
+import type { CloudSecretRef } from '../../core/config/secret-refs.ts';
 
 type Fetch = MiddlewareObj<unknown, unknown>;
 // The values land on `request.internal`, typed by middy per key; they are read here by key.

@@ -1,7 +1,7 @@
+import { refuseSecretRefs } from '../../core/config/secret-loader.ts';
+import { describeSecretRef, isCloudSecretRef } from '../../core/config/secret-refs.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
-import { refuseSecretRefs } from '../../core/secret-loader.ts';
-import { describeSecretRef, isCloudSecretRef } from '../../core/secret-refs.ts';
 import { createMailer } from '../../index.ts';
 import { instanceLog } from './log.ts';
 import { tableStore } from './storage.ts';

@@ -1,7 +1,7 @@
 import { sendQueueText } from '../../client/azure-queue-text.ts';
 import { ConfigurationError } from '../../core/errors.ts';
-import type { DeadLetterSink } from '../../core/queue-batch.ts';
 import { deadLetterFields } from '../../core/runtime/dead-letter.ts';
+import type { DeadLetterSink } from '../../core/runtime/queue-batch.ts';
 import { FAILED_QUEUE_SETTING } from './bindings.ts';
 import { queueClient } from './queues.ts';
 

@@ -1,5 +1,5 @@
-import { positiveIntSetting } from '../../core/env-settings.ts';
-import type { QueueRecord, RecordOutcome } from '../../core/queue-batch.ts';
+import { positiveIntSetting } from '../../core/config/env-settings.ts';
+import type { QueueRecord, RecordOutcome } from '../../core/runtime/queue-batch.ts';
 import { SEND_QUEUE_SETTING } from './bindings.ts';
 import host from './host.json' with { type: 'json' };
 

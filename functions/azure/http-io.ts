@@ -1,6 +1,6 @@
 import type { HttpRequest as AzureHttpRequest, HttpResponseInit } from '@azure/functions';
-import type { HttpAnswer } from '../../core/http-api.ts';
-import type { HttpRequest } from '../../core/http-routes.ts';
+import type { HttpAnswer } from '../../core/runtime/http-api.ts';
+import type { HttpRequest } from '../../core/runtime/http-routes.ts';
 
 /**
  * The request as the core routes it. host.json's `routePrefix` is "", so the URL's path is the route itself;

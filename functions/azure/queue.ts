@@ -1,6 +1,6 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { runRecord } from '../../core/runtime/invocation.ts';
-import { scrubLogText } from '../../core/send-report.ts';
+import { scrubLogText } from '../../core/runtime/send-report.ts';
 import { SEND_QUEUE_FUNCTION, SEND_QUEUE_TRIGGER } from './bindings.ts';
 import { mailer } from './config.ts';
 import { failedQueueSink } from './failed-queue.ts';

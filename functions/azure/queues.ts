@@ -2,7 +2,7 @@ import type { TriggerMetadata } from '@azure/functions';
 import { QueueClient } from '@azure/storage-queue';
 import { createStorageQueueProducer } from '../../client/azure.ts';
 import { ConfigurationError } from '../../core/errors.ts';
-import type { QueueRecord } from '../../core/queue-batch.ts';
+import type { QueueRecord } from '../../core/runtime/queue-batch.ts';
 import { SEND_QUEUE_SETTING } from './bindings.ts';
 import { storageAccess } from './storage.ts';
 

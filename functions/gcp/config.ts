@@ -1,10 +1,10 @@
-import type { MailrouteConfig } from '../../core/config.ts';
-import { positiveIntSetting } from '../../core/env-settings.ts';
+import type { MailrouteConfig } from '../../core/config/config.ts';
+import { positiveIntSetting } from '../../core/config/env-settings.ts';
+import { refuseSecretRefs } from '../../core/config/secret-loader.ts';
+import { describeSecretRef, isCloudSecretRef } from '../../core/config/secret-refs.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
 import { protectRedisUrl, withDeploymentStore } from '../../core/runtime/state-store.ts';
-import { refuseSecretRefs } from '../../core/secret-loader.ts';
-import { describeSecretRef, isCloudSecretRef } from '../../core/secret-refs.ts';
 import { createMailer } from '../../index.ts';
 import { log } from './log.ts';
 

@@ -1,5 +1,5 @@
-import type { DeadLetterSink } from '../../core/queue-batch.ts';
 import { deadLetterFields } from '../../core/runtime/dead-letter.ts';
+import type { DeadLetterSink } from '../../core/runtime/queue-batch.ts';
 import type { ReadEvent } from './pubsub-event.ts';
 import { failedTopic } from './topics.ts';
 

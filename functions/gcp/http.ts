@@ -1,5 +1,5 @@
 import * as functions from '@google-cloud/functions-framework';
-import type { HttpRequest } from '../../core/http-routes.ts';
+import type { HttpRequest } from '../../core/runtime/http-routes.ts';
 import { answerHttp } from '../../core/runtime/invocation.ts';
 import { functionEnd, mailer } from './config.ts';
 import { log } from './log.ts';

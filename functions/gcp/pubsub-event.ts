@@ -1,5 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import type { QueueRecord } from '../../core/queue-batch.ts';
+import type { QueueRecord } from '../../core/runtime/queue-batch.ts';
 
 /** What Eventarc delivers for a Pub/Sub message: its `data.message` is this `PubSubMessage`. */
 export const MESSAGE_PUBLISHED = 'google.cloud.pubsub.topic.v1.messagePublished';

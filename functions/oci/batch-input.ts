@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { QueueRecord } from '../../core/queue-batch.ts';
+import type { QueueRecord } from '../../core/runtime/queue-batch.ts';
 
 interface QueueMessage {
   id?: unknown;

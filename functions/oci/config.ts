@@ -1,7 +1,7 @@
 import type { Context } from '@fnproject/fdk';
+import { loadCloudSecrets } from '../../core/config/secret-loader.ts';
+import { secretRefsIn } from '../../core/config/secret-refs.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
-import { loadCloudSecrets } from '../../core/secret-loader.ts';
-import { secretRefsIn } from '../../core/secret-refs.ts';
 import { createMailer } from '../../index.ts';
 import { log } from './log.ts';
 import { checkRedisUrl, withRedisStore } from './store.ts';

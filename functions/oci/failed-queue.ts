@@ -2,8 +2,8 @@ import type { AuthenticationDetailsProvider } from 'oci-common';
 import type { QueueClient } from 'oci-queue';
 import { createOciQueueClient, putOciQueueMessage } from '../../client/oci.ts';
 import { ociAuthFromEnv } from '../../client/oci-sdk.ts';
-import type { DeadLetterSink } from '../../core/queue-batch.ts';
 import { deadLetterFields } from '../../core/runtime/dead-letter.ts';
+import type { DeadLetterSink } from '../../core/runtime/queue-batch.ts';
 import { queueOf } from './queues.ts';
 
 /** The channel of the failed queue that permanent failures are put on, so its readers can filter for them. */

@@ -1,5 +1,5 @@
 import type { Context, HTTPGatewayContext } from '@fnproject/fdk';
-import type { HttpRequest } from '../../core/http-routes.ts';
+import type { HttpRequest } from '../../core/runtime/http-routes.ts';
 import { answerHttp } from '../../core/runtime/invocation.ts';
 import { fnEnd, mailer } from './config.ts';
 import { log } from './log.ts';

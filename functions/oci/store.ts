@@ -1,7 +1,7 @@
-import type { MailrouteConfig } from '../../core/config.ts';
+import type { MailrouteConfig } from '../../core/config/config.ts';
+import { providedSecret } from '../../core/config/secret-refs.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { protectRedisUrl, withDeploymentStore } from '../../core/runtime/state-store.ts';
-import { providedSecret } from '../../core/secret-refs.ts';
 import { log } from './log.ts';
 
 /** The function configuration key infra/oci sets to the Vault secret holding the shared store's Redis URL. */

@@ -1,8 +1,8 @@
 import { EmailClient, type EmailClientOptions } from '@azure/communication-email';
 import { ClientSecretCredential, type TokenCredential } from '@azure/identity';
-import { resolveSecret } from '../../core/config.ts';
+import { resolveSecret } from '../../core/config/config.ts';
+import { registerSecret } from '../../core/config/secrets.ts';
 import { ConfigurationError } from '../../core/errors.ts';
-import { registerSecret } from '../../core/secrets.ts';
 import { connectAgents, proxyConfigured } from '../http/agents.ts';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
 import { repeatabilityPolicy } from './api-repeatability.ts';

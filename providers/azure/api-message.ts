@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { EmailAddress, EmailMessage } from '@azure/communication-email';
-import type { MailAddress } from '../../core/address.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
-import type { NormalizedMessage } from '../../core/message.ts';
-import { optionsFor } from '../../core/provider-options.ts';
+import { optionsFor } from '../../core/contract/provider-options.ts';
+import type { MailAddress } from '../../core/message/address.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
+import type { NormalizedMessage } from '../../core/message/message.ts';
 import { type AzureConfig, azureOptions } from './config.ts';
 
 /**

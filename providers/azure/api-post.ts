@@ -1,7 +1,7 @@
 import type { EmailClient, EmailMessage } from '@azure/communication-email';
-import type { AdapterSendResult } from '../../core/adapter.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
+import type { AdapterSendResult } from '../../core/contract/adapter.ts';
 import { AmbiguousDeliveryError, type ErrorOrigin } from '../../core/errors.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
 import { unsuccessfulOperation } from './api-errors.ts';
 import { type RepeatabilityHeaders, withRepeatability } from './api-repeatability.ts';
 

@@ -1,7 +1,7 @@
 import type { EmailClient } from '@azure/communication-email';
-import type { AttemptRecord, Settlement } from '../../core/adapter.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
+import type { AttemptRecord, Settlement } from '../../core/contract/adapter.ts';
 import type { ErrorOrigin } from '../../core/errors.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
 import { repeatabilityResultOf, statusOf, translateAcsError } from './api-errors.ts';
 import { operationIdFor, repeatabilityIdFor, toAcsMessage } from './api-message.ts';
 import { acsResult, generatedClientOf, type OperationBody, postEmail } from './api-post.ts';

@@ -9,11 +9,11 @@ import type {
   Limits,
   SendContext,
   Settlement,
-} from '../../core/adapter.ts';
-import { configuredLimits } from '../../core/adapter.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
-import { callSignal, deadlinePassed } from '../../core/deadline.ts';
+} from '../../core/contract/adapter.ts';
+import { configuredLimits } from '../../core/contract/adapter.ts';
 import { TransientError } from '../../core/errors.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
+import { callSignal, deadlinePassed } from '../../core/util/deadline.ts';
 import { ConnectWatch } from '../http/connect-watch.ts';
 import { createEmailClient } from './api-client.ts';
 import { type AcsSendFacts, translateAcsError } from './api-errors.ts';

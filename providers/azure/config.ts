@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { secretRef } from '../../core/config/secret-refs.ts';
+import type { ProviderEntry } from '../../core/contract/provider-descriptor.ts';
 import type { FieldIssue } from '../../core/errors.ts';
-import type { ProviderEntry } from '../../core/provider-descriptor.ts';
-import { secretRef } from '../../core/secret-refs.ts';
 
 /** An Azure Communication Services Email entry's own fields. */
 export const azureFields = {

@@ -1,5 +1,5 @@
-import { resolveSecret } from '../../core/config.ts';
-import { unvalidatedEntry } from '../../core/provider-descriptor.ts';
+import { resolveSecret } from '../../core/config/config.ts';
+import { unvalidatedEntry } from '../../core/contract/provider-descriptor.ts';
 import { configuredLimits, SmtpAdapter } from '../smtp/adapter.ts';
 import type { SmtpAuth } from '../smtp/engine.ts';
 import { engineSettings } from '../smtp/settings.ts';

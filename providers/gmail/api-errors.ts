@@ -9,7 +9,7 @@ import {
   ThrottledError,
   TransientError,
 } from '../../core/errors.ts';
-import { parseRetryAfter } from '../../core/network.ts';
+import { parseRetryAfter } from '../../core/util/network.ts';
 import { connectTimedOut } from '../http/connect-watch.ts';
 
 /** The parts of a gaxios error this mapping reads; any thrown value is narrowed to it defensively. */

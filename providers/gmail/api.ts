@@ -1,11 +1,11 @@
-import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import { configuredLimits } from '../../core/adapter.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
-import { resolveSecret } from '../../core/config.ts';
-import { callSignal, deadlinePassed, untilAborted } from '../../core/deadline.ts';
+import { resolveSecret } from '../../core/config/config.ts';
+import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/contract/adapter.ts';
+import { configuredLimits } from '../../core/contract/adapter.ts';
+import { unvalidatedEntry } from '../../core/contract/provider-descriptor.ts';
 import { AmbiguousDeliveryError, isMailrouteError, TransientError } from '../../core/errors.ts';
-import { neverConnected } from '../../core/network.ts';
-import { unvalidatedEntry } from '../../core/provider-descriptor.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
+import { callSignal, deadlinePassed, untilAborted } from '../../core/util/deadline.ts';
+import { neverConnected } from '../../core/util/network.ts';
 import { connectAgents, proxyConfigured } from '../http/agents.ts';
 import { ConnectWatch, DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
 import { unsentFailure } from '../http/unsent.ts';

@@ -1,4 +1,4 @@
-import type { MailAddress } from '../../core/address.ts';
+import type { MailAddress } from '../../core/message/address.ts';
 
 /**
  * The composed MIME carries Bcc in the envelope only, but Gmail has no envelope: users.messages.send takes its

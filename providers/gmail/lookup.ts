@@ -1,7 +1,7 @@
-import type { AttemptRecord, SendContext, Settlement } from '../../core/adapter.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
-import { callSignal, deadlinePassed, untilAborted } from '../../core/deadline.ts';
+import type { AttemptRecord, SendContext, Settlement } from '../../core/contract/adapter.ts';
 import { AuthenticationError, TransientError } from '../../core/errors.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
+import { callSignal, deadlinePassed, untilAborted } from '../../core/util/deadline.ts';
 import {
   createGmailApiClient,
   GMAIL_READONLY_SCOPE,

@@ -1,6 +1,6 @@
-import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
+import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/contract/adapter.ts';
 import { ProviderUnavailableError } from '../../core/errors.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
 import type { LocalConfig } from './config.ts';
 import { local } from './index.ts';
 import { storeInOutbox } from './outbox.ts';

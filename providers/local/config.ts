@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ProviderEntry } from '../../core/provider-descriptor.ts';
+import type { ProviderEntry } from '../../core/contract/provider-descriptor.ts';
 
 /** A local capture inbox entry's own field. */
 export const localFields = {

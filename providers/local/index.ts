@@ -1,6 +1,6 @@
-import { ALL_CAPABILITIES, type Mode } from '../../core/adapter.ts';
-import type { MailrouteConfig } from '../../core/config.ts';
-import { defineProvider } from '../../core/provider-descriptor.ts';
+import type { MailrouteConfig } from '../../core/config/config.ts';
+import { ALL_CAPABILITIES, type Mode } from '../../core/contract/adapter.ts';
+import { defineProvider } from '../../core/contract/provider-descriptor.ts';
 import { type LocalConfig, localFields, localOptions } from './config.ts';
 
 /** Generous limits: the capture inbox exists to show what would be sent, not to refuse it. */

@@ -1,5 +1,5 @@
-import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
+import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/contract/adapter.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
 import { SmtpEngine } from '../smtp/engine.ts';
 import { type CaptureServer, startCaptureServer } from './capture-server.ts';
 import type { LocalConfig } from './config.ts';

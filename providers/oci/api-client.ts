@@ -7,8 +7,8 @@ import {
   SimpleAuthenticationDetailsProvider,
 } from 'oci-common';
 import { EmailDPClient } from 'oci-emaildataplane';
+import { unvalidatedEntry } from '../../core/contract/provider-descriptor.ts';
 import { ConfigurationError } from '../../core/errors.ts';
-import { unvalidatedEntry } from '../../core/provider-descriptor.ts';
 import type { OciConfig } from './config.ts';
 
 /** Resolved API-key material; the adapter resolves the secrets so this file never reads the environment. */

@@ -1,8 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { type models, requests } from 'oci-emaildataplane';
-import type { MailAddress } from '../../core/address.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
 import { UnsupportedFeatureError } from '../../core/errors.ts';
+import type { MailAddress } from '../../core/message/address.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
 
 /**
  * submitEmail carries subject, text, html, to/cc/bcc, reply-to, custom headers and the Message-ID, but no

@@ -1,16 +1,16 @@
 import type { EmailDPClient } from 'oci-emaildataplane';
-import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import { configuredLimits } from '../../core/adapter.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
-import { resolveSecret } from '../../core/config.ts';
-import { callSignal, deadlinePassed } from '../../core/deadline.ts';
+import { resolveSecret } from '../../core/config/config.ts';
+import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/contract/adapter.ts';
+import { configuredLimits } from '../../core/contract/adapter.ts';
+import { unvalidatedEntry } from '../../core/contract/provider-descriptor.ts';
 import {
   ConfigurationError,
   RecipientRejectedError,
   type RejectedRecipient,
   TransientError,
 } from '../../core/errors.ts';
-import { unvalidatedEntry } from '../../core/provider-descriptor.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
+import { callSignal, deadlinePassed } from '../../core/util/deadline.ts';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
 import { FetchConnectWatch } from '../http/fetch-watch.ts';
 import { unsentFailure } from '../http/unsent.ts';

@@ -1,8 +1,8 @@
 import { z } from 'zod';
+import { credentialPair } from '../../core/config/provider-entry.ts';
+import { secretRef } from '../../core/config/secret-refs.ts';
+import type { ProviderEntry } from '../../core/contract/provider-descriptor.ts';
 import type { FieldIssue } from '../../core/errors.ts';
-import type { ProviderEntry } from '../../core/provider-descriptor.ts';
-import { credentialPair } from '../../core/provider-entry.ts';
-import { secretRef } from '../../core/secret-refs.ts';
 
 /** An OCI Email Delivery entry's own fields. */
 export const ociFields = {

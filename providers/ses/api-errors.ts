@@ -11,7 +11,7 @@ import {
   ThrottledError,
   TransientError,
 } from '../../core/errors.ts';
-import { NEVER_CONNECTED_CODES, parseRetryAfter } from '../../core/network.ts';
+import { NEVER_CONNECTED_CODES, parseRetryAfter } from '../../core/util/network.ts';
 import { AWS_CREDENTIALS_REFUSED, type AwsSdkError } from '../aws-sdk-errors.ts';
 import type { ConnectWatch } from '../http/connect-watch.ts';
 import { unsentFailure } from '../http/unsent.ts';

@@ -1,8 +1,8 @@
 import type { Body, MessageHeader, SendEmailCommandInput } from '@aws-sdk/client-sesv2';
-import type { MailAddress } from '../../core/address.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
-import type { NormalizedMessage } from '../../core/message.ts';
-import { optionsFor } from '../../core/provider-options.ts';
+import { optionsFor } from '../../core/contract/provider-options.ts';
+import type { MailAddress } from '../../core/message/address.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
+import type { NormalizedMessage } from '../../core/message/message.ts';
 import { type SesConfig, sesOptions } from './config.ts';
 
 // Simple's header rules, from the SES v2 model (MessageHeaderList max 15; MessageHeaderName/Value patterns).

@@ -1,10 +1,10 @@
 import { GetAccountCommand, SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import { configuredLimits } from '../../core/adapter.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
-import { resolveSecret } from '../../core/config.ts';
-import { callSignal, deadlinePassed } from '../../core/deadline.ts';
+import { resolveSecret } from '../../core/config/config.ts';
+import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/contract/adapter.ts';
+import { configuredLimits } from '../../core/contract/adapter.ts';
 import { ConfigurationError, InvalidMessageError, TransientError } from '../../core/errors.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
+import { callSignal, deadlinePassed } from '../../core/util/deadline.ts';
 import { connectAgents } from '../http/agents.ts';
 import { ConnectWatch, DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
 import { translateSesError } from './api-errors.ts';

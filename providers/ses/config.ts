@@ -1,8 +1,8 @@
 import { z } from 'zod';
+import { credentialPair } from '../../core/config/provider-entry.ts';
+import { secretRef } from '../../core/config/secret-refs.ts';
+import type { ProviderEntry } from '../../core/contract/provider-descriptor.ts';
 import type { FieldIssue } from '../../core/errors.ts';
-import type { ProviderEntry } from '../../core/provider-descriptor.ts';
-import { credentialPair } from '../../core/provider-entry.ts';
-import { secretRef } from '../../core/secret-refs.ts';
 
 const configurationSet = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be at most 64 letters, digits, _ or -');
 // Names travel in an SMTP header too (X-SES-LIST-MANAGEMENT-OPTIONS): printable ASCII, without the ";" between them.

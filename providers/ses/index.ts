@@ -1,5 +1,5 @@
-import { ALL_CAPABILITIES } from '../../core/adapter.ts';
-import { defineProvider } from '../../core/provider-descriptor.ts';
+import { ALL_CAPABILITIES } from '../../core/contract/adapter.ts';
+import { defineProvider } from '../../core/contract/provider-descriptor.ts';
 import { SMTP_CAPABILITIES } from '../smtp/capabilities.ts';
 import { sesFields, sesOptions, sesRequirements } from './config.ts';
 

@@ -1,8 +1,8 @@
-import type { PreparedMessage } from '../../core/compose.ts';
-import { resolveSecret } from '../../core/config.ts';
-import { unvalidatedEntry } from '../../core/provider-descriptor.ts';
-import { optionsFor } from '../../core/provider-options.ts';
-import { registerSecret } from '../../core/secrets.ts';
+import { resolveSecret } from '../../core/config/config.ts';
+import { registerSecret } from '../../core/config/secrets.ts';
+import { unvalidatedEntry } from '../../core/contract/provider-descriptor.ts';
+import { optionsFor } from '../../core/contract/provider-options.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
 import { configuredLimits, SmtpAdapter } from '../smtp/adapter.ts';
 import type { SmtpAuth } from '../smtp/engine.ts';
 import { QUOTA_RETRY_MS, type ReplyRule } from '../smtp/reply-codes.ts';

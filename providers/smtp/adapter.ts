@@ -1,5 +1,5 @@
-import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/adapter.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
+import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/contract/adapter.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
 import { SmtpEngine, type SmtpEngineOptions } from './engine.ts';
 
 export interface SmtpAdapterSpec {
@@ -64,5 +64,5 @@ export function prependHeaders(raw: Buffer, lines: string[]): Buffer {
   return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n`), raw]);
 }
 
-export { configuredLimits } from '../../core/adapter.ts';
+export { configuredLimits } from '../../core/contract/adapter.ts';
 export { SMTP_CAPABILITIES } from './capabilities.ts';

@@ -1,4 +1,4 @@
-import type { Capabilities } from '../../core/adapter.ts';
+import type { Capabilities } from '../../core/contract/adapter.ts';
 
 /**
  * Everything travels in the MIME message, so SMTP carries every feature but provider tags and provider options

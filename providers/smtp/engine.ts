@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
 import { createTransport } from 'nodemailer';
 import DKIM from 'nodemailer/lib/dkim';
-import type { SendContext } from '../../core/adapter.ts';
-import { callSignal } from '../../core/deadline.ts';
+import type { SendContext } from '../../core/contract/adapter.ts';
 import { type RejectedRecipient, TransientError } from '../../core/errors.ts';
+import { callSignal } from '../../core/util/deadline.ts';
 import { HANDOVER, type Handover, watchHandover } from './handover.ts';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HandshakeTimeoutError, HandshakeTimer, SendSlots } from './handshake.ts';
 import { type ReplyRule, rejectedRecipients, translateSmtpError } from './reply-codes.ts';

@@ -1,3 +1,4 @@
+import { redactSecrets } from '../../core/config/secrets.ts';
 import {
   AmbiguousDeliveryError,
   AuthenticationError,
@@ -13,8 +14,7 @@ import {
   ThrottledError,
   TransientError,
 } from '../../core/errors.ts';
-import { NEVER_CONNECTED_CODES } from '../../core/network.ts';
-import { redactSecrets } from '../../core/secrets.ts';
+import { NEVER_CONNECTED_CODES } from '../../core/util/network.ts';
 import { isHandshakeTimeout } from './handshake.ts';
 
 /** What a reply means to a router. `quota` is a throttle that lasts long enough to move on to another provider. */

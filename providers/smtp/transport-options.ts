@@ -1,4 +1,4 @@
-import { registerSecret } from '../../core/secrets.ts';
+import { registerSecret } from '../../core/config/secrets.ts';
 import type { SmtpAuth, SmtpEngineOptions } from './engine.ts';
 
 const DEFAULT_TIMEOUTS = { connectionTimeoutMs: 10_000, greetingTimeoutMs: 10_000, socketTimeoutMs: 60_000 };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAllEmulators } from '../../cli/emulators.ts';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../core/config/config.ts';
 import { Mailer } from '../../core/mailer.ts';
 import { createAdapter } from '../../providers/index.ts';
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { MessageInput } from '../../core/message.ts';
+import type { MessageInput } from '../../core/message/message.ts';
 
 /** Long enough to be redacted if it ever leaked; the tests check that no error text carries it. */
 export const SECRET_ACCESS_KEY = 'emulator-secret-never-printed';

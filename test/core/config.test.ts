@@ -9,7 +9,7 @@ import {
   redactConfig,
   resolveSecret,
   validateConfig,
-} from '../../core/config.ts';
+} from '../../core/config/config.ts';
 import { ConfigurationError, ProviderUnavailableError } from '../../core/errors.ts';
 import { Mailer } from '../../core/mailer.ts';
 import { builtInProviders, createAdapter } from '../../providers/index.ts';

@@ -13,7 +13,7 @@ import {
   TransientError,
   UnsupportedFeatureError,
 } from '../../core/errors.ts';
-import { errorToHttp } from '../../core/http-api.ts';
+import { errorToHttp } from '../../core/runtime/http-api.ts';
 
 describe('error taxonomy', () => {
   it('says for each class whether a retry or another provider may help', () => {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { type Adapter, ALL_CAPABILITIES } from '../../core/adapter.ts';
-import { composeMessage } from '../../core/compose.ts';
+import { type Adapter, ALL_CAPABILITIES } from '../../core/contract/adapter.ts';
 import { TransientError } from '../../core/errors.ts';
-import { DEFAULT_RETRY, sendWithFailover } from '../../core/failover.ts';
-import { HealthTracker } from '../../core/health.ts';
-import { silentLogger } from '../../core/log.ts';
-import { MemoryStore } from '../../core/memory-store.ts';
-import { RateLimiter } from '../../core/rate-limit.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
+import { DEFAULT_RETRY, sendWithFailover } from '../../core/routing/failover.ts';
+import { HealthTracker } from '../../core/routing/health.ts';
+import { RateLimiter } from '../../core/routing/rate-limit.ts';
+import { silentLogger } from '../../core/util/log.ts';
+import { MemoryStore } from '../../stores/memory.ts';
 
 /** An adapter that fails its first send with a passing fault: the one rare error this test needs to force. */
 function flakyAdapter(): Adapter & { calls: number } {

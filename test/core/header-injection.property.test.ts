@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
-import { composeMessage } from '../../core/compose.ts';
-import { validateMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { validateMessage } from '../../core/message/validate.ts';
 
 /** Header names in the MIME header block, after unfolding continuation lines. */
 function topLevelHeaderNames(raw: Buffer): string[] {

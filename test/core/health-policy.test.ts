@@ -1,9 +1,9 @@
 import { CircuitState } from 'cockatiel';
 import { describe, expect, it } from 'vitest';
 import { AmbiguousDeliveryError, RecipientRejectedError, ThrottledError } from '../../core/errors.ts';
-import { HealthTracker } from '../../core/health.ts';
-import { countsAgainstProvider, providerBreaker, SlowCall } from '../../core/health-policy.ts';
-import { MemoryStore } from '../../core/memory-store.ts';
+import { HealthTracker } from '../../core/routing/health.ts';
+import { countsAgainstProvider, providerBreaker, SlowCall } from '../../core/routing/health-policy.ts';
+import { MemoryStore } from '../../stores/memory.ts';
 
 const options = { failureThreshold: 3, failureRate: 0.25, failureWindow: 8, slowCallMs: 50 };
 

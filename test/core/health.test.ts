@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuthenticationError, RecipientRejectedError, ThrottledError } from '../../core/errors.ts';
-import { HealthTracker } from '../../core/health.ts';
-import { MemoryStore } from '../../core/memory-store.ts';
+import { HealthTracker } from '../../core/routing/health.ts';
+import { MemoryStore } from '../../stores/memory.ts';
 
 // Times are passed in, so these check the decisions, not the machine's timing.
 describe('HealthTracker', () => {

@@ -1,14 +1,14 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Adapter, SendResult } from '../../core/adapter.ts';
+import type { Adapter, SendResult } from '../../core/contract/adapter.ts';
 import {
   AmbiguousDeliveryError,
   IdempotencyConflictError,
   SendInProgressError,
   StateStoreError,
 } from '../../core/errors.ts';
-import { type Begun, type Claim, IdempotencyGuard, payloadHash } from '../../core/idempotency.ts';
-import { MemoryStore } from '../../core/memory-store.ts';
-import type { StateStore } from '../../core/store.ts';
+import { type Begun, type Claim, IdempotencyGuard, payloadHash } from '../../core/state/idempotency.ts';
+import { MemoryStore } from '../../stores/memory.ts';
+import type { StateStore } from '../../stores/store.ts';
 
 const result = {
   name: 'a',

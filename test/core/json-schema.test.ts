@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { messageJsonSchema } from '../../core/json-schema.ts';
+import { messageJsonSchema } from '../../core/message/json-schema.ts';
 import { builtInProviders } from '../../providers/index.ts';
 
 describe('committed JSON Schema', () => {
-  it('is what the zod schema generates (run `npm run schema` after changing core/message.ts or a descriptor)', () => {
+  it('is what the zod schema generates (run `npm run schema` after changing core/message/message.ts or a descriptor)', () => {
     const committed = readFileSync(new URL('../../schema/message.schema.json', import.meta.url), 'utf8');
     expect(committed).toBe(messageJsonSchema(builtInProviders));
   });

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { validateConfig } from '../../core/config.ts';
+import { validateConfig } from '../../core/config/config.ts';
 import { InvalidMessageError } from '../../core/errors.ts';
 import { Mailer } from '../../core/mailer.ts';
 import { validateMessage } from '../../index.ts';

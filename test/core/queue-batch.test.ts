@@ -3,9 +3,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateConfig } from '../../core/config.ts';
+import { validateConfig } from '../../core/config/config.ts';
 import { Mailer } from '../../core/mailer.ts';
-import { processBatch, type QueueRecord } from '../../core/queue-batch.ts';
+import { processBatch, type QueueRecord } from '../../core/runtime/queue-batch.ts';
 import { createAdapter } from '../../providers/index.ts';
 
 /** A port nothing listens on: connections to it are refused, as with a provider that is down. */

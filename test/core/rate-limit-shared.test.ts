@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Logger } from '../../core/log.ts';
-import { MemoryStore } from '../../core/memory-store.ts';
-import { RateLimiter, reserveByCompareAndSet } from '../../core/rate-limit.ts';
-import type { RateGrant, RateRequest, RateRule, StateStore } from '../../core/store.ts';
+import { RateLimiter, reserveByCompareAndSet } from '../../core/routing/rate-limit.ts';
+import type { Logger } from '../../core/util/log.ts';
+import { MemoryStore } from '../../stores/memory.ts';
+import type { RateGrant, RateRequest, RateRule, StateStore } from '../../stores/store.ts';
 
 /** Only the four methods (no `reserveRate`), over a shared MemoryStore, each call after a random few ms. */
 function fourMethodStore(shared: MemoryStore, options: { loseEveryWrite?: boolean } = {}): StateStore {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryStore } from '../../core/memory-store.ts';
-import { RateLimiter } from '../../core/rate-limit.ts';
+import { RateLimiter } from '../../core/routing/rate-limit.ts';
+import { MemoryStore } from '../../stores/memory.ts';
 
 // The clock is passed in, so these check the bucket arithmetic, not the machine's timing; a zero wait budget
 // means nothing sleeps.

@@ -7,7 +7,7 @@ import {
   ThrottledError,
   TransientError,
 } from '../../core/errors.ts';
-import { DEFAULT_RETRY, nextStep } from '../../core/retry-policy.ts';
+import { DEFAULT_RETRY, nextStep } from '../../core/routing/retry-policy.ts';
 
 const retry = { ...DEFAULT_RETRY, maxAttempts: 2, baseDelayMs: 100, maxDelayMs: 1_000, maxThrottleWaitMs: 2_000 };
 const half = () => 0.5;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../core/config.ts';
+import { parseConfig } from '../../core/config/config.ts';
 import { ConfigurationError } from '../../core/errors.ts';
-import { planRoute } from '../../core/routing.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
+import { planRoute } from '../../core/routing/routing.ts';
 
 const config = parseConfig(`
 providers:

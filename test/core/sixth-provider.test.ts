@@ -3,15 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type Adapter, type AdapterSendResult, ALL_CAPABILITIES, type Capabilities } from '../../core/adapter.ts';
-import type { PreparedMessage } from '../../core/compose.ts';
-import { validateConfig } from '../../core/config.ts';
+import { validateConfig } from '../../core/config/config.ts';
+import {
+  type Adapter,
+  type AdapterSendResult,
+  ALL_CAPABILITIES,
+  type Capabilities,
+} from '../../core/contract/adapter.ts';
+import { defineProvider, type ProviderEntry } from '../../core/contract/provider-descriptor.ts';
+import { optionsFor } from '../../core/contract/provider-options.ts';
+import { ProviderRegistry } from '../../core/contract/provider-registry.ts';
 import { ConfigurationError, InvalidMessageError, ProviderUnavailableError } from '../../core/errors.ts';
-import { messageJsonSchema } from '../../core/json-schema.ts';
 import { Mailer } from '../../core/mailer.ts';
-import { defineProvider, type ProviderEntry } from '../../core/provider-descriptor.ts';
-import { optionsFor } from '../../core/provider-options.ts';
-import { ProviderRegistry } from '../../core/provider-registry.ts';
+import type { PreparedMessage } from '../../core/message/compose.ts';
+import { messageJsonSchema } from '../../core/message/json-schema.ts';
 import { builtInProviders } from '../../providers/index.ts';
 
 // The acceptance test of the provider descriptor: a sixth provider, written here and not in providers/, joins the

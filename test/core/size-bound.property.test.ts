@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { composeMessage, prepareMessage } from '../../core/compose.ts';
-import { validateMessage } from '../../core/validate.ts';
+import { composeMessage, prepareMessage } from '../../core/message/compose.ts';
+import { validateMessage } from '../../core/message/validate.ts';
 
 const text = fc.string({ unit: 'binary', maxLength: 3000 });
 const name = fc.string({ unit: 'grapheme', maxLength: 40 }).filter((s) => !/[\r\n\0]/.test(s));

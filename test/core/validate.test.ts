@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { composeMessage } from '../../core/compose.ts';
 import { InvalidMessageError } from '../../core/errors.ts';
-import { normalizeMessage, validateMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage, validateMessage } from '../../core/message/validate.ts';
 
 const base = { from: 'App <app@example.com>', to: 'user@example.com', subject: 'Hello', text: 'Hi' };
 

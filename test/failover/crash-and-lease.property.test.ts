@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SendResult } from '../../core/adapter.ts';
+import type { SendResult } from '../../core/contract/adapter.ts';
 import type { Mailer } from '../../core/mailer.ts';
-import { MemoryStore } from '../../core/memory-store.ts';
-import type { StateStore } from '../../core/store.ts';
+import { MemoryStore } from '../../stores/memory.ts';
+import type { StateStore } from '../../stores/store.ts';
 import {
   copies,
   failoverConfig,

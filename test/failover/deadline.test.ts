@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DeadlineExceededError } from '../../core/errors.ts';
-import { MemoryStore } from '../../core/memory-store.ts';
+import { MemoryStore } from '../../stores/memory.ts';
 import {
   copies,
   failoverConfig,

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SendResult } from '../../core/adapter.ts';
+import type { SendResult } from '../../core/contract/adapter.ts';
 import {
   AmbiguousDeliveryError,
   IdempotencyConflictError,

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SendResult } from '../../core/adapter.ts';
+import type { SendResult } from '../../core/contract/adapter.ts';
 import { type Attempt, isMailrouteError, type MailrouteError } from '../../core/errors.ts';
-import { MemoryStore } from '../../core/memory-store.ts';
+import { MemoryStore } from '../../stores/memory.ts';
 import {
   copies,
   failoverConfig,

@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { SendResult } from '../../core/adapter.ts';
-import { MemoryStore } from '../../core/memory-store.ts';
+import type { SendResult } from '../../core/contract/adapter.ts';
 import { type AcsEmulator, startAcsEmulator } from '../../emulators/acs/index.ts';
 import type { Fault, FaultPlan } from '../../emulators/common/faults.ts';
 import { type SesEmulator, startSesEmulator } from '../../emulators/ses/index.ts';
+import { MemoryStore } from '../../stores/memory.ts';
 import {
   copies,
   failoverConfig,

@@ -2,10 +2,10 @@ import { GetParameterCommand, GetParametersCommand, PutParameterCommand, SSMClie
 import type { Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { stringify as toYaml } from 'yaml';
-import { missingSecrets, resolveSecret, validateConfig } from '../../core/config.ts';
+import { missingSecrets, resolveSecret, validateConfig } from '../../core/config/config.ts';
+import { provideSecret } from '../../core/config/secret-refs.ts';
 import { type ConfigurationError, ProviderUnavailableError } from '../../core/errors.ts';
-import { provideSecret } from '../../core/secret-refs.ts';
-import type { SendAnswer } from '../../core/send-payload.ts';
+import type { SendAnswer } from '../../core/runtime/send-payload.ts';
 import { type SsmEmulator, startSsmEmulator } from '../../emulators/ssm/index.ts';
 import { builtInProviders } from '../../providers/index.ts';
 import {

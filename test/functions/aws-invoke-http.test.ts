@@ -8,7 +8,7 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { SendAnswer } from '../../core/send-payload.ts';
+import type { SendAnswer } from '../../core/runtime/send-payload.ts';
 import {
   type AwsWorld,
   captureOutput,

@@ -3,7 +3,7 @@ import { TableClient } from '@azure/data-tables';
 import { InvocationContext, type LogHandler } from '@azure/functions';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { vi } from 'vitest';
-import type { MessageInput } from '../../core/message.ts';
+import type { MessageInput } from '../../core/message/message.ts';
 import { type AcsEmulator, startAcsEmulator } from '../../emulators/acs/index.ts';
 import { type Azurite, startAzurite } from '../helpers/azurite.ts';
 import { smtpAt } from '../helpers/mailer.ts';

@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import type { SendResult } from '../../core/adapter.ts';
+import type { SendResult } from '../../core/contract/adapter.ts';
 import type { Mailer } from '../../core/mailer.ts';
+import { splitDeadlines as queueDeadlines } from '../../core/runtime/deadline.ts';
 import {
   type DeadLetterCall,
   type DeadLetterSink,
   deadLetterRecord,
   processBatch,
   type QueueRecord,
-} from '../../core/queue-batch.ts';
-import { splitDeadlines as queueDeadlines } from '../../core/runtime/deadline.ts';
+} from '../../core/runtime/queue-batch.ts';
 
 /**
- * The bound every queue function's dead-letter writes share (core/queue-batch.ts): each cloud's handler gives
+ * The bound every queue function's dead-letter writes share (core/runtime/queue-batch.ts): each cloud's handler gives
  * `processBatch` / `processRecord` its deadlines, its sink passes the signal on to its SDK.
  */
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type MailrouteConfig, redactConfig, validateConfig } from '../../core/config.ts';
+import { type MailrouteConfig, redactConfig, validateConfig } from '../../core/config/config.ts';
 import type * as Index from '../../index.ts';
 
 // The Redis store that infra/gcp provides: a Secret Manager secret mounted as MAILROUTE_STORE_REDIS_URL becomes the
@@ -39,7 +39,7 @@ async function instance() {
   return {
     ...gcp,
     instanceMailer,
-    ...(await import('../../core/secrets.ts')),
+    ...(await import('../../core/config/secrets.ts')),
     ...(await import('../../core/errors.ts')),
   };
 }

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { resolveSecret, validateConfig } from '../../core/config.ts';
+import { resolveSecret, validateConfig } from '../../core/config/config.ts';
+import { loadCloudSecrets } from '../../core/config/secret-loader.ts';
+import { describeSecretRef, provideSecret, secretRef } from '../../core/config/secret-refs.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { deadlinesBefore } from '../../core/runtime/deadline.ts';
-import { loadCloudSecrets } from '../../core/secret-loader.ts';
-import { describeSecretRef, provideSecret, secretRef } from '../../core/secret-refs.ts';
 import { connectorHubRecords } from '../../functions/oci/batch-input.ts';
 import { fnEnd } from '../../functions/oci/config.ts';
 import { failedQueueSink } from '../../functions/oci/failed-queue.ts';

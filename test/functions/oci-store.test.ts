@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type MailrouteConfig, redactConfig } from '../../core/config.ts';
+import { type MailrouteConfig, redactConfig } from '../../core/config/config.ts';
 import { type OciVaultEmulator, startOciVaultEmulator } from '../../emulators/oci-vault/server.ts';
 import type * as Index from '../../index.ts';
 import { apiKey, FINGERPRINT, keyId, SMTP_PASSWORD, SMTP_PASSWORD_SECRET, TENANCY, USER } from './oci-world.ts';
@@ -64,8 +64,8 @@ async function container() {
   return {
     ...oci,
     coldStart,
-    ...(await import('../../core/secrets.ts')),
-    ...(await import('../../core/secret-refs.ts')),
+    ...(await import('../../core/config/secrets.ts')),
+    ...(await import('../../core/config/secret-refs.ts')),
     ...(await import('../../core/errors.ts')),
   };
 }

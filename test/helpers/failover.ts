@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { vi } from 'vitest';
-import { validateConfig } from '../../core/config.ts';
+import { validateConfig } from '../../core/config/config.ts';
 import type { Attempt } from '../../core/errors.ts';
 import { Mailer, type MailerOptions } from '../../core/mailer.ts';
-import { MemoryStore } from '../../core/memory-store.ts';
-import type { StateStore } from '../../core/store.ts';
 import { builtInProviders, createAdapter } from '../../providers/index.ts';
+import { MemoryStore } from '../../stores/memory.ts';
+import type { StateStore } from '../../stores/store.ts';
 import { TEST_CA, type TestSmtpServer } from './smtp-test-server.ts';
 
 /** The SMTP credentials every failover test entry reads; the test server takes any. */

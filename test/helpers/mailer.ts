@@ -1,6 +1,6 @@
 import { type AddressObject, simpleParser } from 'mailparser';
 import { expect } from 'vitest';
-import { validateConfig } from '../../core/config.ts';
+import { validateConfig } from '../../core/config/config.ts';
 import { Mailer } from '../../core/mailer.ts';
 import { builtInProviders, createAdapter } from '../../providers/index.ts';
 import { PIXEL_PNG, REPORT_PDF } from './messages.ts';

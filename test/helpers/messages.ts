@@ -1,4 +1,4 @@
-import type { MessageInput } from '../../core/message.ts';
+import type { MessageInput } from '../../core/message/message.ts';
 
 /** A 1x1 transparent PNG. */
 export const PIXEL_PNG = Buffer.from(

@@ -7,9 +7,9 @@
  */
 
 import { createInterface } from 'node:readline';
-import { validateConfig } from '../../core/config.ts';
+import { validateConfig } from '../../core/config/config.ts';
 import { isMailrouteError } from '../../core/errors.ts';
-import { jsonLogger } from '../../core/log.ts';
+import { jsonLogger } from '../../core/util/log.ts';
 import { createMailer } from '../../index.ts';
 
 interface PacingSpec {

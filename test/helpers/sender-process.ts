@@ -4,9 +4,9 @@
  * outcome on stdout and exits. Tests spawn it to crash it (SIGKILL) mid-send or to run it with a skewed clock.
  */
 
-import { validateConfig } from '../../core/config.ts';
+import { validateConfig } from '../../core/config/config.ts';
 import { isMailrouteError } from '../../core/errors.ts';
-import { jsonLogger } from '../../core/log.ts';
+import { jsonLogger } from '../../core/util/log.ts';
 import { createMailer } from '../../index.ts';
 
 interface SenderSpec {

@@ -1,13 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { composeMessage } from '../../core/compose.ts';
 import {
   AmbiguousDeliveryError,
   type MailrouteError,
   ProviderUnavailableError,
   TransientError,
 } from '../../core/errors.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
 import { type AcsEmulator, startAcsEmulator } from '../../emulators/acs/index.ts';
 import type { Fault } from '../../emulators/common/faults.ts';
 import { type GmailEmulator, startGmailEmulator } from '../../emulators/gmail/index.ts';

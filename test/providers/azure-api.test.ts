@@ -4,8 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TokenCredential } from '@azure/identity';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { composeMessage } from '../../core/compose.ts';
-import { validateConfig } from '../../core/config.ts';
+import { validateConfig } from '../../core/config/config.ts';
 import {
   AmbiguousDeliveryError,
   AuthenticationError,
@@ -20,7 +19,8 @@ import {
   UnsupportedFeatureError,
 } from '../../core/errors.ts';
 import { Mailer } from '../../core/mailer.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
 import { type AcsEmulator, startAcsEmulator, validateEmailMessage } from '../../emulators/acs/index.ts';
 import type { Fault } from '../../emulators/common/faults.ts';
 import { AzureApiAdapter } from '../../providers/azure/api.ts';

@@ -1,9 +1,9 @@
 import { EmailClient } from '@azure/communication-email';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { AttemptRecord } from '../../core/adapter.ts';
-import { composeMessage } from '../../core/compose.ts';
+import type { AttemptRecord } from '../../core/contract/adapter.ts';
 import { AmbiguousDeliveryError, IdempotencyConflictError, TransientError } from '../../core/errors.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
 import { type AcsEmulator, startAcsEmulator } from '../../emulators/acs/index.ts';
 import { AzureApiAdapter, type AzureApiAdapterOptions } from '../../providers/azure/api.ts';
 import { operationIdFor } from '../../providers/azure/api-message.ts';

@@ -3,9 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type AddressObject, simpleParser } from 'mailparser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { checkCapabilities, type SendContext } from '../../core/adapter.ts';
-import { composeMessage } from '../../core/compose.ts';
-import { validateConfig } from '../../core/config.ts';
+import { validateConfig } from '../../core/config/config.ts';
+import { checkCapabilities, type SendContext } from '../../core/contract/adapter.ts';
 import {
   AmbiguousDeliveryError,
   AuthenticationError,
@@ -16,7 +15,8 @@ import {
   UnsupportedFeatureError,
 } from '../../core/errors.ts';
 import { Mailer } from '../../core/mailer.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
 import { GMAIL_SEND_SCOPE, type GmailEmulator, startGmailEmulator } from '../../emulators/gmail/index.ts';
 import { createAdapter } from '../../providers/index.ts';
 

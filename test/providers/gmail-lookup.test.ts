@@ -1,10 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Adapter, AttemptRecord, SendContext } from '../../core/adapter.ts';
-import { composeMessage } from '../../core/compose.ts';
-import { type MailrouteConfig, validateConfig } from '../../core/config.ts';
+import { type MailrouteConfig, validateConfig } from '../../core/config/config.ts';
+import type { Adapter, AttemptRecord, SendContext } from '../../core/contract/adapter.ts';
 import { AmbiguousDeliveryError, ConfigurationError, ThrottledError, TransientError } from '../../core/errors.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
 import {
   GMAIL_READONLY_SCOPE,
   GMAIL_SEND_SCOPE,

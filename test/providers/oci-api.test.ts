@@ -1,9 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { type AddressObject, simpleParser } from 'mailparser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { checkCapabilities, type SendContext } from '../../core/adapter.ts';
-import { composeMessage } from '../../core/compose.ts';
-import { validateConfig } from '../../core/config.ts';
+import { validateConfig } from '../../core/config/config.ts';
+import { checkCapabilities, type SendContext } from '../../core/contract/adapter.ts';
 import {
   AmbiguousDeliveryError,
   AuthenticationError,
@@ -15,7 +14,8 @@ import {
   UnsupportedFeatureError,
 } from '../../core/errors.ts';
 import { Mailer } from '../../core/mailer.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
 import { type OciEmulator, startOciEmulator } from '../../emulators/oci/index.ts';
 import { createAdapter } from '../../providers/index.ts';
 import { submitRawEmailRequest } from '../../providers/oci/api-request.ts';

@@ -3,8 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { composeMessage } from '../../core/compose.ts';
-import { type MailrouteConfig, validateConfig } from '../../core/config.ts';
+import { type MailrouteConfig, validateConfig } from '../../core/config/config.ts';
 import {
   AmbiguousDeliveryError,
   AuthenticationError,
@@ -17,7 +16,8 @@ import {
   TransientError,
 } from '../../core/errors.ts';
 import { Mailer } from '../../core/mailer.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
 import type { Fault } from '../../emulators/common/faults.ts';
 import { type SesEmulator, startSesEmulator } from '../../emulators/ses/index.ts';
 import { createAdapter } from '../../providers/index.ts';

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { composeMessage } from '../../core/compose.ts';
 import {
   AmbiguousDeliveryError,
   AuthenticationError,
@@ -14,7 +13,8 @@ import {
   TransientError,
 } from '../../core/errors.ts';
 import type { Mailer } from '../../core/mailer.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
 import { mailerFor, smtpAt } from '../helpers/mailer.ts';
 import { plainMessage } from '../helpers/messages.ts';
 import { type FaultStage, startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp-test-server.ts';

@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { composeMessage } from '../../core/compose.ts';
-import { validateConfig } from '../../core/config.ts';
+import { validateConfig } from '../../core/config/config.ts';
 import {
   AmbiguousDeliveryError,
   type MailrouteError,
@@ -8,7 +7,8 @@ import {
   TransientError,
 } from '../../core/errors.ts';
 import type { Mailer } from '../../core/mailer.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
 import { type BlackHole, startBlackHole } from '../helpers/black-hole.ts';
 import { copies, failoverConfig, Mailers, mail, ociSmtp, steps, stubSmtpSecrets } from '../helpers/failover.ts';
 import { mailerFor, smtpAt } from '../helpers/mailer.ts';

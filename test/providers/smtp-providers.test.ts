@@ -1,10 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { composeMessage } from '../../core/compose.ts';
 import { MessageTooLargeError, UnsupportedFeatureError } from '../../core/errors.ts';
 import type { Mailer } from '../../core/mailer.ts';
-import { normalizeMessage } from '../../core/validate.ts';
+import { composeMessage } from '../../core/message/compose.ts';
+import { normalizeMessage } from '../../core/message/validate.ts';
 import { expectRichMime, mailerFor, RICH_ENVELOPE, smtpAt } from '../helpers/mailer.ts';
 import { plainMessage, richMessage } from '../helpers/messages.ts';
 import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp-test-server.ts';

@@ -1,10 +1,10 @@
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryStore } from '../../core/memory-store.ts';
 import { AzureTableStore } from '../../stores/azure-table.ts';
 import { createDynamoDbTable, DynamoDbStore, dynamoDbTableResource } from '../../stores/dynamodb.ts';
 import { createStore, type StoreConfig } from '../../stores/index.ts';
+import { MemoryStore } from '../../stores/memory.ts';
 import { RedisStore } from '../../stores/redis.ts';
 import { type Azurite, startAzurite } from '../helpers/azurite.ts';
 import { type Dynalite, startDynalite } from '../helpers/dynalite.ts';

@@ -1,0 +1,232 @@
+import { detectMimeType } from 'nodemailer/lib/mime-funcs/mime-types';
+import type { z } from 'zod';
+import { unsupportedOption } from '../contract/provider-options.ts';
+import type { ProviderRegistry } from '../contract/provider-registry.ts';
+import { type FieldIssue, InvalidMessageError } from '../errors.ts';
+import { type AddressInput, type MailAddress, parseAddress } from './address.ts';
+import { messageSchemaFor, type NormalizedAttachment, type NormalizedMessage } from './message.ts';
+import { formatPath, valueAt } from './paths.ts';
+
+/** Headers a message sets through its own fields; setting them in `headers` would contradict those fields. */
+const RESERVED_HEADERS = new Map<string, string>([
+  ['from', 'from'],
+  ['to', 'to'],
+  ['cc', 'cc'],
+  ['bcc', 'bcc'],
+  ['reply-to', 'replyTo'],
+  ['subject', 'subject'],
+  ['sender', 'from'],
+  ['message-id', 'idempotencyKey (the Message-ID is derived from it)'],
+  ['date', 'the send time'],
+  ['mime-version', 'the composer'],
+  ['content-type', 'text, html and attachments'],
+  ['content-transfer-encoding', 'the composer'],
+  ['return-path', 'the envelope sender (from)'],
+]);
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const ADDRESS_FIELDS = ['from', 'to', 'cc', 'bcc', 'replyTo'] as const;
+
+export { formatPath };
+
+export type ValidationResult = { ok: true; message: NormalizedMessage } | { ok: false; issues: FieldIssue[] };
+
+/**
+ * Checks a message and reports every problem at once, each with its field path and a sentence a person
+ * understands. On success the message comes back normalized (lists, punycode domains, decoded attachments).
+ * With a provider registry, `providerOptions` are checked against each provider's options, whatever the route;
+ * without one, only their shape is.
+ */
+export function validateMessage(input: unknown, providers?: ProviderRegistry): ValidationResult {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return { ok: false, issues: [{ path: '', message: 'the message must be a JSON object' }] };
+  }
+  const raw = input as Record<string, unknown>;
+  const issues: FieldIssue[] = [];
+  const addressIssuePaths = new Set<string>();
+  const addresses = new Map<string, MailAddress[]>();
+
+  for (const field of ADDRESS_FIELDS) {
+    const value = raw[field];
+    if (value === undefined) continue;
+    if (field === 'from' && Array.isArray(value)) {
+      issues.push({ path: 'from', message: 'must be one address, not a list' });
+      addressIssuePaths.add('from');
+      continue;
+    }
+    const entries = Array.isArray(value) ? value : [value];
+    const parsed: MailAddress[] = [];
+    entries.forEach((entry, i) => {
+      const path = Array.isArray(value) ? `${field}[${i}]` : field;
+      const shaped = asAddressInput(entry);
+      if (!shaped) return; // the schema reports the wrong type
+      const result = parseAddress(shaped);
+      if (result.ok) parsed.push(result.value);
+      else {
+        issues.push({ path, message: result.error });
+        addressIssuePaths.add(path);
+      }
+    });
+    addresses.set(field, parsed);
+  }
+
+  const parsed = messageSchemaFor(providers).safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const path = formatPath(issue.path);
+      if (addressIssuePaths.has(path) || [...addressIssuePaths].some((p) => path.startsWith(`${p}.`))) continue;
+      if (issue.code === 'unrecognized_keys' && issue.path[0] === 'providerOptions' && issue.path.length <= 2) {
+        issues.push(...unknownOptions(issue.path, issue.keys, providers));
+      } else issues.push({ path, message: describeIssue(issue, raw) });
+    }
+  }
+
+  const recipientCount = ['to', 'cc', 'bcc'].reduce((n, f) => n + countEntries(raw[f]), 0);
+  if (recipientCount === 0) issues.push({ path: 'to', message: 'at least one recipient is required in to, cc or bcc' });
+  if (!nonEmpty(raw.text) && !nonEmpty(raw.html)) {
+    issues.push({ path: 'text', message: 'the message needs a text or an html body (or both)' });
+  }
+  checkHeaders(raw.headers, issues);
+  const attachments = checkAttachments(raw.attachments, issues);
+
+  if (issues.length > 0 || !parsed.success) return { ok: false, issues: dedupe(issues) };
+  const m = parsed.data;
+  return {
+    ok: true,
+    message: {
+      from: addresses.get('from')![0]!,
+      to: addresses.get('to') ?? [],
+      cc: addresses.get('cc') ?? [],
+      bcc: addresses.get('bcc') ?? [],
+      replyTo: addresses.get('replyTo') ?? [],
+      subject: m.subject,
+      ...(m.text === undefined ? {} : { text: m.text }),
+      ...(m.html === undefined ? {} : { html: m.html }),
+      attachments,
+      headers: m.headers ?? {},
+      tags: m.tags ?? [],
+      metadata: m.metadata ?? {},
+      ...(m.idempotencyKey === undefined ? {} : { idempotencyKey: m.idempotencyKey }),
+      ...(m.route === undefined ? {} : { route: m.route }),
+      providerOptions: (m.providerOptions ?? {}) as Record<string, Record<string, unknown>>,
+    },
+  };
+}
+
+/** Like `validateMessage`, but throws `InvalidMessageError` listing every problem. */
+export function normalizeMessage(input: unknown, providers?: ProviderRegistry): NormalizedMessage {
+  const result = validateMessage(input, providers);
+  if (!result.ok) throw new InvalidMessageError(result.issues);
+  return result.message;
+}
+
+/** One issue per unknown key, named: a provider the registry lacks, or an option its provider lacks. */
+function unknownOptions(path: PropertyKey[], keys: string[], providers?: ProviderRegistry): FieldIssue[] {
+  const at = (key: string) => formatPath([...path, key]);
+  if (path.length === 1) {
+    const have = providers?.descriptors.map((d) => d.id).join(', ');
+    return keys.map((key) => ({ path: at(key), message: `names no provider (have: ${have})` }));
+  }
+  const provider = String(path[1]);
+  return keys.map((key) => ({ path: at(key), message: unsupportedOption(provider, key) }));
+}
+
+function asAddressInput(entry: unknown): AddressInput | undefined {
+  if (typeof entry === 'string') return entry;
+  if (typeof entry === 'object' && entry !== null && typeof (entry as { address?: unknown }).address === 'string') {
+    const { name, address } = entry as { name?: unknown; address: string };
+    if (name !== undefined && typeof name !== 'string') return undefined;
+    return name === undefined ? { address } : { name, address };
+  }
+  return undefined;
+}
+
+function countEntries(value: unknown): number {
+  if (value === undefined || value === null) return 0;
+  return Array.isArray(value) ? value.length : 1;
+}
+
+function nonEmpty(value: unknown): boolean {
+  return typeof value === 'string' && value.length > 0;
+}
+
+function checkHeaders(headers: unknown, issues: FieldIssue[]): void {
+  if (typeof headers !== 'object' || headers === null) return;
+  const seen = new Set<string>();
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    const field = RESERVED_HEADERS.get(lower);
+    if (field) issues.push({ path: `headers.${name}`, message: `is a reserved header: it is set by ${field}` });
+    if (seen.has(lower)) issues.push({ path: `headers.${name}`, message: 'is given twice (header names ignore case)' });
+    seen.add(lower);
+  }
+}
+
+function checkAttachments(value: unknown, issues: FieldIssue[]): NormalizedAttachment[] {
+  if (!Array.isArray(value)) return [];
+  const out: NormalizedAttachment[] = [];
+  const contentIds = new Set<string>();
+  value.forEach((a: unknown, i) => {
+    if (typeof a !== 'object' || a === null) return;
+    const { filename, contentType, content, contentId } = a as Record<string, unknown>;
+    if (typeof content === 'string') {
+      const compact = content.replace(/\s+/g, '');
+      if (!BASE64.test(compact)) {
+        issues.push({ path: `attachments[${i}].content`, message: 'is not valid base64' });
+      } else if (typeof filename === 'string') {
+        out.push({
+          filename,
+          contentType: typeof contentType === 'string' ? contentType : detectMimeType(filename),
+          content: Buffer.from(compact, 'base64'),
+          ...(typeof contentId === 'string' ? { contentId } : {}),
+        });
+      }
+    }
+    if (typeof contentId === 'string') {
+      if (contentIds.has(contentId)) {
+        issues.push({ path: `attachments[${i}].contentId`, message: `"${contentId}" is used by another attachment` });
+      }
+      contentIds.add(contentId);
+    }
+  });
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
+  if (issue.code !== 'unrecognized_keys' && valueAt(raw, issue.path) === undefined) return 'is required';
+  switch (issue.code) {
+    case 'invalid_type':
+      return `must be ${issue.expected === 'record' ? 'an object' : `a ${issue.expected}`}`;
+    case 'unrecognized_keys':
+      return `has unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    case 'invalid_format':
+      if (issue.format === 'regex' && String(issue.pattern) === String(/^[^\r\n\0]*$/)) {
+        return 'contains a line break or NUL, which could inject a header';
+      }
+      return `has an invalid format (${describePattern(issue)})`;
+    case 'too_big':
+      return `is longer than the limit of ${issue.maximum} ${issue.origin === 'array' ? 'entries' : 'characters'}`;
+    case 'too_small':
+      return issue.minimum === 1 ? 'must not be empty' : `is shorter than ${issue.minimum} characters`;
+    case 'invalid_union':
+      return 'must be an address string "Name <user@example.com>" or { name, address }, or a list of them';
+    case 'invalid_key':
+      return 'is not a valid header name (printable ASCII without spaces or ":")';
+    default:
+      return issue.message;
+  }
+}
+
+function describePattern(issue: z.core.$ZodIssueInvalidStringFormat): string {
+  return 'pattern' in issue && issue.pattern ? `must match ${issue.pattern}` : issue.format;
+}
+
+function dedupe(issues: FieldIssue[]): FieldIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.path}\u0000${i.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

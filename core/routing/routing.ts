@@ -1,0 +1,117 @@
+import type { MailrouteConfig } from '../config/config.ts';
+import { ConfigurationError, InvalidMessageError } from '../errors.ts';
+import type { NormalizedMessage } from '../message/message.ts';
+
+export interface Plan {
+  route: string;
+  /** Why this route was chosen. */
+  why: string;
+  /** Provider entry names in the order they will be tried. */
+  candidates: { name: string; why: string }[];
+  /** Entries of the route that will not be tried for this message, and why. */
+  excluded: { name: string; why: string }[];
+  allowDuplicates: boolean;
+}
+
+export interface PlanOptions {
+  /** One provider entry, bypassing routes. */
+  provider?: string;
+  route?: string;
+  random?: () => number;
+}
+
+/**
+ * Chooses the route for a message and the order of its providers: a route named by the message (or the caller),
+ * else the first route for the sender's domain, else `defaultRoute`, else every provider in configured order.
+ */
+export function planRoute(config: MailrouteConfig, message: NormalizedMessage, options: PlanOptions = {}): Plan {
+  const senderDomain = message.from.address.slice(message.from.address.lastIndexOf('@') + 1).toLowerCase();
+  const routes = config.routes ?? [];
+  let chosen: { name: string; providers: string[]; weights?: Record<string, number>; allowDuplicates?: boolean };
+  let why: string;
+  if (options.provider) {
+    if (!config.providers.some((p) => p.name === options.provider)) {
+      throw new ConfigurationError(`no provider entry is named "${options.provider}"`, {
+        issues: [
+          {
+            path: 'provider',
+            message: `names no provider entry (have: ${config.providers.map((p) => p.name).join(', ')})`,
+          },
+        ],
+      });
+    }
+    chosen = { name: `provider:${options.provider}`, providers: [options.provider] };
+    why = `provider "${options.provider}" named by the send`;
+  } else if (message.route ?? options.route) {
+    const name = (message.route ?? options.route)!;
+    const found = routes.find((r) => r.name === name);
+    if (!found) {
+      throw new InvalidMessageError([
+        {
+          path: 'route',
+          message: `names no configured route (have: ${routes.map((r) => r.name).join(', ') || 'none'})`,
+        },
+      ]);
+    }
+    chosen = found;
+    why = message.route ? `route "${name}" named by the message` : `route "${name}" named by the caller`;
+  } else {
+    const byDomain = routes.find((r) => r.senderDomains?.some((d) => d.toLowerCase() === senderDomain));
+    const byDefault = config.defaultRoute ? routes.find((r) => r.name === config.defaultRoute) : undefined;
+    if (byDomain) {
+      chosen = byDomain;
+      why = `route "${byDomain.name}" serves sender domain ${senderDomain}`;
+    } else if (byDefault) {
+      chosen = byDefault;
+      why = `default route "${byDefault.name}"`;
+    } else {
+      const names = config.providers.map((p) => p.name);
+      const first = config.defaultProvider ?? names[0]!;
+      chosen = { name: 'default', providers: [first, ...names.filter((n) => n !== first)] };
+      why = 'no route matched: every provider entry, defaultProvider first';
+    }
+  }
+
+  const excluded: Plan['excluded'] = [];
+  const eligible = chosen.providers.filter((name) => {
+    const entry = config.providers.find((p) => p.name === name);
+    const domains = entry?.domains?.map((d) => d.toLowerCase());
+    if (domains && !domains.includes(senderDomain)) {
+      excluded.push({ name, why: `sends only for ${domains.join(', ')}, not ${senderDomain}` });
+      return false;
+    }
+    return true;
+  });
+  const ordered = weightedOrder(eligible, chosen.weights, options.random ?? Math.random);
+  const candidates = ordered.map((name, i) => ({
+    name,
+    why:
+      i === 0
+        ? chosen.weights
+          ? `picked by weight (${describeWeights(eligible, chosen.weights)})`
+          : 'first in the route'
+        : `failover #${i}`,
+  }));
+  return { route: chosen.name, why, candidates, excluded, allowDuplicates: chosen.allowDuplicates ?? false };
+}
+
+/** The first provider drawn by weight; the others keep their configured order behind it, for failover. */
+function weightedOrder(names: string[], weights: Record<string, number> | undefined, random: () => number): string[] {
+  if (!weights || names.length < 2) return names;
+  const total = names.reduce((sum, n) => sum + (weights[n] ?? 0), 0);
+  if (total <= 0) return names;
+  let draw = random() * total;
+  let first = names[names.length - 1]!;
+  for (const n of names) {
+    draw -= weights[n] ?? 0;
+    if (draw < 0) {
+      first = n;
+      break;
+    }
+  }
+  return [first, ...names.filter((n) => n !== first)];
+}
+
+function describeWeights(names: string[], weights: Record<string, number>): string {
+  return names.map((n) => `${n}=${weights[n] ?? 0}`).join(', ');
+}

@@ -1,0 +1,30 @@
+import type { SendContext } from '../contract/adapter.ts';
+
+/**
+ * One abort signal for a provider call: the caller's own and a timer for the time left before
+ * `context.deadline`. Undefined when the context has neither. Check `deadlinePassed` first: a timer of 0 fires late.
+ */
+export function callSignal(context: SendContext, now = Date.now()): AbortSignal | undefined {
+  const signals: AbortSignal[] = [];
+  if (context.signal) signals.push(context.signal);
+  if (context.deadline !== undefined) signals.push(AbortSignal.timeout(Math.max(1, context.deadline - now)));
+  return signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+}
+
+export function deadlinePassed(context: SendContext, now = Date.now()): boolean {
+  return Boolean(context.signal?.aborted) || (context.deadline !== undefined && context.deadline <= now);
+}
+
+/**
+ * Settles with `promise`, or rejects as soon as `signal` aborts: for library steps that take no signal of their
+ * own (google-auth-library's token fetch).
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
