@@ -43,32 +43,7 @@ export function validateMessage(input: unknown, providers?: ProviderRegistry): V
   }
   const raw = input as Record<string, unknown>;
   const issues: FieldIssue[] = [];
-  const addressIssuePaths = new Set<string>();
-  const addresses = new Map<string, MailAddress[]>();
-
-  for (const field of ADDRESS_FIELDS) {
-    const value = raw[field];
-    if (value === undefined) continue;
-    if (field === 'from' && Array.isArray(value)) {
-      issues.push({ path: 'from', message: 'must be one address, not a list' });
-      addressIssuePaths.add('from');
-      continue;
-    }
-    const entries = Array.isArray(value) ? value : [value];
-    const parsed: MailAddress[] = [];
-    entries.forEach((entry, i) => {
-      const path = Array.isArray(value) ? `${field}[${i}]` : field;
-      const shaped = asAddressInput(entry);
-      if (!shaped) return; // the schema reports the wrong type
-      const result = parseAddress(shaped);
-      if (result.ok) parsed.push(result.value);
-      else {
-        issues.push({ path, message: result.error });
-        addressIssuePaths.add(path);
-      }
-    });
-    addresses.set(field, parsed);
-  }
+  const { addresses, addressIssuePaths } = parseAddressFields(raw, issues);
 
   const parsed = messageSchemaFor(providers).safeParse(input);
   if (!parsed.success) {
@@ -111,6 +86,36 @@ export function validateMessage(input: unknown, providers?: ProviderRegistry): V
       providerOptions: (m.providerOptions ?? {}) as Record<string, Record<string, unknown>>,
     },
   };
+}
+
+/** Every address field parsed on its own, so that each bad entry is reported with its index. */
+function parseAddressFields(raw: Record<string, unknown>, issues: FieldIssue[]) {
+  const addressIssuePaths = new Set<string>();
+  const addresses = new Map<string, MailAddress[]>();
+  for (const field of ADDRESS_FIELDS) {
+    const value = raw[field];
+    if (value === undefined) continue;
+    if (field === 'from' && Array.isArray(value)) {
+      issues.push({ path: 'from', message: 'must be one address, not a list' });
+      addressIssuePaths.add('from');
+      continue;
+    }
+    const entries = Array.isArray(value) ? value : [value];
+    const parsed: MailAddress[] = [];
+    entries.forEach((entry, i) => {
+      const path = Array.isArray(value) ? `${field}[${i}]` : field;
+      const shaped = asAddressInput(entry);
+      if (!shaped) return; // the schema reports the wrong type
+      const result = parseAddress(shaped);
+      if (result.ok) parsed.push(result.value);
+      else {
+        issues.push({ path, message: result.error });
+        addressIssuePaths.add(path);
+      }
+    });
+    addresses.set(field, parsed);
+  }
+  return { addresses, addressIssuePaths };
 }
 
 /** Like `validateMessage`, but throws `InvalidMessageError` listing every problem. */

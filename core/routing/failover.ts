@@ -56,73 +56,108 @@ export async function sendWithFailover(
   deps: FailoverDeps,
   deadline?: number,
 ): Promise<FailoverOutcome> {
-  const attempts: Attempt[] = [];
-  const errors: MailrouteError[] = [];
-  const { retry } = deps;
-  const remaining = () =>
-    deadline === undefined ? Number.POSITIVE_INFINITY : deadline - Date.now() - retry.safetyMarginMs;
-  const record = (attempt: Attempt) => {
-    attempts.push(attempt);
-    deps.log.info('attempt', { messageId: prepared.messageId, ...attempt });
-  };
-  const skip = (skipped: Skip) => {
-    record(skipped.attempt);
-    errors.push(skipped.error);
-  };
+  const run = new Run(prepared, deps, deadline);
   let deadlineHit = false;
-
   for (const candidate of plan.candidates) {
-    if (remaining() <= 0) {
+    if (run.remaining() <= 0) {
       deadlineHit = true;
       break;
     }
-    const adapter = await load(deps, candidate.name, skip);
+    const adapter = await load(deps, candidate.name, run.skip);
     if (!adapter) continue;
     const limiter = deps.limiter(adapter.name);
-    const closed = await gate(adapter, prepared, deps.health, limiter, Math.min(retry.maxRateWaitMs, remaining()));
+    const maxWait = Math.min(deps.retry.maxRateWaitMs, run.remaining());
+    const closed = await gate(adapter, prepared, deps.health, limiter, maxWait);
     if (closed) {
-      skip(closed);
+      run.skip(closed);
       continue;
     }
-    for (let attempt = 1; ; attempt++) {
-      const tried = await tryOnce(adapter, prepared, deps, deadline, attempts);
-      if ('sent' in tried) {
-        record(tried.attempt);
-        return { adapter, sent: tried.sent, attempts };
-      }
-      if ('skipped' in tried) {
-        skip(tried.skipped);
-        break;
-      }
-      record(tried.attempt);
-      const e = tried.error;
-      const step = nextStep(e, attempt, retry, plan.allowDuplicates === true, deps.random ?? Math.random);
-      if (step.kind === 'stop') {
-        e.attempts = attempts;
-        throw e;
-      }
-      errors.push(e);
-      if (step.kind === 'next') break;
-      if (step.waitMs > remaining()) {
-        deadlineHit = remaining() <= 0;
-        break;
-      }
-      await sleep(step.waitMs);
-      // A retry is one more send to the provider: it takes its own slot, so retries cannot break the pace.
-      const again = await slot(adapter, limiter, Math.min(retry.maxRateWaitMs, remaining()));
-      if (again) {
-        record(again.attempt);
-        break;
-      }
+    const ended = await tryProvider(adapter, limiter, plan, run);
+    if (ended === 'deadline') {
+      deadlineHit = true;
+      break;
+    }
+    if (ended !== 'next') return ended;
+  }
+  if (deadlineHit) throw new DeadlineExceededError(run.attempts);
+  if (plan.candidates.length === 1 && run.errors.length === 1) {
+    // One provider, one failure: its own error says more than "all providers failed".
+    run.errors[0]!.attempts = run.attempts;
+    throw run.errors[0];
+  }
+  throw new AllProvidersFailedError(run.attempts, run.errors);
+}
+
+/** One send's record: every attempt (logged as it happens), every error, and the time left. */
+class Run {
+  readonly attempts: Attempt[] = [];
+  readonly errors: MailrouteError[] = [];
+  readonly prepared: PreparedMessage;
+  readonly deps: FailoverDeps;
+  readonly deadline: number | undefined;
+
+  constructor(prepared: PreparedMessage, deps: FailoverDeps, deadline: number | undefined) {
+    this.prepared = prepared;
+    this.deps = deps;
+    this.deadline = deadline;
+  }
+
+  remaining(): number {
+    return this.deadline === undefined
+      ? Number.POSITIVE_INFINITY
+      : this.deadline - Date.now() - this.deps.retry.safetyMarginMs;
+  }
+
+  record = (attempt: Attempt): void => {
+    this.attempts.push(attempt);
+    this.deps.log.info('attempt', { messageId: this.prepared.messageId, ...attempt });
+  };
+
+  skip = (skipped: Skip): void => {
+    this.record(skipped.attempt);
+    this.errors.push(skipped.error);
+  };
+}
+
+/**
+ * Tries one provider until it delivers, `nextStep` says to move on (`next`), or the time left cannot hold the wait
+ * before another try (`deadline`); a stop throws the error, which is the answer.
+ */
+async function tryProvider(
+  adapter: Adapter,
+  limiter: RateLimiter,
+  plan: Plan,
+  run: Run,
+): Promise<FailoverOutcome | 'next' | 'deadline'> {
+  const { deps } = run;
+  for (let attempt = 1; ; attempt++) {
+    const tried = await tryOnce(adapter, run.prepared, deps, run.deadline, run.attempts);
+    if ('sent' in tried) {
+      run.record(tried.attempt);
+      return { adapter, sent: tried.sent, attempts: run.attempts };
+    }
+    if ('skipped' in tried) {
+      run.skip(tried.skipped);
+      return 'next';
+    }
+    run.record(tried.attempt);
+    const e = tried.error;
+    const step = nextStep(e, attempt, deps.retry, plan.allowDuplicates === true, deps.random ?? Math.random);
+    if (step.kind === 'stop') {
+      e.attempts = run.attempts;
+      throw e;
+    }
+    run.errors.push(e);
+    if (step.kind === 'next') return 'next';
+    if (step.waitMs > run.remaining()) return run.remaining() <= 0 ? 'deadline' : 'next';
+    await sleep(step.waitMs);
+    // A retry is one more send to the provider: it takes its own slot, so retries cannot break the pace.
+    const again = await slot(adapter, limiter, Math.min(deps.retry.maxRateWaitMs, run.remaining()));
+    if (again) {
+      run.record(again.attempt);
+      return 'next';
     }
   }
-  if (deadlineHit) throw new DeadlineExceededError(attempts);
-  if (plan.candidates.length === 1 && errors.length === 1) {
-    // One provider, one failure: its own error says more than "all providers failed".
-    errors[0]!.attempts = attempts;
-    throw errors[0];
-  }
-  throw new AllProvidersFailedError(attempts, errors);
 }
 
 /** The adapter of a provider entry; one that cannot be built (a missing secret) is a failed attempt, not a crash. */

@@ -26,52 +26,7 @@ export interface PlanOptions {
  */
 export function planRoute(config: MailrouteConfig, message: NormalizedMessage, options: PlanOptions = {}): Plan {
   const senderDomain = message.from.address.slice(message.from.address.lastIndexOf('@') + 1).toLowerCase();
-  const routes = config.routes ?? [];
-  let chosen: { name: string; providers: string[]; weights?: Record<string, number>; allowDuplicates?: boolean };
-  let why: string;
-  if (options.provider) {
-    if (!config.providers.some((p) => p.name === options.provider)) {
-      throw new ConfigurationError(`no provider entry is named "${options.provider}"`, {
-        issues: [
-          {
-            path: 'provider',
-            message: `names no provider entry (have: ${config.providers.map((p) => p.name).join(', ')})`,
-          },
-        ],
-      });
-    }
-    chosen = { name: `provider:${options.provider}`, providers: [options.provider] };
-    why = `provider "${options.provider}" named by the send`;
-  } else if (message.route ?? options.route) {
-    const name = (message.route ?? options.route)!;
-    const found = routes.find((r) => r.name === name);
-    if (!found) {
-      throw new InvalidMessageError([
-        {
-          path: 'route',
-          message: `names no configured route (have: ${routes.map((r) => r.name).join(', ') || 'none'})`,
-        },
-      ]);
-    }
-    chosen = found;
-    why = message.route ? `route "${name}" named by the message` : `route "${name}" named by the caller`;
-  } else {
-    const byDomain = routes.find((r) => r.senderDomains?.some((d) => d.toLowerCase() === senderDomain));
-    const byDefault = config.defaultRoute ? routes.find((r) => r.name === config.defaultRoute) : undefined;
-    if (byDomain) {
-      chosen = byDomain;
-      why = `route "${byDomain.name}" serves sender domain ${senderDomain}`;
-    } else if (byDefault) {
-      chosen = byDefault;
-      why = `default route "${byDefault.name}"`;
-    } else {
-      const names = config.providers.map((p) => p.name);
-      const first = config.defaultProvider ?? names[0]!;
-      chosen = { name: 'default', providers: [first, ...names.filter((n) => n !== first)] };
-      why = 'no route matched: every provider entry, defaultProvider first';
-    }
-  }
-
+  const { chosen, why } = chooseRoute(config, message, options, senderDomain);
   const excluded: Plan['excluded'] = [];
   const eligible = chosen.providers.filter((name) => {
     const entry = config.providers.find((p) => p.name === name);
@@ -93,6 +48,58 @@ export function planRoute(config: MailrouteConfig, message: NormalizedMessage, o
         : `failover #${i}`,
   }));
   return { route: chosen.name, why, candidates, excluded, allowDuplicates: chosen.allowDuplicates ?? false };
+}
+
+type ChosenRoute = { name: string; providers: string[]; weights?: Record<string, number>; allowDuplicates?: boolean };
+
+/** Which route, and why: a provider or route named by the send, the sender's domain, the default, or everything. */
+function chooseRoute(
+  config: MailrouteConfig,
+  message: NormalizedMessage,
+  options: PlanOptions,
+  senderDomain: string,
+): { chosen: ChosenRoute; why: string } {
+  const routes = config.routes ?? [];
+  if (options.provider) {
+    if (!config.providers.some((p) => p.name === options.provider)) {
+      throw new ConfigurationError(`no provider entry is named "${options.provider}"`, {
+        issues: [
+          {
+            path: 'provider',
+            message: `names no provider entry (have: ${config.providers.map((p) => p.name).join(', ')})`,
+          },
+        ],
+      });
+    }
+    const chosen = { name: `provider:${options.provider}`, providers: [options.provider] };
+    return { chosen, why: `provider "${options.provider}" named by the send` };
+  }
+  const named = message.route ?? options.route;
+  if (named) {
+    const found = routes.find((r) => r.name === named);
+    if (!found) {
+      throw new InvalidMessageError([
+        {
+          path: 'route',
+          message: `names no configured route (have: ${routes.map((r) => r.name).join(', ') || 'none'})`,
+        },
+      ]);
+    }
+    return {
+      chosen: found,
+      why: message.route ? `route "${named}" named by the message` : `route "${named}" named by the caller`,
+    };
+  }
+  const byDomain = routes.find((r) => r.senderDomains?.some((d) => d.toLowerCase() === senderDomain));
+  if (byDomain) return { chosen: byDomain, why: `route "${byDomain.name}" serves sender domain ${senderDomain}` };
+  const byDefault = config.defaultRoute ? routes.find((r) => r.name === config.defaultRoute) : undefined;
+  if (byDefault) return { chosen: byDefault, why: `default route "${byDefault.name}"` };
+  const names = config.providers.map((p) => p.name);
+  const first = config.defaultProvider ?? names[0]!;
+  return {
+    chosen: { name: 'default', providers: [first, ...names.filter((n) => n !== first)] },
+    why: 'no route matched: every provider entry, defaultProvider first',
+  };
 }
 
 /** The first provider drawn by weight; the others keep their configured order behind it, for failover. */

@@ -47,22 +47,8 @@ export async function settleAttempt(
   deadline: number,
 ): Promise<FailoverOutcome | undefined> {
   const started = Date.now();
-  const since = claim.record.unresolvedSince ?? started;
-  const patient = started - since < SETTLE_WITHIN_MS;
-  let settlement: Settlement;
-  let adapter: Adapter | undefined;
-  try {
-    adapter = await deps.adapter(attempt.name);
-    settlement = await ask(adapter, attempt, prepared, deadline - deps.safetyMarginMs);
-  } catch (error) {
-    const e = asMailrouteError(error, attempt.name, adapter);
-    if (e.retryable && patient) {
-      throw new SendInProgressError(claim.key, undefined, {
-        reason: `could not settle the earlier attempt on ${attempt.name} yet (${e.code}: ${e.message}); retry later`,
-      });
-    }
-    settlement = { status: 'unknown', reason: `${e.code}: ${e.message}` };
-  }
+  const patient = started - (claim.record.unresolvedSince ?? started) < SETTLE_WITHIN_MS;
+  const { adapter, settlement } = await askPatiently(deps, claim, attempt, prepared, deadline, patient);
   deps.log.info('settled an earlier attempt', { idempotencyKey: claim.key, attempt, settlement: settlement.status });
   switch (settlement.status) {
     case 'delivered':
@@ -100,6 +86,33 @@ export async function settleAttempt(
   );
   await claim.markAmbiguous(error);
   throw error;
+}
+
+/**
+ * The provider's answer; a provider that cannot answer yet (unreachable, throttled) is asked again later while
+ * the settling is young, and counts as "cannot tell" after that.
+ */
+async function askPatiently(
+  deps: SettleDeps,
+  claim: Claim,
+  attempt: AttemptRecord,
+  prepared: PreparedMessage,
+  deadline: number,
+  patient: boolean,
+): Promise<{ adapter?: Adapter; settlement: Settlement }> {
+  let adapter: Adapter | undefined;
+  try {
+    adapter = await deps.adapter(attempt.name);
+    return { adapter, settlement: await ask(adapter, attempt, prepared, deadline - deps.safetyMarginMs) };
+  } catch (error) {
+    const e = asMailrouteError(error, attempt.name, adapter);
+    if (e.retryable && patient) {
+      throw new SendInProgressError(claim.key, undefined, {
+        reason: `could not settle the earlier attempt on ${attempt.name} yet (${e.code}: ${e.message}); retry later`,
+      });
+    }
+    return { ...(adapter ? { adapter } : {}), settlement: { status: 'unknown', reason: `${e.code}: ${e.message}` } };
+  }
 }
 
 /**
