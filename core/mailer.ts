@@ -201,8 +201,8 @@ export class Mailer {
   }
 
   /**
-   * A send that failed under a claim: an ambiguous one is settled at once when its provider can tell (an ACS
-   * repeat, a Gmail lookup), left for a redelivery to settle when the provider is still working on it, else
+   * A send that failed under a claim: an ambiguous one is settled at once when its provider can tell (a
+   * repeatable request, a lookup), left for a redelivery to settle when the provider is still working on it, else
    * recorded as ambiguous; anything else sent nothing and frees the key.
    */
   private async afterFailure(

@@ -27,7 +27,7 @@ export const providerRoutingFields = {
         .strict(),
     )
     .optional()
-    .describe('Token buckets from the provider quota, e.g. [{ limit: 14, per: second }] for SES.'),
+    .describe('Token buckets from the provider quota, e.g. [{ limit: 14, per: second }].'),
 };
 
 const route = z

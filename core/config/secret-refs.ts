@@ -13,7 +13,7 @@ const ssmRef = z
     ssm: z
       .string()
       .max(2048)
-      .regex(/^\/?[A-Za-z0-9_.\-/]+$/, 'must be an SSM parameter name such as /mailroute/ses-smtp-password'),
+      .regex(/^\/?[A-Za-z0-9_.\-/]+$/, 'must be an SSM parameter name such as /mailroute/smtp-password'),
   })
   .strict();
 
@@ -22,7 +22,7 @@ const secretsManagerRef = z
     secretsManager: z
       .string()
       .max(2048)
-      .regex(/^[A-Za-z0-9/_+=.@:-]+$/, 'must be a Secrets Manager secret name or ARN such as mailroute/acs'),
+      .regex(/^[A-Za-z0-9/_+=.@:-]+$/, 'must be a Secrets Manager secret name or ARN such as mailroute/provider'),
     key: z.string().min(1).optional().describe('A field of a JSON secret; default: the whole secret string.'),
   })
   .strict();

@@ -33,7 +33,7 @@ export interface SendContext {
   signal?: AbortSignal;
   /**
    * When this message was first handed to this provider entry, in epoch ms: kept in the idempotency claim, so a
-   * retry or a redelivery after a crash repeats the same request (ACS `Repeatability-First-Sent`). Absent when the
+   * retry or a redelivery after a crash repeats the same request (a repeatable request's first-sent time). Absent when the
    * send has no idempotency key.
    */
   firstSentAt?: number;
@@ -52,7 +52,7 @@ export interface AttemptRecord {
   startedAt: number;
   /** Epoch ms when this message was first handed to this entry (the first of its attempts there). */
   firstSentAt: number;
-  /** The provider's own idempotency token for this message, when it has one (ACS repeatability id). */
+  /** The provider's own idempotency token for this message, when it has one (a repeatable-request id). */
   token?: string;
 }
 
@@ -74,7 +74,7 @@ export interface AdapterSendResult {
   providerMessageId?: string;
   accepted: string[];
   rejected: RejectedRecipient[];
-  /** Provider-specific facts worth keeping (an ACS operation id, an OCI envelope id). */
+  /** Provider-specific facts worth keeping (an operation id, an envelope id). */
   details?: Record<string, unknown>;
 }
 
@@ -95,7 +95,7 @@ export interface SendResult extends AdapterSendResult {
   duplicate?: boolean;
   /**
    * True when an earlier attempt whose sender stopped before knowing the outcome (a crash, a lost answer) was
-   * found delivered at the provider (an ACS repeat, a Gmail lookup): nothing was sent now.
+   * found delivered at the provider (a repeated request, a lookup): nothing was sent now.
    */
   settled?: boolean;
   /**
@@ -128,8 +128,8 @@ export interface Adapter {
   idempotencyToken?(prepared: PreparedMessage): string | undefined;
   /**
    * Settles an attempt that may have been delivered (its sender crashed, or lost the answer), without ever
-   * delivering the message twice: by repeating the request under the provider's own idempotency (ACS
-   * repeatable requests), or by looking the message up (Gmail `rfc822msgid:`). Adapters of providers that can
+   * delivering the message twice: by repeating the request under the provider's own idempotency
+   * (repeatable requests), or by looking the message up in the sender's mailbox. Adapters of providers that can
    * do neither have no `settle`: their ambiguous sends stay declared ambiguous. Errors are the project's own.
    */
   settle?(prepared: PreparedMessage, attempt: AttemptRecord, context: SendContext): Promise<Settlement>;

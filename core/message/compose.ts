@@ -4,8 +4,8 @@ import { allRecipients, type NormalizedMessage } from './message.ts';
 
 /**
  * A message ready to send. Its MIME is composed once, on first use, by nodemailer's composer: adapters that
- * send MIME (SMTP, SES Raw, Gmail, OCI raw) call `mime()`; adapters that send structured fields (ACS, SES
- * Simple, OCI submitEmail) never pay for it. Size checks use `sizeUpperBound` and compose only when the bound
+ * send MIME (every SMTP mode, raw API calls) call `mime()`; adapters that send structured fields never pay
+ * for it. Size checks use `sizeUpperBound` and compose only when the bound
  * is over a limit, to compare the exact size.
  */
 export interface PreparedMessage {

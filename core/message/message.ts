@@ -55,7 +55,7 @@ const tag = z
     value: z
       .string()
       .regex(/^[A-Za-z0-9_-]{0,256}$/)
-      .describe('Letters, digits, _ and -, at most 256 (what SES accepts in a message tag).'),
+      .describe('Letters, digits, _ and -, at most 256 (what every provider with tags accepts).'),
   })
   .strict();
 
@@ -73,7 +73,7 @@ const messageFields = {
     .record(z.string().regex(/^[!-9;-~]+$/), z.string().regex(noLineBreaks))
     .optional()
     .describe('Extra headers. Reserved ones (From, To, Subject, Content-Type, ...) are set by their own fields.'),
-  tags: z.array(tag).optional().describe('Provider tags (SES message tags, ...).'),
+  tags: z.array(tag).optional().describe('Provider tags (message tags, where the provider has them).'),
   metadata: z
     .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
     .optional()

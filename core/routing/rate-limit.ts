@@ -186,7 +186,7 @@ export interface RateLimiterOptions {
 }
 
 /**
- * Rate limits of one provider entry (one rule per quota: ACS has per-minute and per-hour ones), as GCRA: each
+ * Rate limits of one provider entry (one rule per quota: a provider may have per-minute and per-hour ones), as GCRA: each
  * caller reserves its slot at once, possibly in the future, then waits for it, so concurrent senders are spaced
  * out evenly instead of all waking together. With a shared store, every instance reserves from the same state
  * in one atomic step of the store (`StateStore.reserveRate`, else compare-and-set): under any contention no

@@ -45,7 +45,7 @@ export function checkPayload(payload: unknown): Parsed {
  * caller gets its JSON; anything else (a bug) is thrown.
  *
  * @example
- * await sendPayload(mailer, event, { deadline: Date.now() + 10_000 }) // { ok: true, result: { name: 'ses-api', ... } }
+ * await sendPayload(mailer, event, { deadline: Date.now() + 10_000 }) // { ok: true, result: { name: 'primary', ... } }
  */
 export async function sendPayload(mailer: Mailer, payload: unknown, options: SendOptions = {}): Promise<SendAnswer> {
   const parsed = parsePayload(payload);

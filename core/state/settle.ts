@@ -59,7 +59,7 @@ export async function settleAttempt(
         settled: true,
       };
     case 'not-delivered':
-      // Sent anew: a first-sent time from the old attempt would make a repeatable request stale (ACS: 412).
+      // Sent anew: a first-sent time from the old attempt would make a repeatable request stale (refused as too old).
       await claim.attemptFailed({ forgetFirstSent: true });
       return undefined;
     case 'in-progress':

@@ -51,7 +51,7 @@ describe('secret references in the configuration', () => {
     expect(configIssues({ providers: [sesEntry({ ssm: 'not a name' })] })).toEqual([
       {
         path: 'providers[0].smtpCredentials.password.ssm',
-        message: 'must be an SSM parameter name such as /mailroute/ses-smtp-password',
+        message: 'must be an SSM parameter name such as /mailroute/smtp-password',
       },
     ]);
     expect(configIssues({ providers: [sesEntry({ ssm: '/a', env: 'B' })] })).toEqual([
