@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type Fault, FaultPlan, playLatencyAndDrop, readBody, sleep } from '../common/faults.ts';
+import { authority, closeServer, listen } from '../common/http.ts';
 import { checkAcsAuth } from './auth.ts';
 import { type AcsAnswer, acsError, acsJson, defaultAcsErrorCode, deniedError, writeAnswer } from './errors.ts';
 import { DEFAULT_REPEATABILITY_WINDOW_MS, RepeatabilityTracker } from './repeatability.ts';
@@ -86,10 +86,8 @@ export async function startAcsEmulator(options: AcsEmulatorOptions = {}): Promis
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   const host = options.host ?? '127.0.0.1';
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `http://${authority(host, await listen(server, options.port, host))}`;
   const { accessKey } = context.options;
   return {
     url,
@@ -101,11 +99,7 @@ export async function startAcsEmulator(options: AcsEmulatorOptions = {}): Promis
     outcomes: context.outcomes,
     received: () => context.received,
     reset: () => reset(context),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }
 

@@ -1,7 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Fault } from '../common/faults.ts';
+import { writeJson } from '../common/http.ts';
 
 /** google.rpc codes that Google APIs put in `error.status` next to the HTTP status. */
+// Kept apart from pubsub/google-rest.ts's table: Gmail maps 409 and 501 its own way (each API's table, from its docs).
 const RPC_STATUS: Record<number, string> = {
   400: 'INVALID_ARGUMENT',
   401: 'UNAUTHENTICATED',
@@ -39,13 +41,7 @@ export function sendJson(
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=UTF-8',
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
+  writeJson(res, status, body, 'application/json; charset=UTF-8', headers);
 }
 
 /** Answers in the JSON error shape every Google API (v1 error format) uses. */
@@ -76,6 +72,7 @@ const QUOTA_REASONS: Record<string, string> = {
   dailyLimitExceeded: 'Daily Limit Exceeded',
 };
 
+// Gmail's own reasons and wording per status; same shape as OCI's DEFAULTS table, but each is its service's spec.
 const STATUS_DEFAULTS: Record<number, { reason: string; message: string }> = {
   400: { reason: 'badRequest', message: 'Bad Request' },
   401: { reason: 'authError', message: 'Invalid Credentials' },

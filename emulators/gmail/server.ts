@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type Fault, FaultPlan, playLatencyAndDrop, readBody, sleep } from '../common/faults.ts';
+import { authority, closeServer, listen } from '../common/http.ts';
 import { googleFaultError, oauthFaultError, sendGoogleError, sendJson, sendOAuthError } from './google-errors.ts';
 import { type AssertionPolicy, GOOGLE_TOKEN_URL, keysByEmail, type ServiceAccountKey } from './jwt-assertion.ts';
 import { handleListMessages } from './list-messages.ts';
@@ -113,9 +113,7 @@ export async function startGmailEmulator(options: GmailEmulatorOptions): Promise
       });
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `http://${authority(host, await listen(server, options.port, host))}`;
   // The emulator is Google at another address, so it also accepts assertions addressed to itself.
   context.policy.audiences.add(`${url}/token`);
   return {
@@ -132,11 +130,7 @@ export async function startGmailEmulator(options: GmailEmulatorOptions): Promise
       context.policy.delegatedScopes = new Set(scopes);
     },
     received: () => context.received,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }
 

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { FaultPlan, playLatencyAndDrop, readBody } from '../common/faults.ts';
-import { errorFor, faultError, invalidParameter, requestIdFor, sendJson, sendOciError } from '../oci/oci-errors.ts';
-import { keysById, type OciApiKey, verifyOciSignature } from '../oci/signature.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FaultPlan } from '../common/faults.ts';
+import { closeServer, listen } from '../common/http.ts';
+import { errorFor, invalidParameter, sendJson, sendOciError } from '../oci/oci-errors.ts';
+import { authenticate, createOciServer, playOciFault } from '../oci/serve.ts';
+import { keysById, type OciApiKey } from '../oci/signature.ts';
 
 export interface OciQueueEmulatorOptions {
   host?: string;
@@ -77,16 +78,10 @@ export async function startOciQueueEmulator(options: OciQueueEmulatorOptions): P
 
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string) => {
     const url = new URL(req.url ?? '/', 'http://emulator');
-    const fault = faults.take(url.pathname);
-    if (fault && (await playLatencyAndDrop(fault, req, res))) return;
-    const body = await readBody(req);
-    if (fault && (fault.status !== undefined || fault.errorCode !== undefined))
-      return sendOciError(res, faultError(fault), requestId);
-    const auth = verifyOciSignature(req, body, keys);
-    if (!auth.ok) {
-      const reply = { ...errorFor(401), headers: { 'x-emulator-auth-failure': auth.reason } };
-      return sendOciError(res, reply, requestId);
-    }
+    const body = await playOciFault(faults, url.pathname, req, res, requestId);
+    if (!body) return;
+    const keyId = authenticate(req, res, body, keys, requestId);
+    if (keyId === undefined) return;
     const [, queueId = '', receipt] = PATH.exec(url.pathname) ?? [];
     const queue = queues.get(decodeURIComponent(queueId));
     if (!queue) return sendOciError(res, errorFor(404), requestId);
@@ -104,7 +99,7 @@ export async function startOciQueueEmulator(options: OciQueueEmulatorOptions): P
         visibleAfter: now,
         createdAt: new Date(now),
         expireAfter,
-        keyId: auth.keyId,
+        keyId,
       }));
       queue.messages.push(...put);
       return sendJson(res, 200, { messages: put.map((m) => ({ id: m.id, expireAfter })) }, requestId);
@@ -125,16 +120,9 @@ export async function startOciQueueEmulator(options: OciQueueEmulatorOptions): P
     sendOciError(res, errorFor(405), requestId);
   };
 
-  const server = createServer((req, res) => {
-    const requestId = requestIdFor(req);
-    handle(req, res, requestId).catch((error: unknown) => {
-      if (res.headersSent) return res.destroy();
-      sendOciError(res, errorFor(500, `Emulator error: ${String(error)}`), requestId);
-    });
-  });
+  const server = createOciServer(handle);
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server, options.port, host);
   const queueOf = (id: string) => {
     const queue = queues.get(id);
     if (!queue) throw new Error(`no emulated queue ${id}`);
@@ -153,11 +141,7 @@ export async function startOciQueueEmulator(options: OciQueueEmulatorOptions): P
       queues.clear();
       faults.clear();
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }
 

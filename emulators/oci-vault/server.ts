@@ -1,8 +1,9 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { FaultPlan, playLatencyAndDrop, readBody } from '../common/faults.ts';
-import { errorFor, faultError, requestIdFor, sendJson, sendOciError } from '../oci/oci-errors.ts';
-import { keysById, type OciApiKey, verifyOciSignature } from '../oci/signature.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FaultPlan } from '../common/faults.ts';
+import { closeServer, listen } from '../common/http.ts';
+import { errorFor, sendJson, sendOciError } from '../oci/oci-errors.ts';
+import { authenticate, createOciServer, playOciFault } from '../oci/serve.ts';
+import { keysById, type OciApiKey } from '../oci/signature.ts';
 
 export interface OciVaultEmulatorOptions {
   host?: string;
@@ -39,15 +40,8 @@ export async function startOciVaultEmulator(options: OciVaultEmulatorOptions): P
 
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string) => {
     const path = new URL(req.url ?? '/', 'http://emulator').pathname;
-    const fault = faults.take(path);
-    if (fault && (await playLatencyAndDrop(fault, req, res))) return;
-    const body = await readBody(req);
-    if (fault && (fault.status !== undefined || fault.errorCode !== undefined))
-      return sendOciError(res, faultError(fault), requestId);
-    const auth = verifyOciSignature(req, body, keys);
-    if (!auth.ok) {
-      return sendOciError(res, { ...errorFor(401), headers: { 'x-emulator-auth-failure': auth.reason } }, requestId);
-    }
+    const body = await playOciFault(faults, path, req, res, requestId);
+    if (!body || authenticate(req, res, body, keys, requestId) === undefined) return;
     const secretId = decodeURIComponent(BUNDLE.exec(path)?.[1] ?? '');
     if (req.method !== 'GET' || !secretId) return sendOciError(res, errorFor(404), requestId);
     reads.push(secretId);
@@ -67,25 +61,14 @@ export async function startOciVaultEmulator(options: OciVaultEmulatorOptions): P
     );
   };
 
-  const server = createServer((req, res) => {
-    const requestId = requestIdFor(req);
-    handle(req, res, requestId).catch((error: unknown) => {
-      if (res.headersSent) return res.destroy();
-      sendOciError(res, errorFor(500, `Emulator error: ${String(error)}`), requestId);
-    });
-  });
+  const server = createOciServer(handle);
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server, options.port, host);
   return {
     url: `http://${host}:${port}`,
     faults,
     secrets,
     reads,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Fault } from '../common/faults.ts';
+import { writeJson } from '../common/http.ts';
 
 /** Codes and messages from the OCI-wide API error table, for the statuses a submit call can meet. */
+// OCI's own table; the Google emulators' tables look alike but hold their services' codes (each from its spec).
 const DEFAULTS: Record<number, { code: string; message: string }> = {
   400: { code: 'InvalidParameter', message: 'Invalid parameter.' },
   401: {
@@ -44,14 +46,7 @@ export function sendJson(
   requestId: string,
   headers: Record<string, string> = {},
 ): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'opc-request-id': requestId,
-    ...headers,
-  });
-  res.end(text);
+  writeJson(res, status, body, 'application/json', { 'opc-request-id': requestId, ...headers });
 }
 
 /** The `{"code","message"}` body the SDK turns into an OciError (statusCode, serviceCode, message). */

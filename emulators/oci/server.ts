@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { type Fault, FaultPlan, playLatencyAndDrop, readBody } from '../common/faults.ts';
-import { errorFor, faultError, invalidParameter, requestIdFor, sendJson, sendOciError } from './oci-errors.ts';
-import { keysById, type OciApiKey, verifyOciSignature } from './signature.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Fault, FaultPlan, readBody } from '../common/faults.ts';
+import { authority, closeServer, listen } from '../common/http.ts';
+import { errorFor, invalidParameter, sendJson, sendOciError } from './oci-errors.ts';
+import { authenticate, createOciServer, playOciFault } from './serve.ts';
+import { keysById, type OciApiKey } from './signature.ts';
 import { checkSubmitEmail, checkSubmitRawEmail, type EmailAddress, type Submission } from './submission.ts';
 
 export interface OciEmulatorOptions {
@@ -78,26 +79,15 @@ export async function startOciEmulator(options: OciEmulatorOptions): Promise<Oci
     suppressed: new Set((options.suppressed ?? []).map((address) => address.toLowerCase())),
     accepted: new Map(),
   };
-  const server = createServer((req, res) => {
-    const requestId = requestIdFor(req);
-    handle(context, req, res, requestId).catch((error: unknown) => {
-      if (res.headersSent) return res.destroy();
-      sendOciError(res, errorFor(500, `Emulator error: ${String(error)}`), requestId);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = createOciServer((req, res, requestId) => handle(context, req, res, requestId));
+  const port = await listen(server, options.port, host);
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `http://${authority(host, port)}`,
     store: context.store,
     faults: context.faults,
     suppressed: context.suppressed,
     reset: () => reset(context),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }
 
@@ -111,21 +101,13 @@ async function handle(context: Context, req: IncomingMessage, res: ServerRespons
   const path = new URL(req.url ?? '/', 'http://emulator').pathname;
   if (path.startsWith('/_emulator/')) return handleControl(context, req, res, path, requestId);
 
-  const fault = context.faults.take(path);
-  if (fault && (await playLatencyAndDrop(fault, req, res))) return;
-  const body = await readBody(req);
-  if (fault && (fault.status !== undefined || fault.errorCode !== undefined)) {
-    return sendOciError(res, faultError(fault), requestId);
-  }
+  const body = await playOciFault(context.faults, path, req, res, requestId);
+  if (!body) return;
   if (!OPERATIONS.has(path)) return sendOciError(res, errorFor(404), requestId);
   if (req.method !== 'POST') return sendOciError(res, errorFor(405), requestId);
 
-  const auth = verifyOciSignature(req, body, context.keys);
-  if (!auth.ok) {
-    // OCI's 401 never says why; the extra header tells a test which check failed.
-    const reply = { ...errorFor(401), headers: { 'x-emulator-auth-failure': auth.reason } };
-    return sendOciError(res, reply, requestId);
-  }
+  const keyId = authenticate(req, res, body, context.keys, requestId);
+  if (keyId === undefined) return;
 
   if (path.endsWith('/submitEmail')) {
     let details: unknown;
@@ -143,7 +125,7 @@ async function handle(context: Context, req: IncomingMessage, res: ServerRespons
     const accepted = accept(context, checked.value, {
       operation: 'submitEmail',
       details: details as Record<string, unknown>,
-      keyId: auth.keyId,
+      keyId,
     });
     // submitEmail reports suppressed recipients as EmailAddress objects, submitRawEmail as plain strings.
     const suppressedRecipients: EmailAddress[] = accepted.suppressedRecipients.map((email) => ({ email }));
@@ -156,7 +138,7 @@ async function handle(context: Context, req: IncomingMessage, res: ServerRespons
     operation: 'submitRawEmail',
     raw: body,
     headers: checked.value.headers,
-    keyId: auth.keyId,
+    keyId,
   });
   sendJson(res, 200, accepted, requestId);
 }

@@ -1,7 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Fault } from '../common/faults.ts';
+import { writeJson } from '../common/http.ts';
 
 /** google.rpc codes that Google's REST APIs put in `error.status` next to the HTTP status. */
+// Pub/Sub's own table (409 ALREADY_EXISTS, 504 DEADLINE_EXCEEDED), not Gmail's: kept apart from gmail/google-errors.ts.
 const RPC_STATUS: Record<number, string> = {
   400: 'INVALID_ARGUMENT',
   401: 'UNAUTHENTICATED',
@@ -25,13 +27,7 @@ export interface RestError {
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=UTF-8',
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
+  writeJson(res, status, body, 'application/json; charset=UTF-8', headers);
 }
 
 /** Pub/Sub's REST error shape: `{ error: { code, message, status, details? } }` (no legacy `errors` array). */

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type Fault, FaultPlan, playLatencyAndDrop, readBody } from '../common/faults.ts';
+import { authority, closeServer, listen } from '../common/http.ts';
 import { authError, faultError, sendJson, sendRestError } from './google-rest.ts';
 import { AccessTokens, CLOUD_PLATFORM_SCOPE, handleMetadata } from './metadata.ts';
 import { PUBSUB_LIMITS, readPublishRequest } from './publish-request.ts';
@@ -138,12 +138,10 @@ export async function startPubSubEmulator(options: PubSubEmulatorOptions = {}): 
       sendRestError(res, { status: 500, message: `Emulator error: ${String(error)}` });
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
-  const { port } = server.address() as AddressInfo;
-  const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const hostPort = authority(host, await listen(server, options.port, host));
   return {
-    url: `http://${authority}`,
-    metadataHost: authority,
+    url: `http://${hostPort}`,
+    metadataHost: hostPort,
     createTopic: (p, t) => {
       const name = `projects/${p}/topics/${t}`;
       if (!topics.has(name)) topics.set(name, []);
@@ -162,10 +160,6 @@ export async function startPubSubEmulator(options: PubSubEmulatorOptions = {}): 
       for (const stored of topics.values()) stored.length = 0;
       faults.clear();
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { crc32 } from 'node:zlib';
+import { ServiceError } from '../common/http.ts';
 
 /** The full-object checksums S3 verifies on upload and returns with `x-amz-checksum-mode: ENABLED`. */
 const ALGORITHMS: Record<string, (data: Buffer) => string> = {
@@ -13,15 +14,8 @@ const ALGORITHMS: Record<string, (data: Buffer) => string> = {
   sha256: (data) => createHash('sha256').update(data).digest('base64'),
 };
 
-export class S3Error extends Error {
-  readonly code: string;
-  readonly status: number;
-  constructor(code: string, message: string, status = 400) {
-    super(message);
-    this.code = code;
-    this.status = status;
-  }
-}
+/** An S3 error: its `<Code>` and HTTP status (400 by default), answered as S3's XML error body. */
+export class S3Error extends ServiceError {}
 
 /**
  * Decodes an `aws-chunked` body (`<hex size>[;chunk-signature=...]\r\n<data>\r\n ... 0\r\n<trailers>\r\n\r\n`),

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { FaultPlan, playLatencyAndDrop, readBody } from '../common/faults.ts';
+import { closeServer, listen, ServiceError, writeAwsJson } from '../common/http.ts';
 
 /**
  * Amazon SQS over its AWS JSON 1.0 protocol (`X-Amz-Target: AmazonSQS.<Action>`), as `@aws-sdk/client-sqs`
@@ -61,15 +61,8 @@ export function md5OfAttributes(attributes: NonNullable<SqsMessage['MessageAttri
   return md5(Buffer.concat(parts));
 }
 
-class SqsError extends Error {
-  readonly type: string;
-  readonly status: number;
-  constructor(type: string, message: string, status = 400) {
-    super(message);
-    this.type = type;
-    this.status = status;
-  }
-}
+/** An SQS error; `code` is the `__type` of the answer (`com.amazonaws.sqs#<Code>`). */
+class SqsError extends ServiceError {}
 
 export async function startSqsEmulator(
   options: { host?: string; port?: number; maxMessageBytes?: number; region?: string } = {},
@@ -172,7 +165,7 @@ export async function startSqsEmulator(
           Successful.push({ Id: entry.Id, ...send(queue, entry) });
         } catch (error) {
           const e = error as SqsError;
-          Failed.push({ Id: entry.Id, SenderFault: true, Code: e.type.split('#').pop(), Message: e.message });
+          Failed.push({ Id: entry.Id, SenderFault: true, Code: e.code.split('#').pop(), Message: e.message });
         }
       }
       return { Successful, Failed };
@@ -235,12 +228,11 @@ export async function startSqsEmulator(
       reply(res, 200, run(JSON.parse(body.toString() || '{}')));
     } catch (error) {
       if (!(error instanceof SqsError)) throw error;
-      reply(res, error.status, { __type: error.type, message: error.message });
+      reply(res, error.status, { __type: error.code, message: error.message });
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
-  base = `http://${host}:${(server.address() as AddressInfo).port}`;
+  base = `http://${host}:${await listen(server, options.port, host)}`;
   void region;
   return {
     url: base,
@@ -249,15 +241,10 @@ export async function startSqsEmulator(
     createQueue,
     faults,
     // A request held by a `hang` fault keeps its connection open: closing ends it too.
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server).catch(() => {}),
   };
 }
 
 function reply(res: ServerResponse, status: number, body: unknown) {
-  res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() });
-  res.end(JSON.stringify(body));
+  writeAwsJson(res, status, body, '1.0');
 }

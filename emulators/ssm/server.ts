@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { FaultPlan, playLatencyAndDrop, readBody } from '../common/faults.ts';
+import { closeServer, listen, ServiceError, writeAwsJson } from '../common/http.ts';
 
 /**
  * AWS Systems Manager Parameter Store over its AWS JSON 1.1 protocol (`X-Amz-Target: AmazonSSM.<Action>`), as
@@ -41,13 +41,8 @@ export interface SsmEmulator {
 const ACCOUNT = '000000000000';
 const SECRETS_PREFIX = '/aws/reference/secretsmanager/';
 
-class SsmError extends Error {
-  readonly type: string;
-  constructor(type: string, message: string) {
-    super(message);
-    this.type = type;
-  }
-}
+/** An SSM error; `code` is the `__type` of the answer. Always a 400. */
+class SsmError extends ServiceError {}
 
 export async function startSsmEmulator(
   options: { host?: string; port?: number; region?: string } = {},
@@ -172,13 +167,13 @@ export async function startSsmEmulator(
       reply(res, 200, run(input));
     } catch (error) {
       if (!(error instanceof SsmError)) throw error;
-      reply(res, 400, { __type: error.type, message: error.message });
+      reply(res, 400, { __type: error.code, message: error.message });
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
+  const port = await listen(server, options.port, host);
   return {
-    url: `http://${host}:${(server.address() as AddressInfo).port}`,
+    url: `http://${host}:${port}`,
     putParameter: (name, value, type) => void putParameter(name, value, type),
     putSecret: (id, value) => {
       const suffix = secrets.get(id)?.suffix ?? randomUUID().replace(/-/g, '').slice(0, 6);
@@ -186,15 +181,10 @@ export async function startSsmEmulator(
     },
     requests,
     faults,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server).catch(() => {}),
   };
 }
 
 function reply(res: ServerResponse, status: number, body: unknown) {
-  res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
-  res.end(JSON.stringify(body));
+  writeAwsJson(res, status, body, '1.1');
 }

@@ -175,6 +175,8 @@ resource "azurerm_function_app_flex_consumption" "main" {
 # ---------------------------------------------------------------------------------------------------------------
 # Least-privilege roles of the function app's identity, each scoped to the one resource it needs.
 # ---------------------------------------------------------------------------------------------------------------
+# One resource per grant, not a for_each over a map (issue 14): each grant is read and reviewed on its own, with why
+# it is needed, test/infra checks each, and addressing them by key would recreate the assignments of a deployment.
 
 # The send queue trigger (receive, delete, poison), the failed queue and enqueue mode.
 resource "azurerm_role_assignment" "function_queue_data" {
@@ -252,6 +254,7 @@ resource "azurerm_key_vault_secret" "extra" {
 # Azure Communication Services Email.
 # ---------------------------------------------------------------------------------------------------------------
 
+# (The Email and Communication services are alike in shape only, to each other and to GCP's: provider arguments.)
 resource "azurerm_email_communication_service" "main" {
   name                = "${var.name}-email"
   resource_group_name = azurerm_resource_group.main.name

@@ -1,3 +1,6 @@
+# Kept one block per output (issue 14): each names one value for the operator; the blocks (and those of the other
+# clouds' modules) are alike in shape only, and Terraform has no way to declare them together.
+
 output "resource_group_name" {
   description = "The resource group holding everything."
   value       = azurerm_resource_group.main.name

@@ -1,3 +1,6 @@
+# Kept one block per variable (issue 14): each is one setting with its own description, type and check; the blocks
+# (and those of the other clouds' modules) are alike in shape only, and Terraform has no way to declare them together.
+
 variable "name" {
   description = "Base name of every resource: 3-20 lower-case letters, digits or hyphens, starting with a letter (e.g. \"mailroute-prod-7f3a\"). The function app, storage account, Key Vault and ACS names are derived from it and must be globally unique, so end it with a short suffix of your own."
   type        = string

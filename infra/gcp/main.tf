@@ -87,6 +87,8 @@ resource "google_service_account" "trigger" {
 }
 
 # --- Topics and subscriptions -------------------------------------------------------------------------------
+# One resource per topic and subscription, not a for_each (issue 14): each has its own grants, references and comment,
+# and addressing them by key would replace the topics of an existing deployment. OCI's queues are alike in shape only.
 
 resource "google_pubsub_topic" "send" {
   project = var.project_id
@@ -283,6 +285,7 @@ resource "google_secret_manager_secret_iam_member" "runtime_reads_redis_ca" {
 }
 
 # --- Source ---------------------------------------------------------------------------------------------------
+# (Alike in shape only to other modules' resources with name, location and labels: provider arguments, one each.)
 
 resource "google_storage_bucket" "source" {
   project                     = var.project_id
@@ -333,6 +336,7 @@ resource "google_cloudfunctions2_function" "queue" {
     environment_variables = merge(local.common_env, {
       MAILROUTE_FAILED_TOPIC = google_pubsub_topic.failed.id
     })
+    # The same as in the http function below, which says why it is written twice.
     vpc_connector                 = local.redis_vpc_access ? google_vpc_access_connector.redis[0].id : null
     vpc_connector_egress_settings = local.redis_vpc_access ? "PRIVATE_RANGES_ONLY" : null
     dynamic "secret_environment_variables" {
@@ -390,6 +394,9 @@ resource "google_cloudfunctions2_function" "queue" {
   ]
 }
 
+# Declared apart from the queue function, not by for_each (issue 14): only the queue one has the event trigger and the
+# preconditions, each has its own entry point, ingress and environment, and test/infra reads each by name; the shared
+# wiring (connector, mounted secrets, CA volume) is repeated because HCL cannot share blocks between two resources.
 resource "google_cloudfunctions2_function" "http" {
   project     = var.project_id
   location    = var.region
@@ -419,6 +426,7 @@ resource "google_cloudfunctions2_function" "http" {
       MAILROUTE_SEND_TOPIC = google_pubsub_topic.send.id
       MAILROUTE_HTTP_MODE  = var.http_mode
     })
+    # The same as in the queue function above: see the comment on this resource.
     vpc_connector                 = local.redis_vpc_access ? google_vpc_access_connector.redis[0].id : null
     vpc_connector_egress_settings = local.redis_vpc_access ? "PRIVATE_RANGES_ONLY" : null
     dynamic "secret_environment_variables" {

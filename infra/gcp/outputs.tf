@@ -1,3 +1,6 @@
+# Kept one block per output (issue 14): each names one value for the operator; the blocks (and those of the other
+# clouds' modules) are alike in shape only, and Terraform has no way to declare them together.
+
 output "http_url" {
   description = "URL of the HTTP function: POST /v1/send and GET /healthz with an identity token (IAM-only)."
   value       = google_cloudfunctions2_function.http.service_config[0].uri

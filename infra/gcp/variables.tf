@@ -1,3 +1,6 @@
+# Kept one block per variable (issue 14): each is one setting with its own description, type and check; the blocks
+# (and those of the other clouds' modules) are alike in shape only, and Terraform has no way to declare them together.
+
 variable "project_id" {
   description = "Google Cloud project id that holds the functions, topics and secrets."
   type        = string

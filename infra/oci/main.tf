@@ -41,6 +41,8 @@ locals {
 # put there at once by the function with their reason).
 # ---------------------------------------------------------------------------------------------------------------
 
+# The two queues are declared apart (issue 14): their settings differ and each is referred to by name; they are alike
+# in shape only to GCP's topics.
 resource "oci_queue_queue" "send" {
   compartment_id                   = var.compartment_ocid
   display_name                     = "${var.name_prefix}-send"

@@ -1,3 +1,6 @@
+# Kept one block per output (issue 14): each names one value for the operator; the blocks (and those of the other
+# clouds' modules) are alike in shape only, and Terraform has no way to declare them together.
+
 output "send_queue_id" {
   description = "OCID of the send queue: producers put messages here (client/oci.ts queueId)."
   value       = oci_queue_queue.send.id

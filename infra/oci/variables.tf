@@ -1,3 +1,6 @@
+# Kept one block per variable (issue 14): each is one setting with its own description, type and check; the blocks
+# (and those of the other clouds' modules) are alike in shape only, and Terraform has no way to declare them together.
+
 variable "tenancy_ocid" {
   type        = string
   description = "OCID of the tenancy: dynamic groups live at its root."
