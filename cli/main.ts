@@ -19,28 +19,26 @@ const USAGE = `Usage:
   mailroute serve [--port 3025] [--host 127.0.0.1] [--config FILE]`;
 
 type Out = (line: string) => void;
+type Command = (args: string[], out: Out) => Promise<number>;
+
+/** Each command by the word that names it; any other word prints the usage. */
+const COMMANDS = new Map<string, Command>([
+  ['send', sendCommand],
+  ['config', configCommand],
+  ['outbox', outboxCommand],
+  ['explain', explainCommand],
+  ['emulators', emulatorsCommand],
+  ['serve', serveCommand],
+]);
 
 /** Runs one CLI command and returns its exit code: 0 done, 1 failed, 2 wrong usage. */
 export async function main(argv: string[], out: Out = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
   const [command, ...rest] = argv;
   try {
-    switch (command) {
-      case 'send':
-        return await sendCommand(rest, out);
-      case 'config':
-        return await configCommand(rest, out);
-      case 'outbox':
-        return await outboxCommand(rest, out);
-      case 'explain':
-        return await explainCommand(rest, out);
-      case 'emulators':
-        return await emulatorsCommand(rest, out);
-      case 'serve':
-        return await serveCommand(rest, out);
-      default:
-        out(USAGE);
-        return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
-    }
+    const run = command === undefined ? undefined : COMMANDS.get(command);
+    if (run) return await run(rest, out);
+    out(USAGE);
+    return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
   } catch (error) {
     if (error instanceof TypeError && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       out(JSON.stringify({ ok: false, error: { code: 'USAGE', message: error.message } }));

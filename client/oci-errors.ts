@@ -1,3 +1,4 @@
+// The same classes as the other producers' translators import, on purpose: every SDK maps onto one taxonomy.
 import {
   AuthenticationError,
   ConfigurationError,

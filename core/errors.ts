@@ -72,6 +72,8 @@ function describeCause(cause: unknown): string {
   return String(cause);
 }
 
+// The classes below share one shape on purpose: one class per concept, its flags and facts as data.
+
 /** The message itself is wrong; no retry and no other provider will change that. */
 export class InvalidMessageError extends MailrouteError {
   readonly code = 'INVALID_MESSAGE';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type NamedKeyCredential, TableClient, type TableEntity } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
 import { reserveByCompareAndSet } from '../core/routing/rate-limit.ts';
+// The same contract types as the other stores import, on purpose: each implements store.ts's StateStore.
 import {
   expiryFrom,
   isLive,

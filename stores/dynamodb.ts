@@ -11,6 +11,7 @@ import {
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+// The same contract types as the other stores import, on purpose: each implements store.ts's StateStore.
 import {
   expiryFrom,
   type RateGrant,

@@ -1,4 +1,5 @@
 import { gcraReserve } from '../core/routing/rate-limit.ts';
+// The same contract types as the other stores import, on purpose: each implements store.ts's StateStore.
 import {
   expiryFrom,
   isLive,

@@ -56,6 +56,7 @@ export interface AzureApiAdapterOptions {
  * without, it returns once the service accepted it (202), the operation id as provider id.
  */
 export class AzureApiAdapter implements Adapter {
+  // The same fields as every adapter's, on purpose: the Adapter contract's identity, as data from the descriptor.
   readonly provider = 'azure';
   readonly mode = 'api' as const;
   readonly capabilities: Capabilities = azure.modes.api.capabilities;

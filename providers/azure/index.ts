@@ -8,6 +8,7 @@ const LIMITS = { maxEncodedBytes: 10 * 1024 * 1024, maxRecipients: 50 };
 
 /** Azure Communication Services Email: SMTP (`smtp.azurecomm.net`) or `@azure/communication-email`. */
 export const azure = defineProvider({
+  // The same shape as every provider's descriptor, on purpose: each declares its own modes, limits and capabilities.
   id: 'azure',
   fields: azureFields,
   requirements: azureRequirements,

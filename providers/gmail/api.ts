@@ -22,6 +22,7 @@ import { GmailLookup } from './lookup.ts';
  * the documented one (the JSON `{raw}` path's is not), and it carries the bytes without base64.
  */
 export class GmailApiAdapter implements Adapter {
+  // The same fields as every adapter's, on purpose: the Adapter contract's identity, as data from the descriptor.
   readonly provider = 'gmail';
   readonly mode = 'api' as const;
   readonly capabilities: Capabilities = gmail.modes.api.capabilities;

@@ -21,8 +21,8 @@ export interface ConnectAgents {
  */
 export function connectAgents(connectTimeoutMs: number, tls: SecureContextOptions = {}): ConnectAgents {
   const options = { keepAlive: true, maxSockets: 50 };
-  const plain = new BoundedHttpAgent(connectTimeoutMs, options);
-  const secure = new BoundedHttpsAgent(connectTimeoutMs, { ...options, ...tls });
+  const plain = boundedAgent(new http.Agent(options), connectTimeoutMs, 'connect');
+  const secure = boundedAgent(new https.Agent({ ...options, ...tls }), connectTimeoutMs, 'secureConnect');
   return {
     http: plain,
     https: secure,
@@ -42,26 +42,12 @@ export function proxyConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
   return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => Boolean(env[name]));
 }
 
-class BoundedHttpAgent extends http.Agent {
-  private readonly connectTimeoutMs: number;
-  constructor(connectTimeoutMs: number, options: http.AgentOptions) {
-    super(options);
-    this.connectTimeoutMs = connectTimeoutMs;
-  }
-  override createConnection(...args: Parameters<http.Agent['createConnection']>) {
-    return bounded(super.createConnection(...args), this.connectTimeoutMs, 'connect');
-  }
-}
-
-class BoundedHttpsAgent extends https.Agent {
-  private readonly connectTimeoutMs: number;
-  constructor(connectTimeoutMs: number, options: https.AgentOptions) {
-    super(options);
-    this.connectTimeoutMs = connectTimeoutMs;
-  }
-  override createConnection(...args: Parameters<https.Agent['createConnection']>) {
-    return bounded(super.createConnection(...args), this.connectTimeoutMs, 'secureConnect');
-  }
+/** Makes each new connection of `agent` bounded: `ready` is `connect`, or `secureConnect` for TLS. */
+function boundedAgent<A extends http.Agent>(agent: A, connectTimeoutMs: number, ready: string): A {
+  const create = agent.createConnection.bind(agent);
+  agent.createConnection = (...args: Parameters<http.Agent['createConnection']>) =>
+    bounded(create(...args), connectTimeoutMs, ready);
+  return agent;
 }
 
 /** Destroys a new connection that is not ready (`connect`, or `secureConnect` for TLS) within the bound. */

@@ -7,6 +7,7 @@ import { storeInOutbox } from './outbox.ts';
 
 /** The local capture inbox in API mode: the composed message is written straight to the outbox. */
 export class LocalApiAdapter implements Adapter {
+  // The same fields as every adapter's, on purpose: the Adapter contract's identity, as data from the descriptor.
   readonly provider = 'local';
   readonly mode = 'api' as const;
   readonly capabilities: Capabilities = local.modes.api.capabilities;

@@ -11,6 +11,7 @@ import { local } from './index.ts';
  * adapter starts that server itself on a free loopback port.
  */
 export class LocalSmtpAdapter implements Adapter {
+  // The same fields as every adapter's, on purpose: the Adapter contract's identity, as data from the descriptor.
   readonly provider = 'local';
   readonly mode = 'smtp' as const;
   readonly capabilities: Capabilities = local.modes.smtp.capabilities;

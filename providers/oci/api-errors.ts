@@ -1,3 +1,4 @@
+// The same classes as the other providers' error mappings import, on purpose: every API maps onto one taxonomy.
 import {
   AmbiguousDeliveryError,
   AuthenticationError,

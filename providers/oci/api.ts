@@ -27,6 +27,7 @@ const SUPPRESSED = 'on the suppression list of OCI Email Delivery';
  * submitRawEmail with the composed MIME. Both carry the composed Message-ID, so a retry is recognizable.
  */
 export class OciApiAdapter implements Adapter {
+  // The same fields as every adapter's, on purpose: the Adapter contract's identity, as data from the descriptor.
   readonly provider = 'oci';
   readonly mode = 'api' as const;
   readonly capabilities: Capabilities = oci.modes.api.capabilities;

@@ -12,6 +12,7 @@ const LIMITS = { maxEncodedBytes: 2 * 1024 * 1024, maxRecipients: 50 };
 
 /** OCI Email Delivery: SMTP (`smtp.email.{region}.oci.oraclecloud.com`) or `oci-emaildataplane`. */
 export const oci = defineProvider({
+  // The same shape as every provider's descriptor, on purpose: each declares its own modes, limits and capabilities.
   id: 'oci',
   fields: ociFields,
   requirements: ociRequirements,

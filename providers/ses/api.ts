@@ -28,6 +28,7 @@ export interface SesApiAdapterOptions {
  * const ses = new SesApiAdapter({ name: 'ses-api', provider: 'ses', mode: 'api', region: 'eu-west-1' });
  */
 export class SesApiAdapter implements Adapter {
+  // The same fields as every adapter's, on purpose: the Adapter contract's identity, as data from the descriptor.
   readonly provider = 'ses';
   readonly mode = 'api' as const;
   readonly capabilities: Capabilities = ses.modes.api.capabilities;

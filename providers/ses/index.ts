@@ -9,6 +9,7 @@ const LIMITS = { maxEncodedBytes: 40 * 1024 * 1024, maxRecipients: 50 };
 
 /** Amazon SES v2: SMTP (`email-smtp.{region}.amazonaws.com`) or the `SendEmail` API. */
 export const ses = defineProvider({
+  // The same shape as every provider's descriptor, on purpose: each declares its own modes, limits and capabilities.
   id: 'ses',
   fields: sesFields,
   requirements: sesRequirements,
