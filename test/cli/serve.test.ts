@@ -15,7 +15,12 @@ let printed = '';
 
 beforeAll(async () => {
   // Exactly what a user runs: `npm start`, on the embedded default, with a free port.
-  child = spawn('npm', ['start'], { cwd: root, env: { ...process.env, PORT: '0', MAILROUTE_OUTBOX: outbox } });
+  // Its own process group: npm starts the server as a child, and stopping npm alone would leave the server running.
+  child = spawn('npm', ['start'], {
+    cwd: root,
+    env: { ...process.env, PORT: '0', MAILROUTE_OUTBOX: outbox },
+    detached: true,
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`npm start printed no curl example:\n${printed}`)), 20_000);
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -29,9 +34,26 @@ beforeAll(async () => {
   });
 });
 
-afterAll(() => {
-  child.kill('SIGTERM');
+afterAll(async () => {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  process.kill(-child.pid!, 'SIGTERM');
+  await exited;
+  // Nothing is left listening: the server under npm went with it.
+  const url = /http:\/\/127\.0\.0\.1:\d+/.exec(printed)![0];
+  await waitUntilRefused(`${url}/healthz`);
 });
+
+async function waitUntilRefused(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(url);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${url} still answers after npm start was stopped`);
+}
 
 describe('npm start', () => {
   it('prints a curl example that puts the message in the outbox, intact', async () => {
