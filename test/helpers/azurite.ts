@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, stopChild } from './child-process.ts';
 
 /** Azurite's built-in development account: public, documented, and accepted by nothing but an emulator. */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
@@ -100,19 +101,6 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   return azurite;
 }
 
-/** A port the OS just handed out and took back: a small race, but Azurite cannot report a port 0 choice. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port from the OS');
-  return address.port;
-}
-
 async function waitForListening(child: ChildProcess, port: number, service: string, timeoutMs = 25_000) {
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -138,14 +126,4 @@ function canConnect(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  // Azurite closes its servers gracefully on SIGTERM; a hung one is not worth waiting for.
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
-  await exited;
-  clearTimeout(timer);
 }

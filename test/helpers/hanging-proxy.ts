@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { startPassThrough } from './pass-through.ts';
 
 export interface HangingProxy {
   /** `http://127.0.0.1:PORT`: give it to the client instead of the real endpoint (paths are kept). */
@@ -26,7 +26,6 @@ export interface HangingProxy {
  * Whether a client really gave up (rather than only stopped waiting) shows in `released()`.
  */
 export async function startHangingProxy(target: string): Promise<HangingProxy> {
-  const upstream = new URL(target);
   let match: ((req: IncomingMessage) => boolean) | undefined;
   let held = 0;
   const open = new Set<IncomingMessage>();
@@ -36,42 +35,18 @@ export async function startHangingProxy(target: string): Promise<HangingProxy> {
     for (const resolve of waiters) resolve();
     waiters = [];
   };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      if (match?.(req)) {
-        held++;
-        open.add(req);
-        req.socket.once('close', () => {
-          open.delete(req);
-          settle();
-        });
-        return;
-      }
-      const forwarded = request(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          // The Host header is kept: a SigV4 or OCI signature covers it.
-          headers: { ...req.headers, 'content-length': String(body.length) },
-        },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      forwarded.on('error', () => res.destroy());
-      forwarded.end(body);
+  const proxy = await startPassThrough(target, (req) => {
+    if (!match?.(req)) return false;
+    held++;
+    open.add(req);
+    req.socket.once('close', () => {
+      open.delete(req);
+      settle();
     });
+    return true;
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: proxy.url,
     hang: (next) => {
       match = next;
     },
@@ -85,10 +60,6 @@ export async function startHangingProxy(target: string): Promise<HangingProxy> {
         waiters.push(resolve);
         settle();
       }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: proxy.close,
   };
 }

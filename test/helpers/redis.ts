@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { freePort, stopChild } from './child-process.ts';
 
 export interface RedisOptions {
   /** A given port, to start a server again where a stopped one was; default: a free one. */
@@ -117,19 +118,6 @@ function findRedisServer(): string {
   throw new Error('redis-server not found: apt-get install -y redis-server');
 }
 
-/** A port free on loopback: bound to port 0, read, released. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port from the OS');
-  return address.port;
-}
-
 /** Polls until the server answers AUTH and PING, so no test meets a server still starting. */
 async function waitForPong(child: ChildProcess, port: number, password: string, tls: boolean, timeoutMs = 10_000) {
   let output = '';
@@ -174,12 +162,4 @@ function answersPing(port: number, password: string, tls: boolean): Promise<bool
   });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  // redis-server exits at once on SIGTERM when it has nothing to save; a hung one is not worth waiting for.
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
-  await exited;
-  clearTimeout(timer);
-}
+export { freePort } from './child-process.ts';

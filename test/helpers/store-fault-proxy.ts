@@ -1,5 +1,5 @@
-import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
+import { startPassThrough } from './pass-through.ts';
 
 export interface StoreFault {
   /** Which requests fail: given the request's headers and body. */
@@ -26,43 +26,18 @@ export interface StoreFaultProxy {
  * store's own throttling or busy error, as DynamoDB and Azure Storage do under load: a store that hiccups.
  */
 export async function startStoreFaultProxy(target: string): Promise<StoreFaultProxy> {
-  const upstream = new URL(target);
   let fault: StoreFault | undefined;
   let failed = 0;
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      if (fault && fault.count > 0 && fault.match(req.headers, body.toString('utf8'))) {
-        fault.count--;
-        failed++;
-        res.writeHead(fault.status, { ...fault.headers, 'content-length': Buffer.byteLength(fault.body) });
-        res.end(fault.body);
-        return;
-      }
-      const forwarded = request(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          // The Host header is kept: a SigV4 signature covers it.
-          headers: { ...req.headers, 'content-length': String(body.length) },
-        },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      forwarded.on('error', () => res.destroy());
-      forwarded.end(body);
-    });
+  const proxy = await startPassThrough(target, (req, body, res) => {
+    if (!fault || fault.count <= 0 || !fault.match(req.headers, body.toString('utf8'))) return false;
+    fault.count--;
+    failed++;
+    res.writeHead(fault.status, { ...fault.headers, 'content-length': Buffer.byteLength(fault.body) });
+    res.end(fault.body);
+    return true;
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: proxy.url,
     fail: (next) => {
       fault = { ...next };
       failed = 0;
@@ -71,11 +46,7 @@ export async function startStoreFaultProxy(target: string): Promise<StoreFaultPr
     clear: () => {
       fault = undefined;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: proxy.close,
   };
 }
 
