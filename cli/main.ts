@@ -7,6 +7,7 @@ import { jsonLogger } from '../core/util/log.ts';
 import { createMailer, loadConfig } from '../index.ts';
 import { listOutbox, outboxPath } from '../providers/local/outbox.ts';
 import { LocalSmtpAdapter } from '../providers/local/smtp.ts';
+import { cliMailer, eventsCommand, localEventsStore, suppressionsCommand } from './events.ts';
 import { startLocalApi } from './serve.ts';
 
 const USAGE = `Usage:
@@ -16,7 +17,10 @@ const USAGE = `Usage:
   mailroute explain --message FILE.json|- [--route NAME] [--config FILE]
   mailroute outbox [--dir DIR]
   mailroute emulators [--dir .mailroute/emulators]
-  mailroute serve [--port 3025] [--host 127.0.0.1] [--config FILE]`;
+  mailroute serve [--port 3025] [--host 127.0.0.1] [--config FILE]
+  mailroute events ingest --source ses|acs|oci|dsn FILE|- [--raw] [--config FILE]
+  mailroute events stats [--days 30] [--config FILE]
+  mailroute suppressions list|add ADDRESS...|remove ADDRESS...|import FILE [--reason TEXT] [--config FILE]`;
 
 type Out = (line: string) => void;
 type Command = (args: string[], out: Out) => Promise<number>;
@@ -29,6 +33,8 @@ const COMMANDS = new Map<string, Command>([
   ['explain', explainCommand],
   ['emulators', emulatorsCommand],
   ['serve', serveCommand],
+  ['events', (args, out) => eventsCommand(args, out, readStdin)],
+  ['suppressions', suppressionsCommand],
 ]);
 
 /** Runs one CLI command and returns its exit code: 0 done, 1 failed, 2 wrong usage. */
@@ -97,7 +103,7 @@ async function sendCommand(args: string[], out: Out): Promise<number> {
     idempotencyKey: values['idempotency-key'],
   };
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) message[key] = value;
-  const mailer = await createMailer(loadConfig({ file: values.config }).config);
+  const mailer = await cliMailer(values.config);
   try {
     const result = await mailer.send(message, {
       ...(values.provider ? { provider: values.provider } : {}),
@@ -180,7 +186,8 @@ async function serveCommand(args: string[], out: Out): Promise<number> {
     options: { port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' } },
   });
   const { config, source } = loadConfig({ file: values.config });
-  const mailer = await createMailer(config, { logger: jsonLogger() });
+  const eventsStore = localEventsStore(config);
+  const mailer = await createMailer(config, { logger: jsonLogger(), ...(eventsStore ? { eventsStore } : {}) });
   const port = Number(values.port ?? process.env.PORT ?? 3025);
   const host = values.host ?? '127.0.0.1';
   const api = await startLocalApi(mailer, { port, host }).catch(async (error: NodeJS.ErrnoException) => {

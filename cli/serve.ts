@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { redactSecrets } from '../core/config/secrets.ts';
 import type { Mailer } from '../core/mailer.ts';
 import type { HttpAnswer } from '../core/runtime/http-api.ts';
-import { routeHttpRequest } from '../core/runtime/http-routes.ts';
+import { type HttpRouteOptions, routeHttpRequest } from '../core/runtime/http-routes.ts';
 
 /** The largest request body taken: the biggest provider message (40 MB) plus base64 and JSON overhead. */
 export const MAX_BODY_BYTES = 60 * 1024 * 1024;
@@ -14,10 +14,13 @@ export interface LocalApi {
   close(): Promise<void>;
 }
 
-/** Serves the HTTP API the cloud functions expose: `POST /v1/send`, `GET /healthz`. */
-export async function startLocalApi(mailer: Mailer, options: { host?: string; port?: number } = {}): Promise<LocalApi> {
+/** Serves the HTTP API the cloud functions expose: `POST /v1/send`, `POST /v1/events/{source}`, `GET /healthz`. */
+export async function startLocalApi(
+  mailer: Mailer,
+  options: { host?: string; port?: number; events?: HttpRouteOptions['events'] } = {},
+): Promise<LocalApi> {
   const server = createServer((req, res) => {
-    route(mailer, req).then(
+    route(mailer, req, options.events).then(
       (answer) => write(res, answer),
       (error: Error) => {
         process.stderr.write(
@@ -40,7 +43,7 @@ export async function startLocalApi(mailer: Mailer, options: { host?: string; po
   };
 }
 
-async function route(mailer: Mailer, req: IncomingMessage): Promise<HttpAnswer> {
+async function route(mailer: Mailer, req: IncomingMessage, events?: HttpRouteOptions['events']): Promise<HttpAnswer> {
   const [path = '/', search = ''] = (req.url ?? '/').split('?');
   const body = req.method === 'POST' ? await readBody(req) : '';
   if (body === undefined) {
@@ -53,13 +56,19 @@ async function route(mailer: Mailer, req: IncomingMessage): Promise<HttpAnswer> 
     };
   }
   // The same routes and answers as every cloud function's HTTP trigger; locally there is no queue to enqueue on.
-  return routeHttpRequest(mailer, {
-    method: req.method ?? 'GET',
-    path,
-    body,
-    headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v])),
-    query: Object.fromEntries(new URLSearchParams(search)),
-  });
+  return routeHttpRequest(
+    mailer,
+    {
+      method: req.method ?? 'GET',
+      path,
+      body,
+      headers: Object.fromEntries(
+        Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]),
+      ),
+      query: Object.fromEntries(new URLSearchParams(search)),
+    },
+    events ? { events } : {},
+  );
 }
 
 function readBody(req: IncomingMessage): Promise<string | undefined> {

@@ -259,6 +259,58 @@ export class StateStoreError extends MailrouteError {
   }
 }
 
+export interface SuppressedRecipient {
+  address: string;
+  /** Why it is on the suppression list: `bounced` (hard, or soft past the threshold), `complained`, `unsubscribed`, `manual`. */
+  reason: string;
+  provider?: string;
+  /** When the event that suppressed it happened, ISO 8601. */
+  since?: string;
+}
+
+/**
+ * Every recipient of the message is on the suppression list (a hard bounce, a complaint, an unsubscribe, on any
+ * provider): nothing was sent, and no provider or retry would change that. `suppression: 'ignore'` in the message
+ * sends anyway (a password reset after the user fixed their mailbox).
+ */
+export class SuppressedRecipientsError extends MailrouteError {
+  readonly code = 'SUPPRESSED';
+  readonly retryable = false;
+  readonly failover = false;
+  readonly recipients: SuppressedRecipient[];
+  constructor(recipients: SuppressedRecipient[], options: MailrouteErrorOptions = {}) {
+    super(
+      `every recipient is suppressed: ${recipients.map((r) => `${r.address} (${r.reason}${r.provider ? ` on ${r.provider}` : ''})`).join(', ')}`,
+      options,
+    );
+    this.recipients = recipients;
+  }
+  protected override details() {
+    return { recipients: this.recipients };
+  }
+}
+
+/**
+ * A delivery event (or its envelope) was refused before anything was applied: a forged or tampered SNS signature, a
+ * topic not on the allowlist, a certificate URL off AWS, a missing endpoint secret, a payload that is not one of
+ * the source's shapes. `status` is the HTTP status to answer (400, 401 or 403).
+ */
+export class EventRejectedError extends MailrouteError {
+  readonly code = 'EVENT_REJECTED';
+  readonly retryable = false;
+  readonly failover = false;
+  readonly status: 400 | 401 | 403;
+  readonly source: string;
+  constructor(source: string, message: string, status: 400 | 401 | 403 = 400, options: MailrouteErrorOptions = {}) {
+    super(`${source} event refused: ${message}`, options);
+    this.source = source;
+    this.status = status;
+  }
+  protected override details() {
+    return { source: this.source };
+  }
+}
+
 /**
  * Not thrown: the warning a result carries when the message was delivered but its outcome could not be written
  * to the state store (the store kept failing, or another instance had taken the claim over). The message counts as

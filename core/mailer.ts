@@ -3,7 +3,8 @@ import type { StateStore } from '../stores/store.ts';
 import { type MailrouteConfig, type ProviderConfig, validateConfig } from './config/config.ts';
 import type { Adapter, SendContext, SendResult } from './contract/adapter.ts';
 import type { ProviderRegistry } from './contract/provider-registry.ts';
-import { AmbiguousDeliveryError, isMailrouteError, SendInProgressError } from './errors.ts';
+import { AmbiguousDeliveryError, isMailrouteError, SendInProgressError, type SuppressedRecipient } from './errors.ts';
+import { MailEvents } from './events/mail-events.ts';
 import { type PreparedMessage, prepareMessage } from './message/compose.ts';
 import { normalizeMessage } from './message/validate.ts';
 import { DEFAULT_RETRY, type FailoverOutcome, type RetryOptions, sendWithFailover } from './routing/failover.ts';
@@ -39,6 +40,11 @@ export interface MailerOptions {
    * before routing; without it, options are checked by the adapters that read them.
    */
   providers?: ProviderRegistry;
+  /**
+   * Where the suppression list, event correlation and counts live; default: `store`. The CLI and `serve` give a
+   * local file (`.mailroute/state.json`) when the configuration names no store, so they share one list.
+   */
+  eventsStore?: StateStore;
 }
 
 export interface VerifyReport {
@@ -60,6 +66,8 @@ export interface VerifyReport {
 export class Mailer {
   readonly config: MailrouteConfig;
   readonly health: HealthTracker;
+  /** The suppression list, the correlation of events to sends, and their counts. */
+  readonly events: MailEvents;
   private readonly createAdapter: AdapterFactory;
   private readonly adapters = new Map<string, Promise<Adapter>>();
   private readonly limiters = new Map<string, RateLimiter>();
@@ -84,6 +92,7 @@ export class Mailer {
     this.random = options.random ?? Math.random;
     this.health = new HealthTracker(this.store, config.health);
     this.retry = { ...DEFAULT_RETRY, ...config.retry };
+    this.events = new MailEvents(options.eventsStore ?? this.store, config, this.log);
     const { completedTtlSeconds, clockSkewToleranceMs } = config.idempotency ?? {};
     this.idempotency = new IdempotencyGuard(this.store, {
       log: this.log,
@@ -135,11 +144,15 @@ export class Mailer {
     message.idempotencyKey ??= options.idempotencyKey;
     const validateMs = performance.now() - started;
     const key = message.idempotencyKey;
+    // Before routing, so that no provider the route may pick mails a recipient suppressed on any of them.
+    const suppressed = await this.events.screen(message);
     if (!key) {
       const prepared = prepareMessage(message);
       const plan = planRoute(this.config, message, { ...options, random: this.random });
       const outcome = await this.dispatch(prepared, plan, options.deadline);
-      return this.resultOf(prepared, plan, outcome, started, validateMs);
+      const result = this.resultOf(prepared, plan, outcome, started, validateMs, suppressed);
+      await this.events.recordSent(result, undefined);
+      return result;
     }
     // The claim's lease bounds the whole send: with no deadline, the lease is the deadline.
     const leaseMs = options.deadline
@@ -178,8 +191,9 @@ export class Mailer {
     } catch (error) {
       outcome = await this.afterFailure(error, claim, prepared, plan, deadline);
     }
-    const result = this.resultOf(prepared, plan, outcome, started, validateMs);
+    const result = this.resultOf(prepared, plan, outcome, started, validateMs, suppressed);
     const warnings = await claim.complete(result, deadline);
+    await this.events.recordSent(result, key);
     return warnings.length ? { ...result, warnings } : result;
   }
 
@@ -258,6 +272,7 @@ export class Mailer {
     outcome: FailoverOutcome,
     started: number,
     validateMs: number,
+    suppressed: SuppressedRecipient[] = [],
   ): SendResult {
     const now = performance.now();
     const { adapter, sent, attempts } = outcome;
@@ -270,6 +285,12 @@ export class Mailer {
       messageId: prepared.messageId,
       ...(prepared.size === undefined ? {} : { size: prepared.size }),
       ...sent,
+      ...(suppressed.length
+        ? {
+            rejected: [...sent.rejected, ...suppressed.map((r) => ({ address: r.address, reason: 'SUPPRESSED' }))],
+            suppressed,
+          }
+        : {}),
       attempts,
       ...(outcome.settled ? { settled: true } : {}),
       ...(Object.keys(message.metadata).length ? { metadata: message.metadata } : {}),

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { eventJsonSchema } from '../core/events/event.ts';
 import { messageJsonSchema } from '../core/message/json-schema.ts';
 import { builtInProviders } from '../providers/index.ts';
 
@@ -7,3 +8,6 @@ import { builtInProviders } from '../providers/index.ts';
 const target = new URL('../schema/message.schema.json', import.meta.url);
 writeFileSync(target, messageJsonSchema(builtInProviders));
 console.log(`wrote ${target.pathname}`);
+const events = new URL('../schema/event.schema.json', import.meta.url);
+writeFileSync(events, eventJsonSchema());
+console.log(`wrote ${events.pathname}`);

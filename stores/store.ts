@@ -13,6 +13,19 @@ export interface StoredRecord<T = unknown> {
   expiresAt?: number;
 }
 
+export interface ListOptions {
+  /** The most records in one page; default 1000. A page may hold fewer even when more follow. */
+  limit?: number;
+  /** Where the previous page stopped. */
+  cursor?: string;
+}
+
+export interface ListPage<T> {
+  records: StoredRecord<T>[];
+  /** Absent on the last page. */
+  cursor?: string;
+}
+
 export interface WriteOptions {
   /** Lifetime from now; the record is treated as absent afterwards (and removed by the store's TTL, if any). */
   ttlMs?: number;
@@ -32,6 +45,12 @@ export interface StateStore {
   delete(key: string, version?: string): Promise<void>;
   /** Ends the store's connections, when it holds any (Redis). */
   close?(): Promise<void>;
+  /**
+   * Optional: the live records whose key starts with `prefix`, a page at a time (`cursor` from the previous page;
+   * none when it was the last). For administration and reports (the suppression list, event counts), never on a
+   * send's path: it may scan the whole store. A store without it cannot list suppressions (lookups still work).
+   */
+  list?<T>(prefix: string, options?: ListOptions): Promise<ListPage<T>>;
   /**
    * Optional: reserves one send slot against shared rate rules in one atomic step of the store, so that
    * instances sharing it never grant more than the rules allow, however many race (see `RateRule`). The four

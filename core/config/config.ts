@@ -6,6 +6,7 @@ import type { ProviderRegistry } from '../contract/provider-registry.ts';
 import { ConfigurationError, type FieldIssue } from '../errors.ts';
 import { formatPath, valueAt } from '../message/paths.ts';
 import { type CommonEntry, commonRequirements, openEntrySchema } from './provider-entry.ts';
+import { eventsFields } from './events-config.ts';
 import { routingFields, routingIssues } from './routing-config.ts';
 import {
   type CloudSecretRef,
@@ -26,6 +27,7 @@ function configSchemaOf(entry: z.ZodType) {
       defaultProvider: z.string().optional().describe('Name of the provider entry used when a send names none.'),
       outboxDir: z.string().optional().describe('Where the local capture inbox writes; default .mailroute/outbox.'),
       ...routingFields,
+      ...eventsFields,
     })
     .strict();
 }

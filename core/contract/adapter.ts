@@ -1,4 +1,10 @@
-import { type Attempt, MessageTooLargeError, type RejectedRecipient, UnsupportedFeatureError } from '../errors.ts';
+import {
+  type Attempt,
+  MessageTooLargeError,
+  type RejectedRecipient,
+  type SuppressedRecipient,
+  UnsupportedFeatureError,
+} from '../errors.ts';
 import type { PreparedMessage } from '../message/compose.ts';
 import { allRecipients } from '../message/message.ts';
 
@@ -89,6 +95,8 @@ export interface SendResult extends AdapterSendResult {
   size?: number;
   /** The route the send took. */
   route?: string;
+  /** Recipients left out because they are on the suppression list (each also in `rejected`, reason `SUPPRESSED`). */
+  suppressed?: SuppressedRecipient[];
   /** Every provider tried, in order, with its outcome. */
   attempts?: Attempt[];
   /** True when this result was recorded by an earlier send with the same idempotency key: nothing was sent now. */

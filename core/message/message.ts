@@ -90,6 +90,12 @@ const messageFields = {
     .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/)
     .optional()
     .describe('Name of a configured route to send through, instead of the one the sender domain picks.'),
+  suppression: z
+    .enum(['check', 'ignore'])
+    .optional()
+    .describe(
+      'check (default): recipients on the suppression list are not sent to. ignore: send to them anyway, for mail that must go (a password reset after the user fixed their mailbox).',
+    ),
 };
 
 /** Without a registry, `providerOptions` is checked by shape only: an object of objects, one per provider. */
@@ -154,6 +160,8 @@ export interface NormalizedMessage {
   metadata: Record<string, string | number | boolean>;
   idempotencyKey?: string;
   route?: string;
+  /** `ignore`: recipients on the suppression list are sent to anyway. */
+  suppression?: 'check' | 'ignore';
   providerOptions: Record<string, Record<string, unknown>>;
 }
 

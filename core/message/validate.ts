@@ -83,6 +83,7 @@ export function validateMessage(input: unknown, providers?: ProviderRegistry): V
       metadata: m.metadata ?? {},
       ...(m.idempotencyKey === undefined ? {} : { idempotencyKey: m.idempotencyKey }),
       ...(m.route === undefined ? {} : { route: m.route }),
+      ...(m.suppression === undefined ? {} : { suppression: m.suppression }),
       providerOptions: (m.providerOptions ?? {}) as Record<string, Record<string, unknown>>,
     },
   };

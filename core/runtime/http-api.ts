@@ -24,6 +24,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   IN_PROGRESS: 409,
   DEADLINE_EXCEEDED: 503,
   STATE_STORE: 503,
+  SUPPRESSED: 422,
+  EVENT_REJECTED: 400,
 };
 
 /** The HTTP status and body for an error: the body is the error's JSON form, which holds no secret. */
@@ -38,5 +40,6 @@ export function errorToHttp(error: unknown): HttpAnswer {
   const headers: Record<string, string> = {};
   const retryAfterMs = (error as MailrouteError & { retryAfterMs?: number }).retryAfterMs;
   if (retryAfterMs !== undefined) headers['retry-after'] = String(Math.ceil(retryAfterMs / 1000));
-  return { status: STATUS_BY_CODE[error.code] ?? 500, headers, body: { error: error.toJSON() } };
+  const status = (error as MailrouteError & { status?: number }).status ?? STATUS_BY_CODE[error.code] ?? 500;
+  return { status, headers, body: { error: error.toJSON() } };
 }

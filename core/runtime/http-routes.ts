@@ -1,4 +1,6 @@
 import { ConfigurationError, isMailrouteError } from '../errors.ts';
+import { EVENT_SOURCES } from '../events/event.ts';
+import { type IntakeOptions, ingestEvents, isEventSource } from '../events/intake.ts';
 import type { Mailer, SendOptions } from '../mailer.ts';
 import { errorToHttp, type HttpAnswer } from './http-api.ts';
 import { checkPayload, parsePayload } from './send-payload.ts';
@@ -22,6 +24,11 @@ export interface HttpRouteOptions {
   defaultMode?: SendMode;
   /** For a send now: the function's deadline. */
   send?: SendOptions;
+  /**
+   * For `POST /v1/events/{source}`. `authenticated`: the platform already authenticated the caller (an Azure
+   * function key, IAM), so no `events.webhookSecret` is asked for; SNS envelopes are verified by signature anyway.
+   */
+  events?: IntakeOptions & { authenticated?: boolean };
 }
 
 const answer = (status: number, body: unknown, headers: Record<string, string> = {}): HttpAnswer => ({
@@ -42,6 +49,7 @@ export async function routeHttpRequest(
 ): Promise<HttpAnswer> {
   const { method, path } = request;
   if (path === '/healthz' && method === 'GET') return answer(200, { ok: true, providers: mailer.names() });
+  if (path.startsWith('/v1/events/')) return eventsRoute(mailer, request, options.events);
   if (path !== '/v1/send') return answer(404, { error: { code: 'NOT_FOUND', message: `no route ${path}` } });
   if (method !== 'POST') {
     return answer(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } }, { allow: 'POST' });
@@ -80,6 +88,49 @@ async function sendNow(mailer: Mailer, body: string, options: SendOptions = {}):
   if (!parsed.ok) return answer(400, { error: parsed.error });
   try {
     return answer(200, { ok: true, result: await mailer.send(parsed.input, options) });
+  } catch (error) {
+    if (isMailrouteError(error)) return errorToHttp(error);
+    throw error;
+  }
+}
+
+/**
+ * `POST /v1/events/{ses|acs|oci|dsn}`: delivery events from each provider (SNS envelopes for SES, Event Grid
+ * arrays for ACS, Connector Hub records for OCI, a DSN's `.eml` text). Answered 200 with the count applied, the
+ * Event Grid handshake with its `validationResponse`, a refused sender 401 or 403 with nothing applied.
+ */
+async function eventsRoute(
+  mailer: Mailer,
+  request: HttpRequest,
+  options: HttpRouteOptions['events'] = {},
+): Promise<HttpAnswer> {
+  const source = request.path.slice('/v1/events/'.length);
+  if (!isEventSource(source)) {
+    return answer(404, {
+      error: { code: 'NOT_FOUND', message: `no event source "${source}" (have: ${EVENT_SOURCES.join(', ')})` },
+    });
+  }
+  if (request.method === 'OPTIONS' && source === 'acs' && request.headers?.['webhook-request-origin']) {
+    // The CloudEvents schema's abuse protection handshake (Event Grid sends it before delivering).
+    return answer(200, {}, { 'webhook-allowed-origin': request.headers['webhook-request-origin'], allow: 'POST' });
+  }
+  if (request.method !== 'POST') {
+    return answer(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } }, { allow: 'POST' });
+  }
+  try {
+    const { authenticated, ...intake } = options;
+    const result = await ingestEvents(
+      mailer,
+      source,
+      {
+        body: request.body,
+        ...(request.headers ? { headers: request.headers } : {}),
+        ...(request.query ? { query: request.query } : {}),
+        ...(authenticated ? { authenticated } : {}),
+      },
+      intake,
+    );
+    return answer(result.status, result.body);
   } catch (error) {
     if (isMailrouteError(error)) return errorToHttp(error);
     throw error;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { EVENT_TYPES, eventJsonSchema, mailEventSchema } from '../../core/events/event.ts';
 import { messageJsonSchema } from '../../core/message/json-schema.ts';
 import { builtInProviders } from '../../providers/index.ts';
 
@@ -28,5 +29,15 @@ describe('committed JSON Schema', () => {
     // Without a registry, the core knows no provider: options are checked by shape only.
     const open = JSON.parse(messageJsonSchema()).properties.providerOptions;
     expect(open.properties).toBeUndefined();
+  });
+
+  it('of the delivery event is committed too, and lists every event type', () => {
+    const committed = readFileSync(new URL('../../schema/event.schema.json', import.meta.url), 'utf8');
+    expect(committed).toBe(eventJsonSchema());
+    const schema = JSON.parse(committed);
+    expect(schema.properties.type.enum).toEqual([...EVENT_TYPES]);
+    expect(schema.required).toEqual(expect.arrayContaining(['type', 'provider', 'eventTime']));
+    expect(schema.additionalProperties).toBe(false);
+    expect(mailEventSchema.safeParse({ type: 'bounced', provider: 'ses', eventTime: 'x', bounceType: 'maybe' }).success).toBe(false);
   });
 });

@@ -1,0 +1,166 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { MailrouteConfig } from '../core/config/config.ts';
+import { EVENT_SOURCES } from '../core/events/event.ts';
+import { ingestEvents, isEventSource } from '../core/events/intake.ts';
+import { EventStats } from '../core/events/stats.ts';
+import { suppressionAddress } from '../core/events/suppression.ts';
+import type { Mailer, MailerOptions } from '../core/mailer.ts';
+import { createMailer, loadConfig } from '../index.ts';
+import { FileStore } from '../stores/file.ts';
+import type { StateStore } from '../stores/store.ts';
+
+type Out = (line: string) => void;
+
+/** Where the embedded default keeps its suppression list and event correlation: `MAILROUTE_STATE_FILE`, else this. */
+export const DEFAULT_STATE_FILE = '.mailroute/state.json';
+
+/**
+ * The store of suppressions and events when the configuration names no shared store: one file in the working
+ * directory, so the CLI, `mailroute serve` and `npm start` started there share one list. With a store configured
+ * (DynamoDB, Azure Table, Redis), undefined: the mailer's own store is used.
+ */
+export function localEventsStore(
+  config: MailrouteConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): StateStore | undefined {
+  if (config.store && config.store.type !== 'memory') return undefined;
+  return new FileStore({ path: resolve(env.MAILROUTE_STATE_FILE || DEFAULT_STATE_FILE) });
+}
+
+/** A mailer for a CLI command: the configuration found, and the local events store when it names no store. */
+export async function cliMailer(file: string | undefined, options: MailerOptions = {}): Promise<Mailer> {
+  const { config } = loadConfig({ file });
+  const eventsStore = localEventsStore(config);
+  return createMailer(config, { ...options, ...(eventsStore ? { eventsStore } : {}) });
+}
+
+const usage = (message: string) => ({ ok: false, error: { code: 'USAGE', message } });
+
+/** `mailroute suppressions list|add|remove|import`. */
+export async function suppressionsCommand(args: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { config: { type: 'string' }, reason: { type: 'string' } },
+  });
+  if (!sub || !['list', 'add', 'remove', 'import'].includes(sub)) {
+    out(JSON.stringify(usage('suppressions needs list, add ADDRESS..., remove ADDRESS... or import FILE')));
+    return 2;
+  }
+  if (sub !== 'list' && positionals.length === 0) {
+    out(JSON.stringify(usage(`suppressions ${sub} needs ${sub === 'import' ? 'a FILE' : 'at least one ADDRESS'}`)));
+    return 2;
+  }
+  const mailer = await cliMailer(values.config);
+  try {
+    const list = mailer.events.suppressions;
+    if (sub === 'list') {
+      const suppressions = await list.list();
+      out(JSON.stringify({ ok: true, count: suppressions.length, suppressions }, null, 2));
+      return 0;
+    }
+    if (sub === 'remove') {
+      const removed: string[] = [];
+      const absent: string[] = [];
+      for (const address of positionals) ((await list.remove(address)) ? removed : absent).push(address);
+      out(JSON.stringify({ ok: true, removed, ...(absent.length ? { notSuppressed: absent } : {}) }, null, 2));
+      return 0;
+    }
+    const entries =
+      sub === 'add'
+        ? positionals.map((address) => ({ address, detail: values.reason }))
+        : parseImport(await readFile(positionals[0]!, 'utf8'), positionals[0]!);
+    const bad = entries.filter((e) => !/^[^@\s]+@[^@\s]+$/.test(e.address));
+    if (bad.length) {
+      out(JSON.stringify(usage(`not an email address: ${bad.map((e) => JSON.stringify(e.address)).join(', ')}`)));
+      return 2;
+    }
+    const since = new Date().toISOString();
+    for (const e of entries) {
+      await list.add({ address: e.address, reason: 'manual', since, ...(e.detail ? { detail: e.detail } : {}) });
+    }
+    out(JSON.stringify({ ok: true, added: entries.map((e) => suppressionAddress(e.address)) }, null, 2));
+    return 0;
+  } finally {
+    await mailer.close();
+  }
+}
+
+/**
+ * An import file: one address per line, optionally `,reason` after it (a CSV with a header row `address,...`
+ * works, as do exports of providers' suppression lists with the address first); `#` comments and blank lines skipped.
+ */
+function parseImport(text: string, file: string): { address: string; detail?: string }[] {
+  const out: { address: string; detail?: string }[] = [];
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const [address = '', ...rest] = line.split(',').map((s) => s.trim().replace(/^"|"$/g, ''));
+    if (i === 0 && !address.includes('@')) continue; // a header row
+    const detail = rest.filter(Boolean).join(', ') || `imported from ${file}`;
+    out.push({ address, detail });
+  }
+  return out;
+}
+
+/** `mailroute events ingest --source S FILE|-` and `mailroute events stats [--days N]`. */
+export async function eventsCommand(args: string[], out: Out, readStdin: () => Promise<string>): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      source: { type: 'string' },
+      days: { type: 'string' },
+      raw: { type: 'boolean' },
+    },
+  });
+  if (sub === 'stats') {
+    const days = Number(values.days ?? 30);
+    if (!Number.isInteger(days) || days < 1) {
+      out(JSON.stringify(usage(`--days must be a whole number of days, at least 1, not "${values.days}"`)));
+      return 2;
+    }
+    const mailer = await cliMailer(values.config);
+    try {
+      const since = EventStats.day(Date.now() - (days - 1) * 86_400_000);
+      const stats = mailer.events.stats;
+      const providers = stats ? await stats.summary(since) : [];
+      out(JSON.stringify({ ok: true, since, days, providers }, null, 2));
+      return 0;
+    } finally {
+      await mailer.close();
+    }
+  }
+  if (sub !== 'ingest') {
+    out(JSON.stringify(usage('events needs ingest --source SOURCE FILE, or stats [--days N]')));
+    return 2;
+  }
+  const source = values.source ?? '';
+  if (!isEventSource(source)) {
+    out(JSON.stringify(usage(`--source must be one of ${EVENT_SOURCES.join(', ')}, not "${source}"`)));
+    return 2;
+  }
+  const file = positionals[0];
+  if (!file) {
+    out(JSON.stringify(usage('events ingest needs a FILE (or - for standard input)')));
+    return 2;
+  }
+  const body = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+  const mailer = await cliMailer(values.config);
+  try {
+    // A file given by the operator is trusted as such; an SNS envelope in it is still verified by its signature.
+    const { applied } = await ingestEvents(mailer, source, { body, authenticated: true });
+    for (const { event, suppression } of applied) {
+      const { raw, ...rest } = event;
+      out(JSON.stringify({ ...rest, ...(suppression ? { suppression } : {}), ...(values.raw ? { raw } : {}) }));
+    }
+    return 0;
+  } finally {
+    await mailer.close();
+  }
+}

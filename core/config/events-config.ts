@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { secretRef } from './secret-refs.ts';
+
+/** Delivery events (core/events/): where they may come from, and how long a sent message can be found by them. */
+export const eventsFields = {
+  events: z
+    .object({
+      correlationTtlDays: z
+        .number()
+        .int()
+        .min(1)
+        .max(400)
+        .optional()
+        .describe(
+          "How long a sent message can be found by its provider's message id or Message-ID, so an event gets its idempotency key and metadata (default 30).",
+        ),
+      sns: z
+        .object({
+          topicArns: z
+            .array(
+              z
+                .string()
+                .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$/, 'must be an SNS topic ARN'),
+            )
+            .describe(
+              'The SNS topics whose messages are taken in; every other topic is refused, however well signed (also MAILROUTE_SNS_TOPIC_ARNS, comma-separated).',
+            ),
+        })
+        .strict()
+        .optional(),
+      webhookSecret: secretRef
+        .optional()
+        .describe(
+          'Reference to the secret an HTTP event intake other than SNS requires (Event Grid, OCI, DSN): `?secret=` in the URL or `Authorization: Bearer`. SNS messages are verified by their signature instead.',
+        ),
+      stats: z
+        .boolean()
+        .optional()
+        .describe(
+          'Count sends and events per provider and day in the state store, for `mailroute events stats` (default true).',
+        ),
+    })
+    .strict()
+    .optional(),
+  suppression: z
+    .object({
+      enabled: z
+        .boolean()
+        .optional()
+        .describe('Refuse suppressed recipients before routing, whatever provider the route picks (default true).'),
+      softBounceThreshold: z
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .describe(
+          'Soft bounces within softBounceWindowDays that suppress a recipient (default 3); a delivery resets the count.',
+        ),
+      softBounceWindowDays: z.number().int().min(1).optional().describe('Default 30.'),
+      unsubscribes: z.boolean().optional().describe('An unsubscribe event suppresses the recipient (default true).'),
+      providerSuppressions: z
+        .boolean()
+        .optional()
+        .describe(
+          "A provider refusing a recipient because it is on that provider's own suppression list suppresses it on every provider (default true).",
+        ),
+    })
+    .strict()
+    .optional(),
+};
