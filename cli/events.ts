@@ -155,9 +155,10 @@ export async function eventsCommand(args: string[], out: Out, readStdin: () => P
   try {
     // A file given by the operator is trusted as such; an SNS envelope in it is still verified by its signature.
     const { applied } = await ingestEvents(mailer, source, { body, authenticated: true });
-    for (const { event, suppression } of applied) {
+    for (const { event, suppression, repeated } of applied) {
       const { raw, ...rest } = event;
-      out(JSON.stringify({ ...rest, ...(suppression ? { suppression } : {}), ...(values.raw ? { raw } : {}) }));
+      const effects = { ...(suppression ? { suppression } : {}), ...(repeated ? { repeated } : {}) };
+      out(JSON.stringify({ ...rest, ...effects, ...(values.raw ? { raw } : {}) }));
     }
     return 0;
   } finally {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { StateStore } from '../../stores/store.ts';
 import type { MailrouteConfig } from '../config/config.ts';
 import type { SendResult } from '../contract/adapter.ts';
@@ -13,7 +14,12 @@ import { type SuppressionChange, SuppressionList, suppressedRecipient } from './
 export interface AppliedEvent {
   event: MailEvent;
   suppression?: Exclude<SuppressionChange, undefined>;
+  /** The same event was taken in before (a redelivery, a file ingested twice): not counted again. */
+  repeated?: true;
 }
+
+/** How long an event is remembered, so that a redelivered copy is not counted twice (SNS retries up to 23 days). */
+const SEEN_TTL_MS = 30 * 86_400_000;
 
 /**
  * The half of an email service after the send: the suppression list every provider shares, the correlation of
@@ -93,16 +99,38 @@ export class MailEvents {
         this.log.warn('event not correlated', { provider: raw.provider, error: describe(error) });
       }
       const change = await this.suppressions.apply(event);
-      if (this.stats) {
+      const repeated = !(await this.firstTime(event));
+      if (this.stats && !repeated) {
         const counts: Record<string, number> = { [event.type]: 1 };
         if (event.type === 'bounced' && event.bounceType) counts[`bounced.${event.bounceType}`] = 1;
         await this.stats.add(event.provider, counts, event.eventTime).catch((error: unknown) => {
           this.log.warn('event not counted', { provider: event.provider, type: event.type, error: describe(error) });
         });
       }
-      applied.push(change ? { event, suppression: change } : { event });
+      applied.push({ event, ...(change ? { suppression: change } : {}), ...(repeated ? { repeated } : {}) });
     }
     return applied;
+  }
+
+  /**
+   * Whether this event is new, by its identity (provider, type, recipient, message, time, link). Applying an event
+   * twice changes nothing on the suppression list; only the counts need this. A store failure counts it as new.
+   */
+  private async firstTime(event: MailEvent): Promise<boolean> {
+    const identity = [
+      event.provider,
+      event.type,
+      event.recipient,
+      event.providerMessageId ?? event.messageId,
+      event.eventTime,
+      event.url,
+    ];
+    const key = `seen:${createHash('sha256').update(JSON.stringify(identity)).digest('base64url')}`;
+    try {
+      return (await this.store.put(key, 1, { ttlMs: SEEN_TTL_MS })) !== undefined;
+    } catch {
+      return true;
+    }
   }
 }
 
