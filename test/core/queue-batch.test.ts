@@ -114,6 +114,44 @@ describe('processBatch', () => {
     expect(sentFiles()).toBe(before + 2);
   });
 
+  it('sets aside a record whose every recipient is suppressed, with SUPPRESSED as its reason; one with some left is sent', async () => {
+    await mailer.events.suppressions.add({
+      address: 'gone@example.com',
+      reason: 'complained',
+      provider: 'acs',
+      since: new Date().toISOString(),
+    });
+    deadLetters.length = 0;
+    const before = sentFiles();
+    const outcomes = await processBatch(
+      [
+        {
+          id: 's1',
+          body: JSON.stringify({ from: 'app@example.com', to: 'gone@example.com', subject: 'x', text: 'y' }),
+        },
+        {
+          id: 's2',
+          body: JSON.stringify({
+            from: 'app@example.com',
+            to: ['gone@example.com', 'kept@example.com'],
+            subject: 'x',
+            text: 'y',
+          }),
+        },
+      ],
+      { mailer, deadLetter: sink },
+    );
+    expect(outcomes.map((o) => [o.id, o.status])).toEqual([
+      ['s1', 'dead-letter'],
+      ['s2', 'sent'],
+    ]);
+    expect(deadLetters.map((d) => d.id)).toEqual(['s1']);
+    expect(deadLetters[0]!.reason).toMatch(
+      /^SUPPRESSED: every recipient is suppressed: gone@example.com \(complained on acs\)/,
+    );
+    expect(sentFiles()).toBe(before + 1);
+  });
+
   it('keeps a record on the queue when the dead-letter place cannot take it', async () => {
     const failing = async () => {
       throw new Error('DLQ unreachable');
