@@ -179,7 +179,11 @@ export class SuppressionList {
   private reasonOf(event: MailEvent): SuppressionReason | undefined {
     if (event.type === 'bounced' && event.bounceType === 'hard') return 'bounced';
     if (event.type === 'complained') return 'complained';
-    if (event.type === 'unsubscribed' && this.unsubscribes) return 'unsubscribed';
+    // An unsubscribe from one topic of a list (SES `reason: "topic news"`) is the list's business, not a reason to
+    // stop every mail; leaving every topic (or an unsubscribe with no topic) is.
+    if (event.type === 'unsubscribed' && this.unsubscribes && !/(^|: )topic /.test(event.reason ?? '')) {
+      return 'unsubscribed';
+    }
     if (event.type === 'rejected' && this.providerSuppressions && /suppress/i.test(event.reason ?? '')) {
       return 'provider-suppressed';
     }

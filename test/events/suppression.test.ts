@@ -25,7 +25,13 @@ describe('the suppression list', () => {
     expect(await list.apply(event({ type: 'complained', recipient: 'b@example.org', provider: 'acs' }))).toBe(
       'suppressed',
     );
-    expect(await list.apply(event({ type: 'unsubscribed', recipient: 'c@example.org' }))).toBe('suppressed');
+    expect(await list.apply(event({ type: 'unsubscribed', recipient: 'c@example.org', reason: 'all topics' }))).toBe(
+      'suppressed',
+    );
+    // Leaving one topic of a contact list is not leaving all mail.
+    expect(
+      await list.apply(event({ type: 'unsubscribed', recipient: 'g@example.org', reason: 'list: topic news' })),
+    ).toBeUndefined();
     expect(await list.apply(event({ type: 'rejected', reason: 'Suppressed', recipient: 'd@example.org' }))).toBe(
       'suppressed',
     );
