@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
-import { type NamedKeyCredential, TableClient, type TableEntity } from '@azure/data-tables';
+import { type NamedKeyCredential, odata, TableClient, type TableEntity } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
 import { reserveByCompareAndSet } from '../core/routing/rate-limit.ts';
+import { listLimit } from './memory.ts';
 // The same contract types as the other stores import, on purpose: each implements store.ts's StateStore.
 import {
   expiryFrom,
   isLive,
+  type ListOptions,
+  type ListPage,
   type RateGrant,
   type RateRequest,
   type RateRule,
@@ -37,7 +40,7 @@ interface RawRecord {
  * Idempotency records, shared health and shared rate limits in one Azure Storage table.
  *
  * Layout: PartitionKey = two hex digits of the key's SHA-256 (spreads load over 256 partitions; every
- * operation addresses one entity, so nothing queries across them), RowKey = the key in base64url (RowKey forbids
+ * operation but `list` addresses one entity, so nothing else queries across them), RowKey = the key in base64url (RowKey forbids
  * `/ \ # ?` and control characters), or `.` + its SHA-256 when that would pass the RowKey limit (1 KiB of
  * UTF-16, i.e. 512 characters, which Azurite enforces).
  * Properties: `key`, `value` (JSON; a string property holds at most 64 KiB), `expiresAt` (Int64 epoch ms).
@@ -121,6 +124,49 @@ export class AzureTableStore implements StateStore {
   }
 
   /**
+   * A page of the live records under `prefix`. The PartitionKey is a hash and the RowKey an encoding, so neither
+   * keeps keys' order: this is one query across the whole table on the `key` property, as a range
+   * (`key ge prefix and key lt` the prefix with its last character moved one up), which Azure evaluates by reading
+   * every row. The cursor is the SDK's continuation token; Azure may end a page early (at most 1000 rows, five
+   * seconds, a partition boundary), even with no records in it, and a token can follow the last page. Expired rows
+   * (Azure Table has no TTL) are dropped here, so pages can be shorter still. Order: by partition, not by key.
+   * Shared rate limits are records here (see `reserveRate`), so they are listed like any other under their key.
+   */
+  async list<T>(prefix: string, options?: ListOptions): Promise<ListPage<T>> {
+    // Azure's $top stops at 1000.
+    const limit = Math.min(listLimit(options), 1000);
+    const upper = successor(prefix);
+    const filter =
+      prefix === ''
+        ? undefined
+        : upper === undefined
+          ? odata`key ge ${prefix}`
+          : odata`key ge ${prefix} and key lt ${upper}`;
+    const pages = this.client
+      .listEntities<StateEntity>(filter === undefined ? {} : { queryOptions: { filter } })
+      .byPage({ maxPageSize: limit, ...(options?.cursor === undefined ? {} : { continuationToken: options.cursor }) });
+    const { value: page } = await pages.next();
+    const now = Date.now();
+    const records: StoredRecord<T>[] = [];
+    for (const entity of page ?? []) {
+      // The range is exact for ordinal comparison; checked again so that no other collation can leak keys in.
+      if (typeof entity.key !== 'string' || !entity.key.startsWith(prefix) || typeof entity.value !== 'string')
+        continue;
+      if (!entity.etag) continue;
+      const expiresAt = entity.expiresAt === undefined ? undefined : Number(entity.expiresAt);
+      if (!isLive({ expiresAt }, now)) continue;
+      records.push({
+        key: entity.key,
+        value: JSON.parse(entity.value) as T,
+        version: versionOf(entity.etag, expiresAt),
+        ...(expiresAt === undefined ? {} : { expiresAt }),
+      });
+    }
+    const cursor = page?.continuationToken;
+    return cursor ? { records, cursor } : { records };
+  }
+
+  /**
    * Shared rate limits by ETag compare-and-set, Azure Table having no conditional arithmetic: the rules' state is
    * one row (`get`, then `update` at its ETag), and a lost round is retried after a random, growing backoff. This
    * instance's concurrent callers for a key are served in batches by one compare-and-set at a time, so each
@@ -170,6 +216,17 @@ function addressOf(key: string): { partitionKey: string; rowKey: string } {
   // `.` is outside the base64url alphabet, so a hashed RowKey never equals an encoded one.
   const rowKey = encoded.length <= 512 ? encoded : `.${digest.toString('base64url')}`;
   return { partitionKey: digest.toString('hex', 0, 1), rowKey };
+}
+
+/**
+ * The least string above every string that starts with `prefix`, in UTF-16 code unit order: the prefix with its
+ * last unit one up (units at U+FFFF dropped first). Undefined when there is none (empty, or all U+FFFF).
+ */
+function successor(prefix: string): string | undefined {
+  let end = prefix.length;
+  while (end > 0 && prefix.charCodeAt(end - 1) === 0xffff) end -= 1;
+  if (end === 0) return undefined;
+  return prefix.slice(0, end - 1) + String.fromCharCode(prefix.charCodeAt(end - 1) + 1);
 }
 
 function toEntity(key: string, value: unknown, expiresAt: number | undefined): TableEntity<Record<string, unknown>> {

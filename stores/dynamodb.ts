@@ -7,13 +7,17 @@ import {
   type DynamoDBClientConfig,
   GetItemCommand,
   PutItemCommand,
+  ScanCommand,
   UpdateItemCommand,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+import { listLimit } from './memory.ts';
 // The same contract types as the other stores import, on purpose: each implements store.ts's StateStore.
 import {
   expiryFrom,
+  type ListOptions,
+  type ListPage,
   type RateGrant,
   type RateRequest,
   type RateRule,
@@ -39,7 +43,8 @@ export interface DynamoDbStoreOptions {
  * Shared rate limits are items of their own: `pk`, `t0`, `t1`… (N, each rule's theoretical arrival time in epoch
  * ms) and `expiresAt`.
  * The functions need `dynamodb:GetItem`, `dynamodb:PutItem`, `dynamodb:DeleteItem` and, for shared rate limits,
- * `dynamodb:UpdateItem` on it, nothing more.
+ * `dynamodb:UpdateItem` on it, nothing more; whatever lists records (`list`: the suppression list, reports) needs
+ * `dynamodb:Scan` too.
  */
 export const dynamoDbTableResource = {
   Type: 'AWS::DynamoDB::Table',
@@ -126,6 +131,49 @@ export class DynamoDbStore implements StateStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
+  }
+
+  /**
+   * A page of the live records under `prefix`: one strongly consistent Scan of the whole table, filtered on the
+   * server (`begins_with(pk, …)`, not expired, and only items with a `version`: shared rate limits' items have
+   * none). DynamoDB applies `Limit` before the filter, so a page holds at most `limit` records, often fewer (even
+   * none) when other keys are many, and the cursor (`LastEvaluatedKey` as base64url JSON) may follow a page that
+   * turns out to be the last. Records come in the table's hash order, not by key. Every call reads the whole
+   * table page by page: for administration and reports, never on a send's path. Needs `dynamodb:Scan`.
+   */
+  async list<T>(prefix: string, options?: ListOptions): Promise<ListPage<T>> {
+    const limit = listLimit(options);
+    const now = Date.now();
+    const conditions = ['attribute_exists(version)', '(attribute_not_exists(expiresAtMs) OR expiresAtMs > :now)'];
+    const values: Record<string, AttributeValue> = { ':now': { N: String(now) } };
+    // No condition for the empty prefix: every key starts with it, and an empty string value is best not sent.
+    if (prefix !== '') {
+      conditions.unshift('begins_with(pk, :prefix)');
+      values[':prefix'] = { S: prefix };
+    }
+    const { Items: items = [], LastEvaluatedKey: last } = await this.client.send(
+      new ScanCommand({
+        TableName: this.tableName,
+        ConsistentRead: true,
+        Limit: limit,
+        FilterExpression: conditions.join(' AND '),
+        ExpressionAttributeValues: values,
+        ...(options?.cursor === undefined ? {} : { ExclusiveStartKey: decodeCursor(options.cursor) }),
+      }),
+    );
+    const records: StoredRecord<T>[] = [];
+    for (const item of items) {
+      const key = item.pk?.S;
+      if (key === undefined || !item.value?.S || !item.version?.S) continue;
+      const expiresAt = item.expiresAtMs?.N === undefined ? undefined : Number(item.expiresAtMs.N);
+      records.push({
+        key,
+        value: JSON.parse(item.value.S) as T,
+        version: item.version.S,
+        ...(expiresAt === undefined ? {} : { expiresAt }),
+      });
+    }
+    return last === undefined ? { records } : { records, cursor: encodeCursor(last) };
   }
 
   /**
@@ -307,6 +355,23 @@ function toItem(key: string, value: unknown, expiresAt: number | undefined): Rec
     item.expiresAtMs = { N: String(expiresAt) };
   }
   return item;
+}
+
+/** `LastEvaluatedKey` (here `{ pk: { S } }`) as an opaque, URL-safe string. */
+function encodeCursor(key: Record<string, AttributeValue>): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+function decodeCursor(cursor: string): Record<string, AttributeValue> {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    key = undefined;
+  }
+  const pk = (key as { pk?: { S?: unknown } } | null | undefined)?.pk?.S;
+  if (typeof pk !== 'string') throw new TypeError('list cursor is not one this DynamoDB store issued');
+  return { pk: { S: pk } };
 }
 
 function isConditionFailure(error: unknown): boolean {

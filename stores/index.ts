@@ -18,6 +18,12 @@ export type StoreConfig =
       url: string;
       /** Default `mailroute:`. */
       keyPrefix?: string;
+    }
+  | {
+      /** One JSON file on local disk, shared by the processes of one directory (see `FileStore`): not for production. */
+      type: 'file';
+      /** The file, e.g. `.mailroute/state.json`; its directory is created when missing. */
+      path: string;
     };
 
 /**
@@ -58,6 +64,10 @@ export async function createStore(config: StoreConfig): Promise<StateStore> {
         ...(config.keyPrefix === undefined ? {} : { keyPrefix: config.keyPrefix }),
       });
     }
+    case 'file': {
+      const { FileStore } = await import('./file.ts');
+      return new FileStore({ path: config.path });
+    }
     default:
       throw new TypeError(
         `store.type must be memory, dynamodb, azure-table or redis, not ${(config as { type?: unknown }).type}`,
@@ -66,4 +76,5 @@ export async function createStore(config: StoreConfig): Promise<StateStore> {
 }
 
 // The store classes are deliberately not re-exported here: importing them from this module would load every
-// cloud SDK. Import `./dynamodb.ts`, `./azure-table.ts` or `./redis.ts` directly when you need the class itself.
+// cloud SDK. Import `./dynamodb.ts`, `./azure-table.ts`, `./redis.ts` or `./file.ts` directly when you need the
+// class itself.

@@ -3,6 +3,8 @@ import { gcraReserve } from '../core/routing/rate-limit.ts';
 import {
   expiryFrom,
   isLive,
+  type ListOptions,
+  type ListPage,
   type RateGrant,
   type RateRequest,
   type RateRule,
@@ -39,6 +41,14 @@ export class MemoryStore implements StateStore {
     if (version === undefined || this.records.get(key)?.version === version) this.records.delete(key);
   }
 
+  /**
+   * The live records under `prefix` in key order; the cursor is the last key of the page (the next page starts
+   * after it), so records written or deleted between pages neither shift nor repeat the others.
+   */
+  async list<T>(prefix: string, options?: ListOptions): Promise<ListPage<T>> {
+    return listSorted<T>(this.records, prefix, options);
+  }
+
   /** Atomic by construction: one synchronous GCRA step, nothing can interleave in this process. */
   async reserveRate(key: string, rules: readonly RateRule[], request: RateRequest): Promise<RateGrant> {
     const now = Date.now();
@@ -67,4 +77,33 @@ export class MemoryStore implements StateStore {
     });
     return version;
   }
+}
+
+/** Default page size of `list` (see `ListOptions.limit`). */
+export const DEFAULT_LIST_LIMIT = 1000;
+
+/** The page size asked for, checked: a positive whole number, DEFAULT_LIST_LIMIT when not given. */
+export function listLimit(options: ListOptions | undefined): number {
+  const limit = options?.limit ?? DEFAULT_LIST_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`list limit must be a positive integer, not ${limit}`);
+  return limit;
+}
+
+/**
+ * One page of the live records under `prefix` from an in-memory map, sorted by key, the cursor being the page's
+ * last key. Shared by the stores that hold every record in one map (memory, file).
+ */
+export function listSorted<T>(
+  records: ReadonlyMap<string, StoredRecord>,
+  prefix: string,
+  options: ListOptions | undefined,
+  now = Date.now(),
+): ListPage<T> {
+  const limit = listLimit(options);
+  const after = options?.cursor;
+  const keys = [...records.keys()]
+    .filter((key) => key.startsWith(prefix) && (after === undefined || key > after) && isLive(records.get(key), now))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const page = keys.slice(0, limit).map((key) => structuredClone(records.get(key)!) as StoredRecord<T>);
+  return keys.length > limit ? { records: page, cursor: keys[limit - 1]! } : { records: page };
 }

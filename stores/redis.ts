@@ -2,7 +2,17 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import { registerSecret } from '../core/config/secrets.ts';
-import type { RateGrant, RateRequest, RateRule, StateStore, StoredRecord, WriteOptions } from './store.ts';
+import { listLimit } from './memory.ts';
+import type {
+  ListOptions,
+  ListPage,
+  RateGrant,
+  RateRequest,
+  RateRule,
+  StateStore,
+  StoredRecord,
+  WriteOptions,
+} from './store.ts';
 
 export interface RedisStoreOptions {
   /**
@@ -27,7 +37,7 @@ export interface RedisStoreOptions {
 export class RedisStoreError extends Error {
   /** `host:port` of the server. */
   readonly address: string;
-  /** The store method that failed: get, put, update, delete or reserveRate. */
+  /** The store method that failed: get, put, update, delete, list or reserveRate. */
   readonly operation: string;
   /** A socket error code (`ECONNREFUSED`) or the first word of the server's error reply (`WRONGPASS`). */
   readonly code?: string;
@@ -194,6 +204,71 @@ export class RedisStore implements StateStore {
   }
 
   /**
+   * A page of the live records under `prefix`: `SCAN` over the database with `MATCH keyPrefix + prefix*` (the
+   * prefixes glob-escaped) and `TYPE string` (shared rate limits are hashes, not records), then each record read
+   * as `get` reads it, all in one MULTI/EXEC. SCAN visits the whole keyspace a few buckets at a time, so this may
+   * take several calls, each of up to `limit` keys looked at, and a page can be short or empty while more follow.
+   * Records come in hash order, not by key. SCAN's own guarantee holds: a record present for the whole listing is
+   * listed, but one the server rehashed meanwhile can come up twice (rarely: when the database grew or shrank a
+   * lot between pages), so a caller that counts should count distinct keys.
+   *
+   * The cursor is base64url JSON: the SCAN cursor to go on from, and, when one SCAN batch held more than the page
+   * had room for, the last key taken from it (that batch is scanned again and its keys up to that one skipped).
+   */
+  async list<T>(prefix: string, options?: ListOptions): Promise<ListPage<T>> {
+    const limit = listLimit(options);
+    const start = options?.cursor === undefined ? { c: '0' } : parseScanCursor(options.cursor);
+    const pattern = `${globEscape(this.keyPrefix + prefix)}*`;
+    return this.run('list', async (client) => {
+      const keys: string[] = [];
+      let scanCursor = start.c;
+      let after = start.a;
+      let next: ScanCursor | undefined;
+      for (let call = 0; ; call += 1) {
+        const [following, found] = await client.scan(scanCursor, 'MATCH', pattern, 'COUNT', limit, 'TYPE', 'string');
+        // Sorted, so that "up to this key" names the same part of the batch when it is scanned again.
+        const batch = found.filter((key) => after === undefined || key > after).sort();
+        after = undefined;
+        const room = limit - keys.length;
+        if (batch.length > room) {
+          keys.push(...batch.slice(0, room));
+          next = { c: scanCursor, a: keys.at(-1)! };
+          break;
+        }
+        keys.push(...batch);
+        if (following === '0') break;
+        scanCursor = following;
+        // Full, or enough round trips for one page: the caller asks for the next.
+        if (keys.length === limit || call + 1 >= SCAN_CALLS_PER_PAGE) {
+          next = { c: following };
+          break;
+        }
+      }
+      const records: StoredRecord<T>[] = [];
+      if (keys.length > 0) {
+        const transaction = client.multi();
+        for (const key of keys) transaction.get(key).pttl(key);
+        const replies = await transaction.exec();
+        if (!replies) throw new Error('transaction aborted');
+        const now = Date.now();
+        keys.forEach((key, i) => {
+          const [getError, stored] = replies[2 * i]!;
+          const [, ttl] = replies[2 * i + 1]!;
+          // Gone since the SCAN (deleted, expired), or no longer a string: not a record now.
+          if (getError || typeof stored !== 'string' || stored.length < VERSION_LENGTH) return;
+          records.push({
+            key: key.slice(this.keyPrefix.length),
+            value: JSON.parse(stored.slice(VERSION_LENGTH)) as T,
+            version: stored.slice(0, VERSION_LENGTH),
+            ...(typeof ttl === 'number' && ttl >= 0 ? { expiresAt: now + ttl } : {}),
+          });
+        });
+      }
+      return next === undefined ? { records } : { records, cursor: formatScanCursor(next) };
+    });
+  }
+
+  /**
    * One GCRA step for every rule of a rate limit, as a Lua script: Redis runs it alone, so concurrent callers
    * are served one after another and none can lose a race or have to retry.
    */
@@ -334,6 +409,38 @@ async function evalScript(client: Redis, { source, sha }: Script, key: string, a
     if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
     return client.eval(source, 1, key, ...args);
   }
+}
+
+/** SCAN calls one `list` page makes at most before it hands back a (possibly short) page and a cursor. */
+const SCAN_CALLS_PER_PAGE = 10;
+
+/** Where a `list` page goes on: SCAN cursor `c`, skipping that batch's keys up to `a` (sorted) when given. */
+interface ScanCursor {
+  c: string;
+  a?: string;
+}
+
+function formatScanCursor(cursor: ScanCursor): string {
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+function parseScanCursor(cursor: string): ScanCursor {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const { c, a } = (parsed ?? {}) as { c?: unknown; a?: unknown };
+  if (typeof c !== 'string' || !/^\d+$/.test(c) || (a !== undefined && typeof a !== 'string')) {
+    throw new TypeError('list cursor is not one this Redis store issued');
+  }
+  return a === undefined ? { c } : { c, a };
+}
+
+/** The text as a literal in a Redis glob pattern (MATCH): `* ? [ ] \` escaped with a backslash. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 function serialize(key: string, value: unknown): string {

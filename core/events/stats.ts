@@ -56,6 +56,7 @@ export class EventStats {
     const list = this.store.list?.bind(this.store);
     if (!list) throw new ConfigurationError('this state store cannot list records, so event counts cannot be read');
     const totals = new Map<string, Counts>();
+    const seen = new Set<string>();
     let cursor: string | undefined;
     do {
       const page: { records: StoredRecord<Counts>[]; cursor?: string } = await list<Counts>(
@@ -63,6 +64,9 @@ export class EventStats {
         cursor === undefined ? {} : { cursor },
       );
       for (const record of page.records) {
+        // A scan may return a record twice (Redis SCAN across a resize): each counter is counted once.
+        if (seen.has(record.key)) continue;
+        seen.add(record.key);
         const [, day, provider] = record.key.split(':');
         if (!day || !provider || day < since || day > until) continue;
         const into = totals.get(provider) ?? {};

@@ -151,7 +151,9 @@ export class SuppressionList {
       for (const r of page.records) if (isEntry(r.value)) out.push(r.value);
       cursor = page.cursor;
     } while (cursor);
-    return out.sort((a, b) => a.address.localeCompare(b.address));
+    // A scan may return a record twice (Redis SCAN across a resize): one entry per address.
+    const unique = new Map(out.map((e) => [e.address, e]));
+    return [...unique.values()].sort((a, b) => a.address.localeCompare(b.address));
   }
 
   /** Applies one event: suppresses, counts a soft bounce, or resets the count on a delivery. */
