@@ -5,8 +5,8 @@ import { z } from 'zod';
 import type { ProviderRegistry } from '../contract/provider-registry.ts';
 import { ConfigurationError, type FieldIssue } from '../errors.ts';
 import { formatPath, valueAt } from '../message/paths.ts';
-import { type CommonEntry, commonRequirements, openEntrySchema } from './provider-entry.ts';
 import { eventsFields } from './events-config.ts';
+import { type CommonEntry, commonRequirements, openEntrySchema } from './provider-entry.ts';
 import { routingFields, routingIssues } from './routing-config.ts';
 import {
   type CloudSecretRef,

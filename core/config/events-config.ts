@@ -14,6 +14,12 @@ export const eventsFields = {
         .describe(
           "How long a sent message can be found by its provider's message id or Message-ID, so an event gets its idempotency key and metadata (default 30).",
         ),
+      correlate: z
+        .boolean()
+        .optional()
+        .describe(
+          "Record each send's provider message id and Message-ID (two writes to the state store, in parallel, after the send) so events find it and `events stats` counts it (default true).",
+        ),
       sns: z
         .object({
           topicArns: z
@@ -36,9 +42,7 @@ export const eventsFields = {
       stats: z
         .boolean()
         .optional()
-        .describe(
-          'Count sends and events per provider and day in the state store, for `mailroute events stats` (default true).',
-        ),
+        .describe('Count events per provider and day in the state store, for `mailroute events stats` (default true).'),
     })
     .strict()
     .optional(),

@@ -12,6 +12,8 @@ export interface SentRecord {
   idempotencyKey?: string;
   metadata?: Record<string, string | number | boolean>;
   sentAt: string;
+  /** Recipients the provider took: what `mailroute events stats` counts as sent (the bounce rate's denominator). */
+  recipients?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -44,6 +46,7 @@ export class Correlation {
       name: result.name,
       provider: result.provider,
       sentAt: new Date().toISOString(),
+      recipients: result.accepted.length,
       ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}),
       ...(result.route ? { route: result.route } : {}),
       ...(idempotencyKey ? { idempotencyKey } : {}),

@@ -32,6 +32,7 @@ export class MailEvents {
   readonly stats: EventStats | undefined;
   readonly store: StateStore;
   private readonly enabled: boolean;
+  private readonly correlate: boolean;
   private readonly log: Logger;
 
   constructor(store: StateStore, config: Pick<MailrouteConfig, 'events' | 'suppression'>, log: Logger) {
@@ -39,6 +40,7 @@ export class MailEvents {
     this.log = log;
     const { enabled, ...options } = config.suppression ?? {};
     this.enabled = enabled ?? true;
+    this.correlate = config.events?.correlate ?? true;
     this.suppressions = new SuppressionList(store, options);
     this.correlation = new Correlation(store, config.events?.correlationTtlDays);
     this.stats = config.events?.stats === false ? undefined : new EventStats(store);
@@ -68,19 +70,16 @@ export class MailEvents {
     return suppressed;
   }
 
-  /** After a send: its correlation records and its count. Never fails the send: a failure is logged. */
+  /**
+   * After a send: its correlation records (which also count it for `events stats`), written at once, in parallel.
+   * Never fails the send: a failure is logged. Off with `events.correlate: false`.
+   */
   async recordSent(result: SendResult, idempotencyKey: string | undefined): Promise<void> {
-    const recipients = result.accepted.length;
-    const tasks = [this.correlation.record(result, idempotencyKey)];
-    if (this.stats && recipients > 0) tasks.push(this.stats.add(result.provider, { sends: recipients }));
-    const outcomes = await Promise.allSettled(tasks);
-    for (const outcome of outcomes) {
-      if (outcome.status === 'rejected') {
-        this.log.warn('send not recorded for events', {
-          messageId: result.messageId,
-          error: describe(outcome.reason),
-        });
-      }
+    if (!this.correlate) return;
+    try {
+      await this.correlation.record(result, idempotencyKey);
+    } catch (error) {
+      this.log.warn('send not recorded for events', { messageId: result.messageId, error: describe(error) });
     }
   }
 

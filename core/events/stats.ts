@@ -2,8 +2,8 @@ import type { StateStore, StoredRecord } from '../../stores/store.ts';
 import { ConfigurationError, StateStoreError } from '../errors.ts';
 
 /**
- * Counts for one provider and day: `sends` (recipients mailroute handed to it) and one per event type (`sent`,
- * `delivered`, `bounced`, `bounced.hard`, `bounced.soft`, `complained`, ...).
+ * Counts for one provider and day: `sends` (recipients mailroute handed to it, from the correlation records) and
+ * one per event type (`sent`, `delivered`, `bounced`, `bounced.hard`, `bounced.soft`, `complained`, ...).
  */
 export type Counts = Record<string, number>;
 
@@ -19,9 +19,11 @@ const SHARDS = 8;
 const KEEP_MS = 400 * 86_400_000;
 
 /**
- * Daily counters per provider in the state store, for `mailroute events stats`. Each counter record is one of a few
- * shards, picked at random, so that concurrent senders rarely race on one record; a count that cannot be written
- * after a few tries is dropped (and logged by the caller): these are reports, never a reason to fail a send.
+ * Daily event counters per provider in the state store, for `mailroute events stats`. Each counter record is one of
+ * a few shards, picked at random, so that concurrent intakes rarely race on one record; a count that cannot be
+ * written after a few tries is dropped (and logged by the caller). Sends are not counted here (that would be two
+ * more store round trips on every send): they are read from the correlation records each send writes anyway, so
+ * their count reaches back as far as `events.correlationTtlDays`.
  */
 export class EventStats {
   private readonly store: StateStore;
@@ -53,28 +55,22 @@ export class EventStats {
 
   /** Totals per provider over the days from `since` (YYYY-MM-DD) to `until`, with bounce and complaint rates. */
   async summary(since: string, until = EventStats.day(Date.now())): Promise<ProviderStats[]> {
-    const list = this.store.list?.bind(this.store);
-    if (!list) throw new ConfigurationError('this state store cannot list records, so event counts cannot be read');
     const totals = new Map<string, Counts>();
-    const seen = new Set<string>();
-    let cursor: string | undefined;
-    do {
-      const page: { records: StoredRecord<Counts>[]; cursor?: string } = await list<Counts>(
-        'stats:',
-        cursor === undefined ? {} : { cursor },
-      );
-      for (const record of page.records) {
-        // A scan may return a record twice (Redis SCAN across a resize): each counter is counted once.
-        if (seen.has(record.key)) continue;
-        seen.add(record.key);
-        const [, day, provider] = record.key.split(':');
-        if (!day || !provider || day < since || day > until) continue;
-        const into = totals.get(provider) ?? {};
-        for (const [type, n] of Object.entries(record.value)) into[type] = (into[type] ?? 0) + n;
-        totals.set(provider, into);
-      }
-      cursor = page.cursor;
-    } while (cursor);
+    await this.scan<Counts>('stats:', (record) => {
+      const [, day, provider] = record.key.split(':');
+      if (!day || !provider || day < since || day > until) return;
+      const into = totals.get(provider) ?? {};
+      for (const [type, n] of Object.entries(record.value)) into[type] = (into[type] ?? 0) + n;
+      totals.set(provider, into);
+    });
+    await this.scan<SentCount>('sent:m:', (record) => {
+      const { provider, sentAt, recipients } = record.value;
+      const day = typeof sentAt === 'string' ? sentAt.slice(0, 10) : '';
+      if (!provider || day < since || day > until) return;
+      const into = totals.get(provider) ?? {};
+      into.sends = (into.sends ?? 0) + (typeof recipients === 'number' ? recipients : 1);
+      totals.set(provider, into);
+    });
     return [...totals]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([provider, counts]) => {
@@ -92,4 +88,30 @@ export class EventStats {
         };
       });
   }
+
+  /** Every live record under a prefix, each once (a scan may return a record twice: Redis SCAN across a resize). */
+  private async scan<T>(prefix: string, each: (record: StoredRecord<T>) => void): Promise<void> {
+    const list = this.store.list?.bind(this.store);
+    if (!list) throw new ConfigurationError('this state store cannot list records, so event counts cannot be read');
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    do {
+      const page: { records: StoredRecord<T>[]; cursor?: string } = await list<T>(
+        prefix,
+        cursor === undefined ? {} : { cursor },
+      );
+      for (const record of page.records) {
+        if (seen.has(record.key)) continue;
+        seen.add(record.key);
+        each(record);
+      }
+      cursor = page.cursor;
+    } while (cursor);
+  }
+}
+
+interface SentCount {
+  provider?: string;
+  sentAt?: string;
+  recipients?: number;
 }
