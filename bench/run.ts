@@ -13,6 +13,7 @@ const ALL = [
   'aws-batch',
   'cloud-bundles',
   'idempotency',
+  'events',
 ];
 const wanted = process.argv.slice(2);
 const names = wanted.length ? ALL.filter((n) => wanted.includes(n)) : ALL;
