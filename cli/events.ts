@@ -2,8 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MailrouteConfig } from '../core/config/config.ts';
-import { EVENT_SOURCES } from '../core/events/event.ts';
+import { EventRejectedError } from '../core/errors.ts';
+import { EVENT_SOURCES, type MailEvent } from '../core/events/event.ts';
 import { ingestEvents, isEventSource } from '../core/events/intake.ts';
+import type { AppliedEvent } from '../core/events/mail-events.ts';
+import { dsnEvents } from '../core/events/sources/dsn.ts';
 import { EventStats } from '../core/events/stats.ts';
 import { suppressionAddress } from '../core/events/suppression.ts';
 import type { Mailer, MailerOptions } from '../core/mailer.ts';
@@ -106,7 +109,7 @@ function parseImport(text: string, file: string): { address: string; detail?: st
   return out;
 }
 
-/** `mailroute events ingest --source S FILE|-` and `mailroute events stats [--days N]`. */
+/** `mailroute events ingest --source S FILE|-`, `events poll --entry NAME` and `events stats [--days N]`. */
 export async function eventsCommand(args: string[], out: Out, readStdin: () => Promise<string>): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({
@@ -117,8 +120,19 @@ export async function eventsCommand(args: string[], out: Out, readStdin: () => P
       source: { type: 'string' },
       days: { type: 'string' },
       raw: { type: 'boolean' },
+      entry: { type: 'string' },
+      since: { type: 'string' },
+      max: { type: 'string' },
     },
   });
+  const print = (applied: AppliedEvent[]) => {
+    for (const { event, suppression, repeated } of applied) {
+      const { raw, ...rest } = event;
+      const effects = { ...(suppression ? { suppression } : {}), ...(repeated ? { repeated } : {}) };
+      out(JSON.stringify({ ...rest, ...effects, ...(values.raw ? { raw } : {}) }));
+    }
+  };
+  if (sub === 'poll') return pollCommand(values, out, print);
   if (sub === 'stats') {
     const days = Number(values.days ?? 30);
     if (!Number.isInteger(days) || days < 1) {
@@ -137,7 +151,7 @@ export async function eventsCommand(args: string[], out: Out, readStdin: () => P
     }
   }
   if (sub !== 'ingest') {
-    out(JSON.stringify(usage('events needs ingest --source SOURCE FILE, or stats [--days N]')));
+    out(JSON.stringify(usage('events needs ingest --source SOURCE FILE, poll --entry NAME, or stats [--days N]')));
     return 2;
   }
   const source = values.source ?? '';
@@ -155,11 +169,78 @@ export async function eventsCommand(args: string[], out: Out, readStdin: () => P
   try {
     // A file given by the operator is trusted as such; an SNS envelope in it is still verified by its signature.
     const { applied } = await ingestEvents(mailer, source, { body, authenticated: true });
-    for (const { event, suppression, repeated } of applied) {
-      const { raw, ...rest } = event;
-      const effects = { ...(suppression ? { suppression } : {}), ...(repeated ? { repeated } : {}) };
-      out(JSON.stringify({ ...rest, ...effects, ...(values.raw ? { raw } : {}) }));
+    print(applied);
+    return 0;
+  } finally {
+    await mailer.close();
+  }
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * `mailroute events poll --entry NAME [--since HOURS] [--max N]`: reads the bounces (DSNs) that came back to a Gmail
+ * entry's sending mailbox through the Gmail API (the service account needs gmail.readonly), applies them and prints
+ * them. Where the last poll stopped is kept in the events store (`poll:gmail:<entry>`), so each run reads only
+ * what is new; a message read twice (Gmail's `after:` is to the second) is skipped by its id.
+ */
+async function pollCommand(
+  values: { config?: string; entry?: string; since?: string; max?: string },
+  out: Out,
+  print: (applied: AppliedEvent[]) => void,
+): Promise<number> {
+  const hours = values.since === undefined ? undefined : Number(values.since);
+  const max = values.max === undefined ? undefined : Number(values.max);
+  if (hours !== undefined && !(hours > 0)) {
+    out(JSON.stringify(usage(`--since is a number of hours, more than 0, not "${values.since}"`)));
+    return 2;
+  }
+  if (max !== undefined && !(Number.isInteger(max) && max > 0)) {
+    out(JSON.stringify(usage(`--max is a whole number, at least 1, not "${values.max}"`)));
+    return 2;
+  }
+  const mailer = await cliMailer(values.config);
+  try {
+    const gmail = mailer.config.providers.filter((p) => p.provider === 'gmail');
+    const entry = values.entry ? gmail.find((p) => p.name === values.entry) : gmail.length === 1 ? gmail[0] : undefined;
+    if (!entry) {
+      const have = gmail.map((p) => p.name).join(', ') || 'none';
+      out(JSON.stringify(usage(`--entry must name a gmail provider entry (have: ${have})`)));
+      return 2;
     }
+    const { gmailBounces } = await import('../providers/gmail/bounces.ts');
+    const store = mailer.events.store;
+    const markKey = `poll:gmail:${entry.name}`;
+    const mark = await store.get<{ after: number }>(markKey);
+    const after = new Date(
+      hours !== undefined ? Date.now() - hours * 3_600_000 : (mark?.value.after ?? Date.now() - 7 * DAY_MS),
+    );
+    let latest = after.getTime();
+    let skipped = 0;
+    type Entry = Parameters<typeof gmailBounces>[0];
+    for await (const bounce of gmailBounces(
+      entry as unknown as Entry,
+      max === undefined ? { after } : { after, maxMessages: max },
+    )) {
+      latest = Math.max(latest, Number(bounce.internalDate));
+      const seenKey = `seen:gmail:${entry.name}:${bounce.id}`;
+      if (await store.get(seenKey)) continue;
+      let events: MailEvent[];
+      try {
+        events = await dsnEvents(bounce.raw, { provider: 'gmail' });
+      } catch (error) {
+        // From a mailer daemon, but no delivery report (a notice, an auto-reply): read once, not applied.
+        if (!(error instanceof EventRejectedError)) throw error;
+        skipped++;
+        events = [];
+      }
+      print(await mailer.events.apply(events));
+      await store.put(seenKey, 1, { ttlMs: 30 * DAY_MS });
+    }
+    const next = { after: latest };
+    if (!mark) await store.put(markKey, next);
+    else await store.update(markKey, next, mark.version);
+    if (skipped) process.stderr.write(`${skipped} message(s) from a mailer daemon held no delivery report\n`);
     return 0;
   } finally {
     await mailer.close();

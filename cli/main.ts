@@ -19,6 +19,7 @@ const USAGE = `Usage:
   mailroute emulators [--dir .mailroute/emulators]
   mailroute serve [--port 3025] [--host 127.0.0.1] [--config FILE]
   mailroute events ingest --source ses|acs|oci|dsn FILE|- [--raw] [--config FILE]
+  mailroute events poll [--entry NAME] [--since HOURS] [--max N] [--raw] [--config FILE]
   mailroute events stats [--days 30] [--config FILE]
   mailroute suppressions list|add ADDRESS...|remove ADDRESS...|import FILE [--reason TEXT] [--config FILE]`;
 

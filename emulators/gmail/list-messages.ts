@@ -20,10 +20,14 @@ const METADATA_SCOPE_QUERY: GoogleError = {
   item: { reason: 'forbidden' },
 };
 
+/** Gmail leaves these out of a listing unless `includeSpamTrash` is true or the request names them. */
+const SPAM_TRASH = ['SPAM', 'TRASH'];
+
 /**
- * users.messages.list over the messages stored for the token's user (a sent message lands in its sender's mailbox),
- * newest first, as the discovery document's ListMessagesResponse: `messages` holds only `id` and `threadId`, and is
- * absent when nothing matched. `includeSpamTrash` changes nothing: the emulator has no spam or trash.
+ * users.messages.list over the messages stored for the token's user (a sent message lands in its sender's mailbox,
+ * an inserted one in the user's), newest internal date first, as the discovery document's ListMessagesResponse:
+ * `messages` holds only `id` and `threadId`, and is absent when nothing matched. Messages in SPAM or TRASH (only
+ * inserted ones can be) are listed with `includeSpamTrash=true`, or when `labelIds` or `in:` names that label.
  */
 export async function handleListMessages(
   tokens: TokenStore,
@@ -42,9 +46,20 @@ export async function handleListMessages(
   if ('status' in query) return sendGoogleError(res, query);
   const labels = params.getAll('labelIds');
   const user = token.subject.toLowerCase();
+  const named = (label: string) =>
+    labels.includes(label) || new RegExp(`(^|[\\s{])in:${label}(?=$|[\\s}])`, 'i').test(params.get('q') ?? '');
+  const hidden = params.get('includeSpamTrash') === 'true' ? [] : SPAM_TRASH.filter((label) => !named(label));
   const matches = store
-    .filter((m) => m.user.toLowerCase() === user && labels.every((label) => m.labelIds.includes(label)) && query(m))
-    .reverse();
+    .filter(
+      (m) =>
+        m.user.toLowerCase() === user &&
+        labels.every((label) => m.labelIds.includes(label)) &&
+        !hidden.some((label) => m.labelIds.includes(label)) &&
+        query(m),
+    )
+    // Newest first; among equal dates, the one stored last first.
+    .reverse()
+    .sort((a, b) => b.receivedAt.getTime() - a.receivedAt.getTime());
   const max = Math.min(Number(params.get('maxResults')) || DEFAULT_MAX_RESULTS, MAX_RESULTS);
   // The emulator's page token is an offset; Google's is opaque, so callers never read into it.
   const offset = Number(params.get('pageToken')) || 0;

@@ -7,20 +7,39 @@ import type { IssuedToken, TokenStore } from './token-store.ts';
 export const GMAIL_SEND_SCOPE = 'https://www.googleapis.com/auth/gmail.send';
 export const GMAIL_READONLY_SCOPE = 'https://www.googleapis.com/auth/gmail.readonly';
 export const GMAIL_METADATA_SCOPE = 'https://www.googleapis.com/auth/gmail.metadata';
+export const GMAIL_INSERT_SCOPE = 'https://www.googleapis.com/auth/gmail.insert';
+export const GMAIL_MODIFY_SCOPE = 'https://www.googleapis.com/auth/gmail.modify';
+const FULL_MAIL_SCOPE = 'https://mail.google.com/';
 /** Every scope the discovery document lists for users.messages.send. */
 export const SEND_METHOD_SCOPES: ReadonlySet<string> = new Set([
-  'https://mail.google.com/',
+  FULL_MAIL_SCOPE,
   'https://www.googleapis.com/auth/gmail.addons.current.action.compose',
   'https://www.googleapis.com/auth/gmail.compose',
-  'https://www.googleapis.com/auth/gmail.modify',
+  GMAIL_MODIFY_SCOPE,
   GMAIL_SEND_SCOPE,
 ]);
 /** Every scope the discovery document lists for users.messages.list (gmail.metadata only without `q`). */
 export const LIST_METHOD_SCOPES: ReadonlySet<string> = new Set([
-  'https://mail.google.com/',
+  FULL_MAIL_SCOPE,
   GMAIL_METADATA_SCOPE,
-  'https://www.googleapis.com/auth/gmail.modify',
+  GMAIL_MODIFY_SCOPE,
   GMAIL_READONLY_SCOPE,
+]);
+/** Every scope the discovery document lists for users.messages.get (gmail.metadata not with format full or raw). */
+export const GET_METHOD_SCOPES: ReadonlySet<string> = new Set([
+  FULL_MAIL_SCOPE,
+  'https://www.googleapis.com/auth/gmail.addons.current.message.action',
+  'https://www.googleapis.com/auth/gmail.addons.current.message.metadata',
+  'https://www.googleapis.com/auth/gmail.addons.current.message.readonly',
+  GMAIL_METADATA_SCOPE,
+  GMAIL_MODIFY_SCOPE,
+  GMAIL_READONLY_SCOPE,
+]);
+/** Every scope the discovery document lists for users.messages.insert and users.messages.import. */
+export const INSERT_METHOD_SCOPES: ReadonlySet<string> = new Set([
+  FULL_MAIL_SCOPE,
+  GMAIL_INSERT_SCOPE,
+  GMAIL_MODIFY_SCOPE,
 ]);
 
 /** The OAuth 2.0 token endpoint, JWT-bearer grant only (RFC 7523), as service accounts use it. */

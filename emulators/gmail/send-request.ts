@@ -5,6 +5,8 @@ import { boundaryOf, isAcceptedMediaType, mediaTypeOf, parseMultipartRelated, re
 
 /** `mediaUpload.maxSize` of users.messages.send in the Gmail discovery document (revision 20260727). */
 export const GMAIL_SEND_MAX_BYTES = 36_700_160;
+/** `mediaUpload.maxSize` of users.messages.insert and users.messages.import (same revision). */
+export const GMAIL_INSERT_MAX_BYTES = 157_286_400;
 
 /** Room for the JSON metadata part and delimiters of a multipart upload, on top of the media itself. */
 const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
@@ -17,6 +19,8 @@ export interface SendRequest {
   uploadType: UploadType;
   /** `threadId` from the Message resource sent with the raw message (JSON body or multipart metadata). */
   threadId?: string;
+  /** `labelIds` from the same Message resource (insert and import apply them; send ignores them). */
+  labelIds?: string[];
 }
 
 export interface SendLimits {
@@ -50,12 +54,22 @@ function decodeRaw(raw: unknown): Buffer | GoogleError {
   return Buffer.from(raw, 'base64');
 }
 
-function metadataOf(value: unknown): { raw?: unknown; threadId?: string } | GoogleError {
+type Metadata = { raw?: unknown; threadId?: string; labelIds?: string[] };
+
+function metadataOf(value: unknown): Metadata | GoogleError {
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     return badRequest('Invalid JSON payload received. Expected an object.', 'invalid');
   }
   const record = value as Record<string, unknown>;
-  return { raw: record.raw, threadId: typeof record.threadId === 'string' ? record.threadId : undefined };
+  const { labelIds } = record;
+  if (labelIds !== undefined && !(Array.isArray(labelIds) && labelIds.every((id) => typeof id === 'string'))) {
+    return badRequest(`Invalid JSON payload received. Invalid value at 'message.label_ids'.`, 'invalid');
+  }
+  return {
+    raw: record.raw,
+    threadId: typeof record.threadId === 'string' ? record.threadId : undefined,
+    labelIds: labelIds as string[] | undefined,
+  };
 }
 
 function parseJson(body: Buffer): unknown {
@@ -77,7 +91,13 @@ async function readJsonSend(req: IncomingMessage, limits: SendLimits): Promise<S
   if ('status' in metadata) return metadata;
   const raw = decodeRaw(metadata.raw);
   if (!Buffer.isBuffer(raw)) return raw;
-  return { raw, headers: parseMimeHeaders(raw), uploadType: 'json', threadId: metadata.threadId };
+  return {
+    raw,
+    headers: parseMimeHeaders(raw),
+    uploadType: 'json',
+    threadId: metadata.threadId,
+    labelIds: metadata.labelIds,
+  };
 }
 
 function readMultipartSend(body: Buffer, contentType: string | undefined): SendRequest | GoogleError {
@@ -92,11 +112,35 @@ function readMultipartSend(body: Buffer, contentType: string | undefined): SendR
   if (!isAcceptedMediaType(mediaPart.headers['content-type']))
     return notAcceptedMediaType(mediaPart.headers['content-type']);
   const raw = mediaPart.body;
-  return { raw, headers: parseMimeHeaders(raw), uploadType: 'multipart', threadId: metadata.threadId };
+  return {
+    raw,
+    headers: parseMimeHeaders(raw),
+    uploadType: 'multipart',
+    threadId: metadata.threadId,
+    labelIds: metadata.labelIds,
+  };
 }
 
 /** Reads a send request on the JSON path (`mode: 'json'`) or the simple upload path (`mode: 'upload'`). */
 export async function readSendRequest(
+  req: IncomingMessage,
+  url: URL,
+  mode: 'json' | 'upload',
+  limits: SendLimits,
+): Promise<SendRequest | GoogleError> {
+  const request = await readMessageRequest(req, url, mode, limits);
+  if ('status' in request) return request;
+  if (!request.headers.to && !request.headers.cc && !request.headers.bcc) {
+    return badRequest('Recipient address required', 'invalidArgument');
+  }
+  return request;
+}
+
+/**
+ * A Message resource with its `raw` MIME, as send, insert and import take it: `{raw}` JSON, or a simple upload
+ * (media or multipart/related). Only send needs recipients: insert and import put mail in a mailbox as it is.
+ */
+export async function readMessageRequest(
   req: IncomingMessage,
   url: URL,
   mode: 'json' | 'upload',
@@ -132,8 +176,5 @@ export async function readSendRequest(
   }
   if ('status' in request) return request;
   if (request.raw.length > limits.maxUploadBytes) return tooLarge();
-  if (!request.headers.to && !request.headers.cc && !request.headers.bcc) {
-    return badRequest('Recipient address required', 'invalidArgument');
-  }
   return request;
 }

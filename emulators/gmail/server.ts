@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type Fault, FaultPlan, playLatencyAndDrop, readBody, sleep } from '../common/faults.ts';
 import { authority, closeServer, listen } from '../common/http.ts';
+import { handleGetMessage } from './get-message.ts';
 import { googleFaultError, oauthFaultError, sendGoogleError, sendJson, sendOAuthError } from './google-errors.ts';
+import { handleInsertMessage } from './insert-message.ts';
 import { type AssertionPolicy, GOOGLE_TOKEN_URL, keysByEmail, type ServiceAccountKey } from './jwt-assertion.ts';
 import { handleListMessages } from './list-messages.ts';
 import { authorizeMailbox, GMAIL_SEND_SCOPE, handleTokenRequest, SEND_METHOD_SCOPES } from './oauth.ts';
@@ -38,6 +40,10 @@ export interface GmailStoredMessage {
   headers: Record<string, string>;
   labelIds: string[];
   uploadType: UploadType;
+  /**
+   * Gmail's `internalDate`, which orders listings and which `after:`/`before:` search: when the message was sent or
+   * inserted, or its Date header for an insert or import with `internalDateSource=dateHeader`.
+   */
   receivedAt: Date;
 }
 
@@ -73,10 +79,12 @@ interface Context {
 
 const SEND_PATH = /^\/gmail\/v1\/users\/([^/]+)\/messages\/send$/;
 const UPLOAD_PATH = /^\/(resumable\/)?upload\/gmail\/v1\/users\/([^/]+)\/messages\/send$/;
-const LIST_PATH = /^\/gmail\/v1\/users\/([^/]+)\/messages$/;
+/** users.messages.list (GET) and insert (POST), or with a last segment: get (GET) and import (POST). */
+const MESSAGES_PATH = /^\/gmail\/v1\/users\/([^/]+)\/messages(?:\/([^/]+))?$/;
+const INSERT_UPLOAD_PATH = /^\/(?:resumable\/)?upload\/gmail\/v1\/users\/([^/]+)\/messages(\/import)?$/;
 
 /**
- * Starts a Gmail API emulator (OAuth token endpoint, users.messages.send and users.messages.list) on loopback.
+ * Starts a Gmail API emulator (OAuth token endpoint; users.messages send, list, get, insert and import) on loopback.
  * Faults match every non-control path, the token endpoint included: give `pathIncludes: '/messages/send'`
  * to hit the API only (google-auth-library retries a failed token POST by itself). `dropAfter` is played by
  * messages.send only: the message is stored, then the connection dropped.
@@ -163,9 +171,22 @@ async function handle(context: Context, req: IncomingMessage, res: ServerRespons
       latencyMs: fault?.latencyMs ?? 0,
     });
   }
-  const list = LIST_PATH.exec(path);
-  if (req.method === 'GET' && list) {
-    return handleListMessages(context.tokens, context.store, req, res, url, decodeURIComponent(list[1]!));
+  const messages = MESSAGES_PATH.exec(path);
+  const insertUpload = INSERT_UPLOAD_PATH.exec(path);
+  if (req.method === 'GET' && messages) {
+    const userId = decodeURIComponent(messages[1]!);
+    if (messages[2] === undefined) return handleListMessages(context.tokens, context.store, req, res, url, userId);
+    const id = decodeURIComponent(messages[2]);
+    return handleGetMessage(context.tokens, context.store, req, res, url, userId, id);
+  }
+  const inserted = req.method === 'POST' ? (insertUpload ?? messages) : undefined;
+  if (inserted && (inserted[2] === undefined || inserted[2] === 'import' || inserted[2] === '/import')) {
+    return handleInsertMessage(context.tokens, context.store, req, res, url, {
+      userId: decodeURIComponent(inserted[1]!),
+      method: inserted[2] === undefined ? 'insert' : 'import',
+      mode: insertUpload ? 'upload' : 'json',
+      jsonPayloadLimitBytes: context.limits.jsonPayloadLimitBytes,
+    });
   }
   await readBody(req);
   sendGoogleError(res, { status: 404, message: 'Method not found.', item: { reason: 'notFound' } });

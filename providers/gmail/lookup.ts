@@ -1,13 +1,9 @@
+import type { gmail_v1 } from '@googleapis/gmail';
 import type { AttemptRecord, SendContext, Settlement } from '../../core/contract/adapter.ts';
 import { AuthenticationError, TransientError } from '../../core/errors.ts';
 import type { PreparedMessage } from '../../core/message/compose.ts';
 import { callSignal, deadlinePassed, untilAborted } from '../../core/util/deadline.ts';
-import {
-  createGmailApiClient,
-  GMAIL_READONLY_SCOPE,
-  type GmailApiClient,
-  type GmailApiClientOptions,
-} from './api-client.ts';
+import { createGmailApiClient, GMAIL_READONLY_SCOPE, type GmailApiClientOptions } from './api-client.ts';
 import { describeGmailFailure, isRefusedAccessToken, mapGmailError } from './api-errors.ts';
 
 /*
@@ -38,20 +34,53 @@ const SCOPE_REFUSALS = new Set(['unauthorized_client', 'invalid_scope', 'access_
 type Origin = { provider: string; mode: 'api' };
 
 /**
+ * Whether a failed gmail.readonly request means the scope is not granted: the token endpoint refused it (the
+ * domain-wide delegation does not list it) or the API answered 403.
+ */
+export function readonlyScopeRefused(error: unknown): boolean {
+  const failure = describeGmailFailure(error);
+  return failure.token ? SCOPE_REFUSALS.has(failure.reason ?? '') : failure.status === 403;
+}
+
+/**
+ * A client with a gmail.readonly token of its own: sending never needs that scope granted. When the API refuses a
+ * cached token (revoked, or expired early), nothing was read or changed, so it asks once more with a new one.
+ */
+export class GmailReader {
+  private readonly options: GmailApiClientOptions;
+  private readonly rootUrl: string;
+  private gmail: gmail_v1.Gmail;
+
+  constructor(options: GmailApiClientOptions, rootUrl: string) {
+    this.options = options;
+    this.rootUrl = rootUrl;
+    this.gmail = createGmailApiClient(options, rootUrl, GMAIL_READONLY_SCOPE).gmail;
+  }
+
+  async call<T>(request: (gmail: gmail_v1.Gmail) => Promise<T>): Promise<T> {
+    try {
+      return await request(this.gmail);
+    } catch (error) {
+      if (!isRefusedAccessToken(error)) throw error;
+      this.gmail = createGmailApiClient(this.options, this.rootUrl, GMAIL_READONLY_SCOPE).gmail;
+      return request(this.gmail);
+    }
+  }
+}
+
+/**
  * Settles an ambiguous Gmail API send by searching the sender's Sent mail, with a token of its own for
  * gmail.readonly: sending never depends on that scope being granted.
  */
 export class GmailLookup {
   private readonly options: GmailApiClientOptions;
-  private readonly rootUrl: string;
   private readonly origin: Origin;
-  private client: GmailApiClient;
+  private readonly reader: GmailReader;
 
   constructor(options: GmailApiClientOptions, rootUrl: string, origin: Origin) {
     this.options = options;
-    this.rootUrl = rootUrl;
     this.origin = origin;
-    this.client = createGmailApiClient(options, rootUrl, GMAIL_READONLY_SCOPE);
+    this.reader = new GmailReader(options, rootUrl);
   }
 
   async settle(prepared: PreparedMessage, attempt: AttemptRecord, context: SendContext): Promise<Settlement> {
@@ -65,9 +94,8 @@ export class GmailLookup {
       const mapped = mapGmailError(error, this.origin, { size: 0, limit: 0 });
       // Unreachable, throttled or failing: asking again later may settle it.
       if (mapped.retryable) throw mapped;
-      const refused = failure.token ? SCOPE_REFUSALS.has(failure.reason ?? '') : failure.status === 403;
       const why =
-        mapped instanceof AuthenticationError && refused
+        mapped instanceof AuthenticationError && readonlyScopeRefused(error)
           ? `the lookup needs ${GMAIL_READONLY_SCOPE} granted to the service account's domain-wide delegation for ${this.options.user}`
           : 'the lookup failed';
       return { status: 'unknown', reason: `${why} (${mapped.message})` };
@@ -112,20 +140,13 @@ export class GmailLookup {
 
   /** Messages in the user's Sent mail (trashed ones too) matching `q`, newest first. */
   private async listSent(q: string, maxResults: number, context: SendContext) {
-    const request = () => {
+    const response = await this.reader.call((gmail) => {
       if (deadlinePassed(context)) throw new TransientError('Gmail lookup: no answer before the deadline', this.origin);
       const signal = callSignal(context);
       const params = { userId: 'me', q, labelIds: ['SENT'], includeSpamTrash: true, maxResults };
       // retry: false, because asking again (later) is the caller's decision.
-      return untilAborted(this.client.gmail.users.messages.list(params, { retry: false, signal }), signal);
-    };
-    try {
-      return (await request()).data.messages ?? [];
-    } catch (error) {
-      if (!isRefusedAccessToken(error)) throw error;
-      // A cached token refused (revoked, or expired early): nothing was changed, so ask once more with a new one.
-      this.client = createGmailApiClient(this.options, this.rootUrl, GMAIL_READONLY_SCOPE);
-      return (await request()).data.messages ?? [];
-    }
+      return untilAborted(gmail.users.messages.list(params, { retry: false, signal }), signal);
+    });
+    return response.data.messages ?? [];
   }
 }
