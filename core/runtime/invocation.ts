@@ -1,9 +1,12 @@
 import { positiveIntSetting } from '../config/env-settings.ts';
-import { isMailrouteError } from '../errors.ts';
+import { EventRejectedError, isMailrouteError } from '../errors.ts';
+import type { IntakeAnswer } from '../events/intake.ts';
+import type { AppliedEvent } from '../events/mail-events.ts';
 import type { Mailer } from '../mailer.ts';
+import { maskAddress } from '../util/log.ts';
 import { deadlinesBefore } from './deadline.ts';
 import { errorToHttp, type HttpAnswer } from './http-api.ts';
-import { type HttpRequest, routeHttpRequest } from './http-routes.ts';
+import { type HttpRequest, type HttpRouteOptions, routeHttpRequest } from './http-routes.ts';
 import type { FunctionLog, LogFields } from './log.ts';
 import {
   type DeadLetterSink,
@@ -53,28 +56,104 @@ async function logged<T>(run: Invocation, body: () => Promise<T>): Promise<T> {
 }
 
 /**
- * The HTTP API (`POST /v1/send`, `GET /healthz`), as `npm start` serves it: sent now with the send deadline, or
- * with `?mode=enqueue`, `Prefer: respond-async` or `MAILROUTE_HTTP_MODE=enqueue` put on the send queue through
- * `enqueue`. Never throws: a broken cold start is answered 500 naming the fields to fix, a bug 500 INTERNAL, both
- * logged.
+ * The HTTP API (`POST /v1/send`, `GET /healthz`, `POST /v1/events/{source}`), as `npm start` serves it: sent now
+ * with the send deadline, or with `?mode=enqueue`, `Prefer: respond-async` or `MAILROUTE_HTTP_MODE=enqueue` put on
+ * the send queue through `enqueue`; delivery events taken in with `events` (`authenticated` when the platform
+ * already authenticated the caller). Never throws: a broken cold start is answered 500 naming the fields to fix,
+ * a bug 500 INTERNAL, both logged.
  */
 export async function answerHttp(
   request: HttpRequest,
-  run: Invocation & { enqueue?: (body: string) => Promise<string> },
+  run: Invocation & { enqueue?: (body: string) => Promise<string>; events?: HttpRouteOptions['events'] },
 ): Promise<HttpAnswer> {
   try {
     const { deadline } = deadlinesOf(run);
     const answer = await routeHttpRequest(await run.mailer(), request, {
       defaultMode: (run.env ?? process.env).MAILROUTE_HTTP_MODE === 'enqueue' ? 'enqueue' : 'send',
       ...(run.enqueue ? { enqueue: run.enqueue } : {}),
+      ...(run.events ? { events: run.events } : {}),
       send: deadline === undefined ? {} : { deadline },
     });
-    run.log.send(answer.body as SendOutcome, { trigger: 'http' });
+    if (request.path.startsWith('/v1/events/')) logEventsAnswer(run.log, request.path, answer);
+    else run.log.send(answer.body as SendOutcome, { trigger: 'http' });
     return answer;
   } catch (error) {
     run.log.failure(error, run.failure);
     return errorToHttp(error);
   }
+}
+
+/** An events answer is no send: one `events` line with the counts, or `events refused` with the reason. */
+function logEventsAnswer(log: FunctionLog, path: string, answer: HttpAnswer): void {
+  const source = path.slice('/v1/events/'.length);
+  const body = (answer.body ?? {}) as Record<string, unknown>;
+  if (answer.status < 300) {
+    const { ok: _ok, ...counts } = body;
+    log.info('events', { trigger: 'http', source, status: answer.status, ...counts });
+    return;
+  }
+  const error = body.error as { code?: unknown; message?: unknown } | undefined;
+  log.warn('events refused', {
+    trigger: 'http',
+    source,
+    status: answer.status,
+    reason: error?.message,
+    errorCode: error?.code,
+  });
+}
+
+/** What a trigger's delivery events came to: the intake's answer, or the refusal nothing was applied for. */
+export type EventsOutcome =
+  | { status: 'applied'; answer: IntakeAnswer }
+  | { status: 'refused'; error: EventRejectedError };
+
+/**
+ * Delivery events a trigger hands over (an SNS record, an EventBridge event, an Event Grid event, a Connector Hub
+ * batch), taken in by `ingest` (`ingestPayload` of core/events/intake.ts). Each applied event is logged as one
+ * `event` line (provider, type, the recipient masked, the ids, what it did to the suppression list). A refusal
+ * (`EventRejectedError`: a forged or tampered signature, a topic not allowed, a payload none of the source's shapes)
+ * applied nothing and would be refused again: it is logged as `events refused` with its reason and returned, for the
+ * caller to drop or set aside. Any other error (the store, a signing certificate that could not be fetched) is
+ * logged and thrown, for the platform to deliver the events again (applying an event twice changes nothing).
+ */
+export async function runEvents(
+  run: Invocation,
+  ingest: (mailer: Mailer) => Promise<IntakeAnswer>,
+  fields: LogFields = {},
+): Promise<EventsOutcome> {
+  try {
+    const answer = await ingest(await run.mailer());
+    for (const applied of answer.applied) run.log.info('event', { ...fields, ...eventRecord(applied) });
+    return { status: 'applied', answer };
+  } catch (error) {
+    if (!(error instanceof EventRejectedError)) {
+      run.log.failure(error, run.failure);
+      throw error;
+    }
+    run.log.warn('events refused', { ...fields, source: error.source, status: error.status, reason: error.message });
+    return { status: 'refused', error };
+  }
+}
+
+/** One applied event as a log record: what happened, to whom (masked), which message, what it changed. */
+function eventRecord({ event, suppression }: AppliedEvent): LogFields {
+  const { provider, type, eventTime, bounceType, reason, status, recipient, providerMessageId, messageId, name } =
+    event;
+  return Object.fromEntries(
+    Object.entries({
+      provider,
+      type,
+      eventTime,
+      bounceType,
+      reason,
+      status,
+      recipient: recipient === undefined ? undefined : maskAddress(recipient),
+      providerMessageId,
+      messageId,
+      name,
+      suppression,
+    }).filter(([, value]) => value !== undefined),
+  );
 }
 
 /**

@@ -1,24 +1,48 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Attempt } from '../../core/errors.ts';
+import type { AppliedEvent } from '../../core/events/mail-events.ts';
 import { type ProviderTally, tallyAttempts } from '../../core/runtime/send-report.ts';
 
-/** CloudWatch EMF, namespace `mailroute`; the provider entry is the only dimension (no default `service`). */
+/** CloudWatch EMF, namespace `mailroute`; no default `service` dimension. */
 const metrics = new Metrics({ namespace: 'mailroute', serviceName: 'mailroute' });
 metrics.clearDefaultDimensions();
 const tallies = new Map<string, ProviderTally>();
+/** Delivery events applied, by `provider type`; refusals by source. */
+const events = new Map<string, number>();
+const refused = new Map<string, number>();
+const add = (counts: Map<string, number>, key: string, n = 1) => n && counts.set(key, (counts.get(key) ?? 0) + n);
 
 /** Counts one send's attempts in this invocation's metrics. */
 export const countAttempts = (attempts: readonly Attempt[]): void => tallyAttempts(attempts, tallies);
 
-/** Writes this invocation's metrics: one EMF line per provider entry, then starts afresh. */
+/** Counts applied delivery events, by the provider that reported each and its type. */
+export const countEvents = (applied: readonly AppliedEvent[]): void => {
+  for (const { event } of applied) add(events, `${event.provider} ${event.type}`);
+};
+
+/** Counts deliveries (SNS messages, events) refused before anything was applied: forged, tampered, unknown. */
+export const countRefused = (source: string, n = 1): void => void add(refused, source, n);
+
+/** One EMF line: these dimensions, these counts (and latencies). */
+function publish(dimensions: Record<string, string>, counts: Record<string, number>, latencyMs: number[] = []) {
+  for (const [name, value] of Object.entries(dimensions)) metrics.addDimension(name, value);
+  for (const [name, value] of Object.entries(counts)) metrics.addMetric(name, MetricUnit.Count, value);
+  for (const ms of latencyMs) metrics.addMetric('latency', MetricUnit.Milliseconds, ms);
+  metrics.publishStoredMetrics();
+}
+
+/**
+ * Writes this invocation's metrics, then starts afresh: one EMF line per provider entry (`sent`, `failed`,
+ * `throttled`, `failover`, `latency`), one per event provider and type (`events`), one per refused source
+ * (`EventsRefused`).
+ */
 export function publishMetrics(): void {
-  for (const [name, tally] of tallies) {
-    metrics.addDimension('provider', name);
-    for (const metric of ['sent', 'failed', 'throttled', 'failover'] as const) {
-      metrics.addMetric(metric, MetricUnit.Count, tally[metric]);
-    }
-    for (const ms of tally.latencyMs) metrics.addMetric('latency', MetricUnit.Milliseconds, ms);
-    metrics.publishStoredMetrics();
+  for (const [provider, { sent, failed, throttled, failover, latencyMs }] of tallies)
+    publish({ provider }, { sent, failed, throttled, failover }, latencyMs);
+  for (const [key, count] of events) {
+    const [provider = '', type = ''] = key.split(' ');
+    publish({ provider, type }, { events: count });
   }
-  tallies.clear();
+  for (const [source, count] of refused) publish({ source }, { EventsRefused: count });
+  for (const counts of [tallies, events, refused]) counts.clear();
 }

@@ -22,4 +22,16 @@ export const SEND_QUEUE_TRIGGER = { queueName: `%${SEND_QUEUE_SETTING}%`, connec
 export const HTTP_ROUTES = {
   'http-send': { route: 'v1/send', methods: ['POST'], authLevel: 'function' },
   'http-healthz': { route: 'healthz', methods: ['GET'], authLevel: 'function' },
+  // Delivery events over HTTP (an Event Grid webhook with `?code=`, a DSN); OPTIONS is the CloudEvents handshake.
+  'http-events': { route: 'v1/events/{source}', methods: ['POST', 'OPTIONS'], authLevel: 'function' },
 } as const;
+
+/**
+ * The Event Grid trigger of ACS email events; infra/azure subscribes it (`<app id>/functions/acs-events`) to the
+ * Communication Service's system topic.
+ */
+export const ACS_EVENTS_FUNCTION = 'acs-events';
+export const ACS_EVENT_TYPES = [
+  'Microsoft.Communication.EmailDeliveryReportReceived',
+  'Microsoft.Communication.EmailEngagementTrackingReportReceived',
+] as const;

@@ -33,6 +33,15 @@ locals {
   # An Azure table name is letters and digits only (the store's configuration schema checks the same).
   state_table_name = "${local.compact_name}state"
 
+  # Delivery events (ACS email reports): from this module's Communication Service, or the one given.
+  communication_service_id = coalesce(var.communication_service_id, azurerm_communication_service.main.id)
+  # The Event Grid trigger of functions/azure/events.ts (ACS_EVENTS_FUNCTION, ACS_EVENT_TYPES in bindings.ts).
+  acs_events_function = "acs-events"
+  acs_event_types = [
+    "Microsoft.Communication.EmailDeliveryReportReceived",
+    "Microsoft.Communication.EmailEngagementTrackingReportReceived",
+  ]
+
   default_config = jsonencode({
     providers = [{
       name             = "acs"
@@ -282,6 +291,101 @@ resource "azurerm_communication_service_email_domain_association" "main" {
   count                    = var.email_domain == "" || var.email_domain_verified ? 1 : 0
   communication_service_id = azurerm_communication_service.main.id
   email_service_domain_id  = azurerm_email_communication_service_domain.main.id
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Delivery events: ACS email reports -> Event Grid system topic -> the acs-events function (Event Grid trigger) ->
+# the suppression list in the state table. Made on a second apply (delivery_events = true), once the code is
+# deployed: Event Grid checks that the function exists when the subscription is created.
+# ---------------------------------------------------------------------------------------------------------------
+
+# A Communication Service has one system topic: an existing one (made in the portal) must be imported instead.
+resource "azurerm_eventgrid_system_topic" "acs" {
+  count               = var.delivery_events ? 1 : 0
+  name                = "${var.name}-acs-events"
+  resource_group_name = azurerm_resource_group.main.name
+  location            = "global"
+  source_resource_id  = local.communication_service_id
+  topic_type          = "Microsoft.Communication.CommunicationServices"
+  tags                = var.tags
+
+  # Its identity writes dead letters (below), so no account key is involved.
+  identity {
+    type = "SystemAssigned"
+  }
+}
+
+# Events Event Grid gave up on (the function failing past the retry policy), kept as blobs for a person to read.
+resource "azurerm_storage_container" "events_dead_letters" {
+  count                 = var.delivery_events ? 1 : 0
+  name                  = "event-dead-letters"
+  storage_account_id    = azurerm_storage_account.main.id
+  container_access_type = "private"
+}
+
+# The system topic's identity writes dead letters into that container, and nowhere else.
+resource "azurerm_role_assignment" "events_dead_letter_writer" {
+  count                = var.delivery_events ? 1 : 0
+  scope                = azurerm_storage_container.events_dead_letters[0].resource_manager_id
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = azurerm_eventgrid_system_topic.acs[0].identity[0].principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+resource "azurerm_eventgrid_system_topic_event_subscription" "acs_to_function" {
+  count                = var.delivery_events ? 1 : 0
+  name                 = "${var.name}-acs-to-function"
+  system_topic         = azurerm_eventgrid_system_topic.acs[0].name
+  resource_group_name  = azurerm_resource_group.main.name
+  included_event_types = local.acs_event_types
+
+  # Event Grid signs in to the function with its system key: no key in this configuration.
+  azure_function_endpoint {
+    function_id          = "${azurerm_function_app_flex_consumption.main.id}/functions/${local.acs_events_function}"
+    max_events_per_batch = 1
+  }
+
+  # Event Grid retries with backoff until either bound is reached, then dead-letters the event.
+  retry_policy {
+    max_delivery_attempts = var.events_max_delivery_attempts
+    event_time_to_live    = var.events_time_to_live_minutes
+  }
+
+  dead_letter_identity {
+    type = "SystemAssigned"
+  }
+
+  storage_blob_dead_letter_destination {
+    storage_account_id          = azurerm_storage_account.main.id
+    storage_blob_container_name = azurerm_storage_container.events_dead_letters[0].name
+  }
+
+  depends_on = [azurerm_role_assignment.events_dead_letter_writer]
+}
+
+# An event that reached the dead-letter container was not applied: the suppression list may lack a bounce.
+resource "azurerm_monitor_metric_alert" "events_dead_lettered" {
+  count               = var.delivery_events ? 1 : 0
+  name                = "${var.name}-events-dead-lettered"
+  resource_group_name = azurerm_resource_group.main.name
+  scopes              = [azurerm_eventgrid_system_topic.acs[0].id]
+  description         = "ACS delivery events were dead-lettered to the ${azurerm_storage_account.main.name}/event-dead-letters container: the function kept failing on them."
+  severity            = 2
+  frequency           = "PT5M"
+  window_size         = "PT5M"
+  tags                = var.tags
+
+  criteria {
+    metric_namespace = "Microsoft.EventGrid/systemTopics"
+    metric_name      = "DeadLetteredCount"
+    aggregation      = "Total"
+    operator         = "GreaterThan"
+    threshold        = 0
+  }
+
+  action {
+    action_group_id = azurerm_monitor_action_group.alerts.id
+  }
 }
 
 # ---------------------------------------------------------------------------------------------------------------

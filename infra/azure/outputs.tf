@@ -70,3 +70,13 @@ output "email_domain_verification_records" {
   description = "DNS records (domain, SPF, DKIM, DKIM2, DMARC) to publish for a custom domain before verifying it."
   value       = azurerm_email_communication_service_domain.main.verification_records
 }
+
+output "events_url" {
+  description = "POST delivery events here with a function key (?code= for an Event Grid webhook; x-functions-key otherwise): /v1/events/acs, /v1/events/dsn, ..."
+  value       = "https://${azurerm_function_app_flex_consumption.main.default_hostname}/v1/events"
+}
+
+output "events_dead_letter_container" {
+  description = "Blob container of the ACS events Event Grid gave up on (null unless delivery_events)."
+  value       = var.delivery_events ? azurerm_storage_container.events_dead_letters[0].name : null
+}

@@ -46,6 +46,45 @@ variable "acs_sends_per_minute" {
   }
 }
 
+variable "delivery_events" {
+  description = "Deliver ACS email events (delivery reports, engagement) to the acs-events function through an Event Grid system topic, with retries, dead-lettering to a blob container and an alert. Set to true on a second apply, after the code is deployed: Event Grid checks that the function exists when it creates the subscription."
+  type        = bool
+  default     = false
+}
+
+variable "communication_service_id" {
+  description = "Resource ID of the Communication Service whose email events the function takes in, when it is not this module's own (e.g. one that sends for another deployment). Null: this module's azurerm_communication_service.main. A Communication Service has one Event Grid system topic; import an existing one instead of making a second."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.communication_service_id == null || can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.Communication/communicationServices/[^/]+$", var.communication_service_id))
+    error_message = "communication_service_id must be the resource ID of a Communication Service (/subscriptions/.../providers/Microsoft.Communication/communicationServices/<name>)."
+  }
+}
+
+variable "events_max_delivery_attempts" {
+  description = "Event Grid's delivery attempts for one event (1-30) before it is dead-lettered; attempts back off from 10 seconds to 12 hours."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.events_max_delivery_attempts >= 1 && var.events_max_delivery_attempts <= 30
+    error_message = "events_max_delivery_attempts must be from 1 to 30."
+  }
+}
+
+variable "events_time_to_live_minutes" {
+  description = "How long Event Grid keeps trying one event, in minutes (1-1440), before it is dead-lettered."
+  type        = number
+  default     = 1440
+
+  validation {
+    condition     = var.events_time_to_live_minutes >= 1 && var.events_time_to_live_minutes <= 1440
+    error_message = "events_time_to_live_minutes must be from 1 to 1440."
+  }
+}
+
 variable "mailroute_config" {
   description = "The routing configuration (JSON or YAML text; secret references only, as { env: NAME }) for the MAILROUTE_CONFIG app setting. Null: one ACS API entry whose connection string comes from Key Vault, paced at acs_sends_per_minute."
   type        = string

@@ -34,6 +34,9 @@ locals {
   )
   compartment         = "compartment id ${var.compartment_ocid}"
   connector_principal = "request.principal.type = 'serviceconnector', request.principal.compartment.id = '${var.compartment_ocid}'"
+
+  # Delivery events: the Email Delivery logs of this module's email domain, or of the one given.
+  email_domain_id = var.email_domain_id != null ? var.email_domain_id : oci_email_email_domain.mailroute.id
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -271,6 +274,86 @@ resource "oci_email_sender" "mailroute" {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# Delivery events: the email domain's Email Delivery logs (accepted, relayed) -> Connector Hub -> the function,
+# which applies them to the suppression list in the state store. Connector Hub has no dead-letter queue for a
+# functions target (README.md, "Delivery events").
+# ---------------------------------------------------------------------------------------------------------------
+
+resource "oci_logging_log_group" "email_events" {
+  count          = var.delivery_events ? 1 : 0
+  compartment_id = var.compartment_ocid
+  display_name   = "${var.name_prefix}-email-events"
+  description    = "mailroute: Email Delivery logs of the sending domain, read by the delivery events connector"
+}
+
+# Submissions the service accepted or refused (a suppressed or invalid recipient, a limit reached).
+resource "oci_logging_log" "email_accepted" {
+  count              = var.delivery_events ? 1 : 0
+  display_name       = "${var.name_prefix}-outbound-accepted"
+  log_group_id       = oci_logging_log_group.email_events[0].id
+  log_type           = "SERVICE"
+  is_enabled         = true
+  retention_duration = var.events_log_retention_days
+  configuration {
+    compartment_id = var.compartment_ocid
+    source {
+      source_type = "OCISERVICE"
+      service     = "emaildelivery"
+      resource    = local.email_domain_id
+      category    = "outboundaccepted"
+    }
+  }
+}
+
+# What became of each relayed message: relayed, bounced, complained about, opened, clicked, unsubscribed.
+resource "oci_logging_log" "email_relayed" {
+  count              = var.delivery_events ? 1 : 0
+  display_name       = "${var.name_prefix}-outbound-relayed"
+  log_group_id       = oci_logging_log_group.email_events[0].id
+  log_type           = "SERVICE"
+  is_enabled         = true
+  retention_duration = var.events_log_retention_days
+  configuration {
+    compartment_id = var.compartment_ocid
+    source {
+      source_type = "OCISERVICE"
+      service     = "emaildelivery"
+      resource    = local.email_domain_id
+      category    = "outboundrelayed"
+    }
+  }
+}
+
+# Connector Hub: both logs -> the function, in batches (a JSON array of log records). It invokes the function under
+# the policy's Connector Hub statements (use fn-function, fn-invocation), the same as the send-queue connector.
+resource "oci_sch_service_connector" "email_events_to_function" {
+  count          = var.delivery_events ? 1 : 0
+  compartment_id = var.compartment_ocid
+  display_name   = "${var.name_prefix}-email-events-to-function"
+  description    = "mailroute: Email Delivery logs (accepted, relayed) to the function, for the suppression list"
+  source {
+    kind = "logging"
+    log_sources {
+      compartment_id = var.compartment_ocid
+      log_group_id   = oci_logging_log_group.email_events[0].id
+      log_id         = oci_logging_log.email_accepted[0].id
+    }
+    log_sources {
+      compartment_id = var.compartment_ocid
+      log_group_id   = oci_logging_log_group.email_events[0].id
+      log_id         = oci_logging_log.email_relayed[0].id
+    }
+  }
+  target {
+    kind              = "functions"
+    function_id       = oci_functions_function.mailroute.id
+    batch_size_in_num = var.events_batch_size
+    batch_time_in_sec = var.connector_batch_seconds
+  }
+  depends_on = [oci_identity_policy.mailroute]
+}
+
+# ---------------------------------------------------------------------------------------------------------------
 # Identity: the function's resource principal, and least-privilege policies in the compartment only.
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -292,7 +375,8 @@ resource "oci_identity_policy" "mailroute" {
     "allow dynamic-group ${oci_identity_dynamic_group.function.name} to use queue-push in ${local.compartment} where any {target.queue.id = '${oci_queue_queue.send.id}', target.queue.id = '${oci_queue_queue.failed.id}'}",
     # GetSecretBundle on exactly the secrets it needs (the Redis URL's among them), each by its OCID.
     "allow dynamic-group ${oci_identity_dynamic_group.function.name} to read secret-bundles in ${local.compartment} where any {${join(", ", [for id in local.readable_secret_ids : "target.secret.id = '${id}'"])}}",
-    # Connector Hub (connectors of this compartment): read and consume the send queue, invoke the function.
+    # Connector Hub (connectors of this compartment): read and consume the send queue, invoke the function (with a
+    # send-queue batch, or with Email Delivery log records: the delivery events connector).
     "allow any-user to {QUEUE_READ, QUEUE_CONSUME} in ${local.compartment} where all {${local.connector_principal}, target.queue.id = '${oci_queue_queue.send.id}'}",
     "allow any-user to use fn-function in ${local.compartment} where all {${local.connector_principal}}",
     "allow any-user to use fn-invocation in ${local.compartment} where all {${local.connector_principal}}",

@@ -64,3 +64,13 @@ output "redis_cluster_id" {
   description = "OCID of the OCI Cache cluster made here (null with redis_url_secret_id or redis_enabled = false)."
   value       = local.redis_create ? oci_redis_redis_cluster.state[0].id : null
 }
+
+output "email_events_log_group_id" {
+  description = "OCID of the log group holding the Email Delivery logs the delivery events come from (null without delivery_events)."
+  value       = var.delivery_events ? oci_logging_log_group.email_events[0].id : null
+}
+
+output "email_events_connector_id" {
+  description = "OCID of the Connector Hub connector from the Email Delivery logs to the function (null without delivery_events)."
+  value       = var.delivery_events ? oci_sch_service_connector.email_events_to_function[0].id : null
+}

@@ -210,3 +210,35 @@ variable "redis_software_version" {
   default     = "REDIS_7_0"
   description = "OCI Cache engine version (software_version), such as REDIS_7_0, V7_0_5 or VALKEY_7_2."
 }
+
+variable "delivery_events" {
+  type        = bool
+  default     = true
+  description = "Take in delivery events: enable the email domain's Email Delivery logs (outboundaccepted, outboundrelayed) in a log group, and a Connector Hub connector from them to the function, which applies bounces, complaints and unsubscribes to the suppression list every provider shares. false: none of these are made."
+}
+
+variable "email_domain_id" {
+  type        = string
+  default     = null
+  description = "OCID of the Email Delivery email domain whose logs carry the events, when it is not this module's own (a domain another deployment sends from). Null: this module's oci_email_email_domain.mailroute. The domain must be in compartment_ocid."
+  validation {
+    condition     = var.email_domain_id == null || can(regex("^ocid1\\.emaildomain\\.", var.email_domain_id))
+    error_message = "email_domain_id must be an email domain OCID (ocid1.emaildomain...)."
+  }
+}
+
+variable "events_log_retention_days" {
+  type        = number
+  default     = 30
+  description = "How long OCI Logging keeps the Email Delivery logs, in days (30 to 180, a multiple of 30): the window in which events Connector Hub could not deliver can still be replayed."
+  validation {
+    condition     = var.events_log_retention_days >= 30 && var.events_log_retention_days <= 180 && var.events_log_retention_days % 30 == 0
+    error_message = "events_log_retention_days must be 30, 60, 90, 120, 150 or 180."
+  }
+}
+
+variable "events_batch_size" {
+  type        = number
+  default     = 100
+  description = "Log records per invocation of the delivery events connector (batch_size_in_num); a partly filled batch waits connector_batch_seconds. Events are applied one by one within a batch, so a large batch only costs time."
+}

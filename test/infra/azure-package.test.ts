@@ -39,9 +39,9 @@ describe('the Azure function app build', () => {
       cwd: tmpdir(),
       env: { PATH: process.env.PATH ?? '' },
     });
-    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual(['httpApi', 'sendQueuedMessage']);
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual(['acsEvents', 'httpApi', 'sendQueuedMessage']);
     // Outside the host, @azure/functions says it skips each registration: one per function.
-    for (const name of ['send-queue', 'http-send', 'http-healthz'])
+    for (const name of ['send-queue', 'http-send', 'http-healthz', 'http-events', 'acs-events'])
       expect(stderr).toContain(`register function "${name}"`);
   });
 });

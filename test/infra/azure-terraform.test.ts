@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { parse } from '@cdktf/hcl2json';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  ACS_EVENT_TYPES,
+  ACS_EVENTS_FUNCTION,
   FAILED_QUEUE_SETTING,
   HTTP_ROUTES,
   SEND_QUEUE_SETTING,
@@ -167,6 +169,11 @@ describe('infra/azure Terraform', () => {
           ref('data.azurerm_client_config.current.object_id'),
         ],
         ['Key Vault Secrets User', ref('azurerm_key_vault.main.id'), 'app'],
+        [
+          'Storage Blob Data Contributor',
+          ref('azurerm_storage_container.events_dead_letters[0].resource_manager_id'),
+          ref('azurerm_eventgrid_system_topic.acs[0].identity[0].principal_id'),
+        ],
         ['Storage Blob Data Owner', ref('azurerm_storage_account.main.id'), 'app'],
         ['Storage Queue Data Contributor', ref('azurerm_storage_account.main.id'), 'app'],
         ['Storage Table Data Contributor', ref('azurerm_storage_account.main.id'), 'app'],
@@ -206,6 +213,74 @@ describe('infra/azure Terraform', () => {
     expect(functionApp().site_config[0].application_insights_connection_string).toBe(
       ref('azurerm_application_insights.main.connection_string'),
     );
+  });
+
+  it('delivery events: an Event Grid system topic on the Communication Service, only when delivery_events is set', () => {
+    const topic = resource('azurerm_eventgrid_system_topic', 'acs');
+    expect(topic).toMatchObject({
+      count: ref('var.delivery_events ? 1 : 0'),
+      location: 'global',
+      topic_type: 'Microsoft.Communication.CommunicationServices',
+      source_resource_id: ref('local.communication_service_id'),
+      identity: [{ type: 'SystemAssigned' }],
+    });
+    // This module's Communication Service unless another is given.
+    expect(local('communication_service_id')).toBe(
+      ref('coalesce(var.communication_service_id, azurerm_communication_service.main.id)'),
+    );
+    expect(tf.variable.delivery_events?.[0]).toMatchObject({ type: ref('bool'), default: false });
+    expect(tf.variable.communication_service_id?.[0]?.default).toBeNull();
+    for (const [type, name] of [
+      ['azurerm_eventgrid_system_topic_event_subscription', 'acs_to_function'],
+      ['azurerm_storage_container', 'events_dead_letters'],
+      ['azurerm_role_assignment', 'events_dead_letter_writer'],
+      ['azurerm_monitor_metric_alert', 'events_dead_lettered'],
+    ] as const) {
+      expect(resource(type, name).count, `${type}.${name}`).toBe(ref('var.delivery_events ? 1 : 0'));
+    }
+  });
+
+  it('the subscription delivers the two ACS email event types to the Event Grid trigger the code registers', () => {
+    const subscription = resource('azurerm_eventgrid_system_topic_event_subscription', 'acs_to_function');
+    expect(subscription.system_topic).toBe(ref('azurerm_eventgrid_system_topic.acs[0].name'));
+    expect(subscription.included_event_types).toBe(ref('local.acs_event_types'));
+    expect(local('acs_event_types')).toEqual([...ACS_EVENT_TYPES]);
+    expect(local('acs_events_function')).toBe(ACS_EVENTS_FUNCTION);
+    expect(subscription.azure_function_endpoint[0]).toMatchObject({
+      function_id: `${ref('azurerm_function_app_flex_consumption.main.id')}/functions/${ref('local.acs_events_function')}`,
+      max_events_per_batch: 1,
+    });
+    // Retried with backoff, then dead-lettered to a blob container of the module's storage account.
+    expect(subscription.retry_policy[0]).toEqual({
+      max_delivery_attempts: ref('var.events_max_delivery_attempts'),
+      event_time_to_live: ref('var.events_time_to_live_minutes'),
+    });
+    expect(tf.variable.events_max_delivery_attempts?.[0]?.default).toBe(30);
+    expect(tf.variable.events_time_to_live_minutes?.[0]?.default).toBe(1440);
+    expect(subscription.storage_blob_dead_letter_destination[0]).toEqual({
+      storage_account_id: ref('azurerm_storage_account.main.id'),
+      storage_blob_container_name: ref('azurerm_storage_container.events_dead_letters[0].name'),
+    });
+    expect(subscription.dead_letter_identity[0]).toEqual({ type: 'SystemAssigned' });
+    expect(subscription.depends_on).toContain(ref('azurerm_role_assignment.events_dead_letter_writer'));
+    expect(resource('azurerm_storage_container', 'events_dead_letters')).toMatchObject({
+      storage_account_id: ref('azurerm_storage_account.main.id'),
+      container_access_type: 'private',
+    });
+  });
+
+  it('alerts when an event is dead-lettered, through the same action group', () => {
+    const alert = resource('azurerm_monitor_metric_alert', 'events_dead_lettered');
+    expect(alert.scopes).toEqual([ref('azurerm_eventgrid_system_topic.acs[0].id')]);
+    expect(alert.criteria[0]).toMatchObject({
+      metric_namespace: 'Microsoft.EventGrid/systemTopics',
+      metric_name: 'DeadLetteredCount',
+      operator: 'GreaterThan',
+      threshold: 0,
+    });
+    expect(alert.action[0].action_group_id).toBe(ref('azurerm_monitor_action_group.alerts.id'));
+    // The HTTP route for events is function-key protected like the others.
+    expect(HTTP_ROUTES['http-events']).toMatchObject({ route: 'v1/events/{source}', authLevel: 'function' });
   });
 
   it('every variable used is declared with a description and documented in README.md; every declared one is used', () => {

@@ -85,9 +85,12 @@ describe('infra/oci Terraform', () => {
   });
 
   it('the connector reads the send queue and invokes the function, in batches, after the policy exists', () => {
-    const connectors = Object.values(tf.resource.oci_sch_service_connector ?? {}).flat();
-    expect(connectors).toHaveLength(1);
-    const connector = connectors[0]!;
+    // The send queue's connector; the other one carries delivery events (below).
+    expect(Object.keys(tf.resource.oci_sch_service_connector ?? {}).sort()).toEqual([
+      'email_events_to_function',
+      'queue_to_function',
+    ]);
+    const connector = resource('oci_sch_service_connector', 'queue_to_function');
     const source = single(connector.source);
     expect(source).toMatchObject({ kind: 'plugin', plugin_name: 'QueueSource' });
     expect(source.config_map).toMatch(/^\$\{jsonencode\(\{\s*queueId\s*=\s*oci_queue_queue\.send\.id\s*\}\)\}$/);
@@ -318,5 +321,88 @@ describe('infra/oci Terraform: the Redis state store (OCI Cache)', () => {
     expect(readme).toMatch(/sent twice/);
     expect(readme).toContain('MAILROUTE_STORE_REDIS_URL_SECRET');
     expect(readme).toContain('redis_url_secret_id');
+  });
+});
+
+describe('infra/oci Terraform: delivery events (Email Delivery logs -> Connector Hub -> the function)', () => {
+  const EVENT_PARTS = [
+    ['oci_logging_log_group', 'email_events'],
+    ['oci_logging_log', 'email_accepted'],
+    ['oci_logging_log', 'email_relayed'],
+    ['oci_sch_service_connector', 'email_events_to_function'],
+  ] as const;
+  const eventCounts = (given: Record<string, unknown>) =>
+    EVENT_PARTS.map(([type, name]) => Number(evaluate(resource(type, name).count, given)));
+
+  it("by default: the two Email Delivery service logs of the module's email domain, in a log group of their own", () => {
+    expect(single(tf.variable.delivery_events)).toMatchObject({ type: '${bool}', default: true });
+    expect(eventCounts({})).toEqual([1, 1, 1, 1]);
+    expect(eventCounts({ delivery_events: false })).toEqual([0, 0, 0, 0]);
+    for (const [name, category] of [
+      ['email_accepted', 'outboundaccepted'],
+      ['email_relayed', 'outboundrelayed'],
+    ] as const) {
+      const log = resource('oci_logging_log', name);
+      expect(log).toMatchObject({
+        log_group_id: '${oci_logging_log_group.email_events[0].id}',
+        log_type: 'SERVICE',
+        is_enabled: true,
+        retention_duration: '${var.events_log_retention_days}',
+      });
+      expect(single(single(log.configuration).source)).toEqual({
+        source_type: 'OCISERVICE',
+        service: 'emaildelivery',
+        resource: '${local.email_domain_id}',
+        category,
+      });
+    }
+    // The module's own email domain unless another is given.
+    expect(locals.email_domain_id).toBe(
+      '${var.email_domain_id != null ? var.email_domain_id : oci_email_email_domain.mailroute.id}',
+    );
+    expect(evaluate(locals.email_domain_id!, {})).toBe('oci_email_email_domain.mailroute.id');
+    const given = 'ocid1.emaildomain.oc1.eu-frankfurt-1.amaaaaaaotherdomain';
+    expect(evaluate(locals.email_domain_id!, { email_domain_id: given })).toBe(given);
+    expect(single(tf.variable.email_domain_id).validation[0].condition).toContain('ocid1\\\\.emaildomain');
+  });
+
+  it('a connector from both logs to the function, after the policy that lets connectors invoke it', () => {
+    const connector = resource('oci_sch_service_connector', 'email_events_to_function');
+    const source = single(connector.source);
+    expect(source.kind).toBe('logging');
+    expect(source.log_sources).toEqual([
+      {
+        compartment_id: '${var.compartment_ocid}',
+        log_group_id: '${oci_logging_log_group.email_events[0].id}',
+        log_id: '${oci_logging_log.email_accepted[0].id}',
+      },
+      {
+        compartment_id: '${var.compartment_ocid}',
+        log_group_id: '${oci_logging_log_group.email_events[0].id}',
+        log_id: '${oci_logging_log.email_relayed[0].id}',
+      },
+    ]);
+    expect(single(connector.target)).toEqual({
+      kind: 'functions',
+      function_id: '${oci_functions_function.mailroute.id}',
+      batch_size_in_num: '${var.events_batch_size}',
+      batch_time_in_sec: '${var.connector_batch_seconds}',
+    });
+    expect(connector.depends_on).toContain('${oci_identity_policy.mailroute}');
+    // Connector Hub (connectors of the compartment) may invoke the function: the statements the queue connector uses.
+    const all = statements();
+    const connectors =
+      "request.principal.type = 'serviceconnector', request.principal.compartment.id = '${var.compartment_ocid}'";
+    for (const verb of ['use fn-function', 'use fn-invocation']) {
+      expect(all).toContain(
+        `allow any-user to ${verb} in compartment id \${var.compartment_ocid} where all {${connectors}}`,
+      );
+    }
+  });
+
+  it('the README says there is no dead-letter queue for a functions target, and how to replay from the logs', () => {
+    expect(readme).toMatch(/no dead-letter queue/i);
+    expect(readme).toContain('events_log_retention_days');
+    expect(readme).toMatch(/search-logs/);
   });
 });
