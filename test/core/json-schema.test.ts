@@ -38,6 +38,8 @@ describe('committed JSON Schema', () => {
     expect(schema.properties.type.enum).toEqual([...EVENT_TYPES]);
     expect(schema.required).toEqual(expect.arrayContaining(['type', 'provider', 'eventTime']));
     expect(schema.additionalProperties).toBe(false);
-    expect(mailEventSchema.safeParse({ type: 'bounced', provider: 'ses', eventTime: 'x', bounceType: 'maybe' }).success).toBe(false);
+    expect(
+      mailEventSchema.safeParse({ type: 'bounced', provider: 'ses', eventTime: 'x', bounceType: 'maybe' }).success,
+    ).toBe(false);
   });
 });
