@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -161,3 +161,25 @@ describe('one list for every process in a directory', () => {
     expect(JSON.parse(failed.stdout).error.code).toBe('SUPPRESSED');
   });
 });
+
+const SAMPLES = new URL('../../../shared/fixtures/events/', import.meta.url);
+const sampleFiles = existsSync(SAMPLES) ? readdirSync(SAMPLES) : [];
+const sourceOf = (file: string) =>
+  file.startsWith('ses-') ? 'ses' : file.startsWith('dsn-') ? 'dsn' : file.includes('eventgrid') ? 'acs' : undefined;
+
+describe.skipIf(!existsSync(SAMPLES))(
+  `the official samples through the CLI (skipped when ${SAMPLES.pathname} is absent)`,
+  () => {
+    // The .http files are whole SNS HTTP requests whose signatures the publisher truncated: they cannot verify.
+    // The validation response is what the endpoint answers, not an event.
+    const events = sampleFiles.filter((f) => sourceOf(f) && !f.endsWith('.http') && !f.endsWith('-response.json'));
+    it.each(events)('%s', async (file) => {
+      const code = await cli('events', 'ingest', '--source', sourceOf(file)!, new URL(file, SAMPLES).pathname);
+      expect(code).toBe(0);
+      const events = lines.map((l) => JSON.parse(l));
+      if (file.startsWith('eventgrid-subscription-validation')) expect(events).toEqual([]);
+      else expect(events.length).toBeGreaterThan(0);
+      for (const event of events) expect(event.type).toMatch(/^[a-z]+$/);
+    });
+  },
+);
