@@ -145,6 +145,16 @@ describe('a hard bounce on SES, then a send through a route whose first provider
     expect(acsSent('third')).toHaveLength(0);
     expect((await ses.store()).emails.filter((e) => e.subject === 'third')).toHaveLength(0);
 
+    // Whatever entry or route a send names, the list is the same.
+    for (const via of [{ provider: 'ses' }, { provider: 'acs' }, { route: 'ses-first' }]) {
+      const error = await mailer
+        .send({ from: 'app@example.com', to: ['gone@example.net'], subject: 'via', text: 'hi' }, via)
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SuppressedRecipientsError);
+    }
+    expect(acsSent('via')).toHaveLength(0);
+    expect((await ses.store()).emails.filter((e) => e.subject === 'via')).toHaveLength(0);
+
     // The override: a password reset after the user fixed their mailbox.
     const forced = await mailer.send(
       { from: 'app@example.com', to: ['gone@example.net'], subject: 'reset', text: 'hi', suppression: 'ignore' },
