@@ -56,6 +56,16 @@ const notification = (message: unknown, options: Parameters<SnsSigner['sign']>[1
 /** A snapshot of every record in the store: a refused event must leave it exactly as it was. */
 const snapshot = async () => JSON.stringify((await store.list!('')).records.map((r) => [r.key, r.value]));
 
+/** The official SNS HTTP requests (`.http`: request line, headers, blank line, body), when the samples are there. */
+const httpSamples = existsSync(SAMPLES)
+  ? readdirSync(SAMPLES)
+      .filter((f) => f.endsWith('.http'))
+      .map((file) => {
+        const text = readFileSync(new URL(file, SAMPLES), 'utf8');
+        return { file, envelope: JSON.parse(text.slice(text.search(/\r?\n\r?\n/)).trim()) as Record<string, string> };
+      })
+  : [];
+
 beforeAll(async () => {
   signer = await startSnsSigner(TOPIC);
   store = new MemoryStore();
@@ -63,7 +73,10 @@ beforeAll(async () => {
   const config = validateConfig(
     {
       providers: [{ name: 'local', provider: 'local', mode: 'api', outboxDir: '.mailroute/test-events-outbox' }],
-      events: { sns: { topicArns: [TOPIC] }, webhookSecret: { env: 'MR_EVENTS_SECRET' } },
+      events: {
+        sns: { topicArns: [TOPIC, ...new Set(httpSamples.map((h) => h.envelope.TopicArn!))] },
+        webhookSecret: { env: 'MR_EVENTS_SECRET' },
+      },
     },
     'test',
     builtInProviders,
@@ -315,6 +328,25 @@ describe.skipIf(!existsSync(SAMPLES))(
         expect(answer.body.events).toBe([JSON.parse(read(file))].flat().length);
       },
     );
+
+    // The published signatures were truncated: each request is signed again by the test key, every other field
+    // as published, so its shape goes through the route as SNS would send it.
+    it.each(httpSamples)('$file, signed again by the test key', async ({ envelope }) => {
+      const { Signature: _, SigningCertURL: __, SignatureVersion: ___, UnsubscribeURL: ____, ...fields } = envelope;
+      const signed = signer.sign(fields as Parameters<SnsSigner['sign']>[0]);
+      const before = confirmations.length;
+      const answer = await post('/v1/events/ses', JSON.stringify(signed), { 'x-amz-sns-message-type': envelope.Type! });
+      if (envelope.Type === 'Notification') {
+        // A topic's plain message ("Hello world!") is no SES event: refused, nothing applied.
+        expect(answer.status).toBe(400);
+        expect(answer.body.error.code).toBe('EVENT_REJECTED');
+      } else {
+        expect(answer.status).toBe(200);
+        const confirmed = envelope.Type === 'SubscriptionConfirmation';
+        expect(answer.body).toMatchObject({ ok: true, confirmed, topicArn: envelope.TopicArn });
+        expect(confirmations.slice(before)).toEqual(confirmed ? [envelope.SubscribeURL] : []);
+      }
+    });
 
     it.each(files.filter((f) => /^dsn-.*\.eml$/.test(f)))('%s', async (file) => {
       const answer = await post(`/v1/events/dsn?secret=${SECRET}`, read(file), { 'content-type': 'message/rfc822' });
