@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { APIGatewayProxyStructuredResultV2, Context, SNSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { IntakeOptions } from '../../core/events/intake.ts';
@@ -298,3 +299,20 @@ describe('events function: POST /v1/events/ses over a function URL', () => {
     expect(emf().refused.ses).toMatchObject({ EventsRefused: 1 });
   });
 });
+
+const SAMPLES = new URL('../../../shared/fixtures/events/', import.meta.url);
+
+describe.skipIf(!existsSync(SAMPLES))(
+  `events function: the official SES samples, each in a signed SNS record (skipped when ${SAMPLES.pathname} is absent)`,
+  () => {
+    const files = existsSync(SAMPLES) ? readdirSync(SAMPLES).filter((f) => /^ses-sns-.*\.json$/.test(f)) : [];
+    it('applies every one, none refused', async () => {
+      const handler = await coldEvents();
+      const records = files.map((f) => notification(JSON.parse(readFileSync(new URL(f, SAMPLES), 'utf8'))));
+      const result = (await handler(snsEvent(...records), lambdaContext('mailroute-events'))) as Record<string, number>;
+      expect(files.length).toBeGreaterThan(10);
+      expect(result.refused).toBe(0);
+      expect(result.events).toBeGreaterThanOrEqual(files.length);
+    });
+  },
+);
