@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { type EventGridEvent, HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import type { Mailer } from '../../core/mailer.ts';
 import { ACS_EVENT_TYPES, ACS_EVENTS_FUNCTION, HTTP_ROUTES } from '../../functions/azure/bindings.ts';
 import { type AzureWorld, captureContextLogs, startAzureWorld } from './azure-world.ts';
@@ -188,3 +190,23 @@ describe('HTTP function: POST /v1/events/acs', () => {
     expect(answer).toEqual({ status: 200, body: { validationResponse: '512d38b6-c7b8-40c8-89fe-f46f9e9622b6' } });
   });
 });
+
+const SAMPLES = new URL('../../../shared/fixtures/events/', import.meta.url);
+
+describe.skipIf(!existsSync(SAMPLES))(
+  `Event Grid trigger: the official ACS samples, one event per invocation (skipped when ${SAMPLES.pathname} is absent)`,
+  () => {
+    const files = existsSync(SAMPLES) ? readdirSync(SAMPLES).filter((f) => /^acs-eventgrid-.*\.json$/.test(f)) : [];
+    // YAML reads the docs sample that has a trailing comma (not strict JSON as published).
+    const events = files.flatMap(
+      (f) => [parseYaml(readFileSync(new URL(f, SAMPLES), 'utf8'))].flat() as EventGridEvent[],
+    );
+    it.each(events.map((event, i) => [i, event.eventType, event] as const))(
+      'event %i (%s) is applied',
+      async (_, __, event) => {
+        const trigger = await cold<Trigger>('events', 'acsEvents');
+        await expect(trigger(event, logs.context(ACS_EVENTS_FUNCTION))).resolves.toBeUndefined();
+      },
+    );
+  },
+);
