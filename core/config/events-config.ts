@@ -39,6 +39,42 @@ export const eventsFields = {
         .describe(
           'Reference to the secret an HTTP event intake other than SNS requires (Event Grid, OCI, DSN): `?secret=` in the URL or `Authorization: Bearer`. SNS messages are verified by their signature instead.',
         ),
+      eventGridEntra: z
+        .object({
+          tenantId: z
+            .string()
+            .regex(
+              /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
+              'must be the Microsoft Entra tenant ID (a GUID), not a domain name',
+            )
+            .describe(
+              "The Microsoft Entra tenant of the webhook's application: a token must be issued by it (`iss` `https://login.microsoftonline.com/<tenant>/v2.0` or `https://sts.windows.net/<tenant>/`, and `tid`).",
+            ),
+          audience: z
+            .string()
+            .min(1)
+            .describe(
+              "The token's expected `aud`: the webhook application's Application ID URI or client ID, as given to the event subscription (v2 tokens always carry the client ID).",
+            ),
+          jwksUri: z
+            .url({ protocol: /^https?$/ })
+            .optional()
+            .describe(
+              "Where the tenant's signing keys are fetched (default `https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys`); fetched once and cached, again for an unknown key ID at most every 30 s.",
+            ),
+          requiredRole: z
+            .string()
+            .min(1)
+            .optional()
+            .describe(
+              "The app role the token's `roles` must include: the one assigned to Event Grid's service principal on the webhook's application (default 'AzureEventGridSecureWebhookSubscriber').",
+            ),
+        })
+        .strict()
+        .optional()
+        .describe(
+          'Take Event Grid deliveries to `/v1/events/acs` authenticated by Microsoft Entra: a subscription set to "Use Microsoft Entra authentication" sends `Authorization: Bearer <token>`, verified here (RS256 signature from the tenant\'s keys, issuer, audience, expiry with 5 minutes of clock skew, app role). `events.webhookSecret` still works beside it.',
+        ),
       stats: z
         .boolean()
         .optional()

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { resolveSecret } from '../config/config.ts';
 import { EventRejectedError } from '../errors.ts';
 import type { Mailer } from '../mailer.ts';
+import { looksLikeJwt, verifyEventGridToken } from './entra.ts';
 import { EVENT_SOURCES, type EventSource, type MailEvent } from './event.ts';
 import type { AppliedEvent } from './mail-events.ts';
 import { confirmSubscription, snsMessage, verifySnsEnvelope } from './sns.ts';
@@ -58,7 +59,7 @@ export async function ingestEvents(
   options: IntakeOptions = {},
 ): Promise<IntakeAnswer> {
   if (source === 'dsn') {
-    authenticate(mailer, source, request, options);
+    await authenticate(mailer, source, request, options);
     return applied(mailer, await dsnEvents(request.body));
   }
   return ingestPayload(mailer, source, parseBody(source, request), request, options);
@@ -73,7 +74,7 @@ export async function ingestPayload(
   options: IntakeOptions = {},
 ): Promise<IntakeAnswer> {
   if (source === 'ses') return ingestSes(mailer, payload, request, options);
-  authenticate(mailer, source, request, options);
+  await authenticate(mailer, source, request, options);
   if (source === 'oci') return applied(mailer, ociLogEvents(payload));
   const { validationCode, events } = eventGridEvents(payload);
   if (validationCode !== undefined) {
@@ -135,25 +136,41 @@ function topicArns(mailer: Mailer, env: NodeJS.ProcessEnv = process.env): string
 
 /**
  * An unauthenticated request must present `events.webhookSecret`, as `?secret=` (Event Grid webhooks can only carry
- * it in the URL) or `Authorization: Bearer`; compared in constant time.
+ * it in the URL) or `Authorization: Bearer`; compared in constant time. For `acs` with `events.eventGridEntra`, a
+ * bearer token that is a JWT is verified as Event Grid's Microsoft Entra token instead (core/events/entra.ts): a
+ * bad one is refused whatever else the request carries.
  */
-function authenticate(
+async function authenticate(
   mailer: Mailer,
   source: EventSource,
   request: Omit<EventRequest, 'body'>,
   options: IntakeOptions,
-) {
+): Promise<void> {
   if (request.authenticated) return;
+  const bearer = /^Bearer\s+(.+)$/i.exec(request.headers?.authorization ?? '')?.[1];
+  const entra = source === 'acs' ? mailer.config.events?.eventGridEntra : undefined;
+  if (entra && bearer !== undefined && looksLikeJwt(bearer)) {
+    await verifyEventGridToken(bearer, entra);
+    return;
+  }
   const ref = mailer.config.events?.webhookSecret;
   if (!ref) {
+    if (entra) {
+      throw new EventRejectedError(
+        source,
+        'no Microsoft Entra bearer token (events.eventGridEntra): set "Use Microsoft Entra authentication" on the Event Grid subscription, or set events.webhookSecret',
+        401,
+      );
+    }
     throw new EventRejectedError(
       source,
-      `set events.webhookSecret to take ${source} events over HTTP (the endpoint must not accept them from anyone)`,
+      source === 'acs'
+        ? "set events.webhookSecret (a secret in the URL) or events.eventGridEntra (Event Grid's Microsoft Entra token) to take acs events over HTTP (the endpoint must not accept them from anyone)"
+        : `set events.webhookSecret to take ${source} events over HTTP (the endpoint must not accept them from anyone)`,
       401,
     );
   }
   const expected = resolveSecret(ref, 'events.webhookSecret', options.env);
-  const bearer = /^Bearer\s+(.+)$/i.exec(request.headers?.authorization ?? '')?.[1];
   const given = request.query?.secret ?? bearer;
   const digest = (s: string) => createHash('sha256').update(s).digest();
   if (given === undefined || !timingSafeEqual(digest(given), digest(expected))) {
