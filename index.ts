@@ -109,6 +109,18 @@ export async function send(message: unknown, options?: SendOptions): Promise<Sen
   return (await defaultMailer).send(message, options);
 }
 
+/**
+ * Makes `send()` use this mailer (a test mailer from `mailroute/testing`, one built with your own options), or,
+ * with none, the one built from the discovered configuration again. The mailer it replaces is not closed.
+ *
+ * @example
+ * const { mailer, outbox } = createTestMailer();
+ * useMailer(mailer); // the code under test calls send()
+ */
+export function useMailer(mailer?: Mailer | Promise<Mailer>): void {
+  defaultMailer = mailer === undefined ? undefined : Promise.resolve(mailer);
+}
+
 /** Closes the process-wide mailer's connections and embedded servers, so the process can exit. */
 export async function close(): Promise<void> {
   const mailer = defaultMailer;

@@ -457,3 +457,19 @@ describe('an application configuration, every entry recording', () => {
     );
   });
 });
+
+describe('useMailer: the package-wide send() through a test mailer', () => {
+  it('records what code calling send() sent, then goes back to the configured mailer', async () => {
+    const { send, useMailer } = await import('../../index.ts');
+    const { createTestMailer } = await import('../../testing/index.ts');
+    const { mailer, outbox } = createTestMailer();
+    useMailer(mailer);
+    try {
+      await send({ from: 'app@example.com', to: 'faked@example.org', subject: 'Through send()', text: 'x' });
+      outbox.assertSent({ to: 'faked@example.org', subject: 'Through send()' });
+    } finally {
+      useMailer();
+      await mailer.close();
+    }
+  });
+});
