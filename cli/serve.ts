@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { redactSecrets } from '../core/config/secrets.ts';
+import type { SendResult } from '../core/contract/adapter.ts';
 import type { Mailer } from '../core/mailer.ts';
 import type { HttpAnswer } from '../core/runtime/http-api.ts';
 import { type HttpRouteOptions, routeHttpRequest } from '../core/runtime/http-routes.ts';
@@ -14,23 +15,47 @@ export interface LocalApi {
   close(): Promise<void>;
 }
 
-/** Serves the HTTP API the cloud functions expose: `POST /v1/send`, `POST /v1/events/{source}`, `GET /healthz`. */
+/**
+ * Serves the HTTP API the cloud functions expose: `POST /v1/send`, `POST /v1/events/{source}`, `GET /healthz`;
+ * and the web inbox of the captured messages at `/` and `/messages/*` (`cli/inbox/`; `inbox: false` leaves it out).
+ */
 export async function startLocalApi(
   mailer: Mailer,
-  options: { host?: string; port?: number; events?: HttpRouteOptions['events'] } = {},
+  options: { host?: string; port?: number; events?: HttpRouteOptions['events']; inbox?: boolean } = {},
 ): Promise<LocalApi> {
-  const server = createServer((req, res) => {
-    route(mailer, req, options.events).then(
-      (answer) => write(res, answer),
-      (error: Error) => {
-        process.stderr.write(
-          `${redactSecrets(JSON.stringify({ level: 'error', msg: 'request failed', error: error.stack ?? String(error) }))}\n`,
-        );
-        write(res, { status: 500, headers: {}, body: { error: { code: 'INTERNAL', message: 'internal error' } } });
-      },
-    );
-  });
   const host = options.host ?? '127.0.0.1';
+  // Loaded here, not at the top: the CLI's other commands do not pay for the inbox (nor mailparser).
+  const inbox = options.inbox === false ? undefined : new (await import('./inbox/routes.ts')).Inbox(mailer, { host });
+  const failed = (res: ServerResponse) => (error: Error) => {
+    process.stderr.write(
+      `${redactSecrets(JSON.stringify({ level: 'error', msg: 'request failed', error: error.stack ?? String(error) }))}\n`,
+    );
+    if (res.headersSent) res.destroy();
+    else {
+      write(res, {
+        status: 500,
+        headers: {},
+        body: { ok: false, error: { code: 'INTERNAL', message: 'internal error' } },
+      });
+    }
+  };
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (inbox && isInboxPath(path)) {
+      inbox.handle(req, res).catch(failed(res));
+      return;
+    }
+    route(mailer, req, options.events)
+      .then(async (answer) => {
+        // The inbox shows each captured message's route and attempts: what the send result says.
+        if (inbox && path === '/v1/send' && answer.status === 200) {
+          const result = (answer.body as { result?: SendResult }).result;
+          if (result) await inbox.recordSend(result).catch(() => {});
+        }
+        return answer;
+      })
+      .then((answer) => write(res, answer), failed(res));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => resolve());
@@ -38,9 +63,27 @@ export async function startLocalApi(
   const { port } = server.address() as AddressInfo;
   return {
     server,
-    url: `http://${host}:${port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        // The inbox's live streams stay open until ended; idle keep-alive connections are closed with the server.
+        inbox?.close();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
   };
+}
+
+/** The inbox's paths; every other one (`/v1/*`, `/healthz`, an unknown path) is the HTTP API's, as in the cloud. */
+function isInboxPath(path: string): boolean {
+  return (
+    path === '/' ||
+    path === '/events' ||
+    path === '/inbox.js' ||
+    path === '/inbox.css' ||
+    path === '/messages' ||
+    path.startsWith('/messages/')
+  );
 }
 
 async function route(mailer: Mailer, req: IncomingMessage, events?: HttpRouteOptions['events']): Promise<HttpAnswer> {
