@@ -11,6 +11,15 @@ const GMAIL_ACCOUNT = 'mailroute@emulator.iam.gserviceaccount.com';
 const GMAIL_USER = 'sender@example.com';
 const OCI_KEY_ID = 'ocid1.tenancy.oc1..emulator/ocid1.user.oc1..emulator/00:11:22:33';
 
+/** The variables `emulators.env` sets, which the configuration written beside it names. */
+export const EMULATOR_ENV = {
+  acsConnectionString: 'MAILROUTE_EMU_ACS_CONNECTION_STRING',
+  gmailPrivateKey: 'MAILROUTE_EMU_GMAIL_PRIVATE_KEY',
+  ociPrivateKey: 'MAILROUTE_EMU_OCI_PRIVATE_KEY',
+  awsAccessKeyId: 'MAILROUTE_EMU_AWS_ACCESS_KEY_ID',
+  awsSecretAccessKey: 'MAILROUTE_EMU_AWS_SECRET_ACCESS_KEY',
+} as const;
+
 /**
  * Starts every emulator on loopback with fresh credentials, writes them to `dir` (`emulators.env` with the
  * secrets, `mailroute.config.yaml` pointing each API-mode provider at its emulator) and returns a stop function.
@@ -34,12 +43,14 @@ export async function startAllEmulators(dir: string, out: (line: string) => void
   const ses = await startSesEmulator();
   const sqs = await startSqsEmulator();
   const [tenancy, user, fingerprint] = OCI_KEY_ID.split('/');
+  // Every name under MAILROUTE_EMU_: sourcing the file must not replace a variable an SDK or a CLI reads (AWS_*,
+  // AZURE_*, GOOGLE_*, OCI_*, ...), so a user's real credentials in the same shell stay as they were.
   const env = {
-    ACS_CONNECTION_STRING: acs.connectionString,
-    GMAIL_PRIVATE_KEY: gmailKey.privateKey,
-    OCI_PRIVATE_KEY: ociKey.privateKey,
-    AWS_ACCESS_KEY_ID: 'emulator',
-    AWS_SECRET_ACCESS_KEY: 'emulator',
+    [EMULATOR_ENV.acsConnectionString]: acs.connectionString,
+    [EMULATOR_ENV.gmailPrivateKey]: gmailKey.privateKey,
+    [EMULATOR_ENV.ociPrivateKey]: ociKey.privateKey,
+    [EMULATOR_ENV.awsAccessKeyId]: 'emulator',
+    [EMULATOR_ENV.awsSecretAccessKey]: 'emulator',
   };
   writeFileSync(
     join(dir, 'emulators.env'),
@@ -51,10 +62,10 @@ export async function startAllEmulators(dir: string, out: (line: string) => void
   );
   const config = `# Written by \`mailroute emulators\`: every API-mode provider pointed at its local emulator.
 providers:
-  - { name: ses-api, provider: ses, mode: api, region: us-east-1, endpoint: ${ses.url}, credentials: { accessKeyId: { env: AWS_ACCESS_KEY_ID }, secretAccessKey: { env: AWS_SECRET_ACCESS_KEY } } }
-  - { name: acs-api, provider: azure, mode: api, connectionString: { env: ACS_CONNECTION_STRING }, waitForCompletion: true, pollIntervalMs: 50 }
-  - { name: gmail-api, provider: gmail, mode: api, endpoint: ${gmail.url}, user: ${GMAIL_USER}, serviceAccount: { clientEmail: ${GMAIL_ACCOUNT}, privateKey: { env: GMAIL_PRIVATE_KEY }, tokenUrl: ${gmail.tokenUrl} } }
-  - { name: oci-api, provider: oci, mode: api, region: us-ashburn-1, endpoint: ${oci.url}, compartmentId: ocid1.compartment.oc1..emulator, apiKey: { tenancy: "${tenancy}", user: "${user}", fingerprint: "${fingerprint}", privateKey: { env: OCI_PRIVATE_KEY } } }
+  - { name: ses-api, provider: ses, mode: api, region: us-east-1, endpoint: ${ses.url}, credentials: { accessKeyId: { env: ${EMULATOR_ENV.awsAccessKeyId} }, secretAccessKey: { env: ${EMULATOR_ENV.awsSecretAccessKey} } } }
+  - { name: acs-api, provider: azure, mode: api, connectionString: { env: ${EMULATOR_ENV.acsConnectionString} }, waitForCompletion: true, pollIntervalMs: 50 }
+  - { name: gmail-api, provider: gmail, mode: api, endpoint: ${gmail.url}, user: ${GMAIL_USER}, serviceAccount: { clientEmail: ${GMAIL_ACCOUNT}, privateKey: { env: ${EMULATOR_ENV.gmailPrivateKey} }, tokenUrl: ${gmail.tokenUrl} } }
+  - { name: oci-api, provider: oci, mode: api, region: us-ashburn-1, endpoint: ${oci.url}, compartmentId: ocid1.compartment.oc1..emulator, apiKey: { tenancy: "${tenancy}", user: "${user}", fingerprint: "${fingerprint}", privateKey: { env: ${EMULATOR_ENV.ociPrivateKey} } } }
 `;
   writeFileSync(join(dir, 'mailroute.config.yaml'), config);
   out(`SES (aws-ses-v2-local behind a fault proxy): ${ses.url}`);

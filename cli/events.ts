@@ -39,7 +39,21 @@ export async function cliMailer(file: string | undefined, options: MailerOptions
   return createMailer(config, { ...options, ...(eventsStore ? { eventsStore } : {}) });
 }
 
-const usage = (message: string) => ({ ok: false, error: { code: 'USAGE', message } });
+const usage = (message: string) => ({ ok: false, error: { name: 'UsageError', code: 'USAGE', message } });
+
+/** The options of `suppressions` (`mailroute suppressions --help` describes them, from `cli/main.ts`). */
+export const SUPPRESSIONS_ARGS = { config: { type: 'string' }, reason: { type: 'string' } } as const;
+
+/** The options of `events ingest|poll|stats` (`mailroute events --help` describes them, from `cli/main.ts`). */
+export const EVENTS_ARGS = {
+  config: { type: 'string' },
+  source: { type: 'string' },
+  days: { type: 'string' },
+  raw: { type: 'boolean' },
+  entry: { type: 'string' },
+  since: { type: 'string' },
+  max: { type: 'string' },
+} as const;
 
 /** `mailroute suppressions list|add|remove|import`. */
 export async function suppressionsCommand(args: string[], out: Out): Promise<number> {
@@ -47,7 +61,7 @@ export async function suppressionsCommand(args: string[], out: Out): Promise<num
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { config: { type: 'string' }, reason: { type: 'string' } },
+    options: SUPPRESSIONS_ARGS,
   });
   if (!sub || !['list', 'add', 'remove', 'import'].includes(sub)) {
     out(JSON.stringify(usage('suppressions needs list, add ADDRESS..., remove ADDRESS... or import FILE')));
@@ -115,15 +129,7 @@ export async function eventsCommand(args: string[], out: Out, readStdin: () => P
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      source: { type: 'string' },
-      days: { type: 'string' },
-      raw: { type: 'boolean' },
-      entry: { type: 'string' },
-      since: { type: 'string' },
-      max: { type: 'string' },
-    },
+    options: EVENTS_ARGS,
   });
   const print = (applied: AppliedEvent[]) => {
     for (const { event, suppression, repeated } of applied) {

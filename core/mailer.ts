@@ -5,6 +5,7 @@ import type { Adapter, SendContext, SendResult } from './contract/adapter.ts';
 import type { ProviderRegistry } from './contract/provider-registry.ts';
 import { AmbiguousDeliveryError, isMailrouteError, SendInProgressError, type SuppressedRecipient } from './errors.ts';
 import { MailEvents } from './events/mail-events.ts';
+import { withManagedUnsubscribe } from './events/unsubscribe.ts';
 import { type PreparedMessage, prepareMessage } from './message/compose.ts';
 import { normalizeMessage } from './message/validate.ts';
 import { DEFAULT_RETRY, type FailoverOutcome, type RetryOptions, sendWithFailover } from './routing/failover.ts';
@@ -140,7 +141,7 @@ export class Mailer {
 
   async send(input: unknown, options: SendOptions = {}): Promise<SendResult> {
     const started = performance.now();
-    const message = normalizeMessage(input, this.providers);
+    const message = withManagedUnsubscribe(normalizeMessage(input, this.providers), this.config);
     message.idempotencyKey ??= options.idempotencyKey;
     const validateMs = performance.now() - started;
     const key = message.idempotencyKey;

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ProviderRegistry } from '../contract/provider-registry.ts';
 import { ConfigurationError, type FieldIssue } from '../errors.ts';
 import { formatPath, valueAt } from '../message/paths.ts';
+import { didYouMean } from '../util/did-you-mean.ts';
 import { eventsFields } from './events-config.ts';
 import { type CommonEntry, commonRequirements, openEntrySchema } from './provider-entry.ts';
 import { routingFields, routingIssues } from './routing-config.ts';
@@ -17,6 +18,7 @@ import {
   secretRef,
 } from './secret-refs.ts';
 import { registerSecret, SECRET_FIELD } from './secrets.ts';
+import { unsubscribeFields } from './unsubscribe-config.ts';
 
 export { type CloudSecretRef, type SecretRef, secretRef };
 
@@ -28,6 +30,7 @@ function configSchemaOf(entry: z.ZodType) {
       outboxDir: z.string().optional().describe('Where the local capture inbox writes; default .mailroute/outbox.'),
       ...routingFields,
       ...eventsFields,
+      ...unsubscribeFields,
     })
     .strict();
 }
@@ -114,19 +117,11 @@ export function parseConfig(text: string, source = 'configuration', providers?: 
  * and the rest is left for a registry to check (a Mailer given one checks it when built).
  */
 export function validateConfig(data: unknown, source = 'configuration', providers?: ProviderRegistry): MailrouteConfig {
-  const parsed = configSchemaFor(providers).safeParse(data);
+  const schema = configSchemaFor(providers);
+  const parsed = schema.safeParse(data);
   const issues: FieldIssue[] = [];
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const literal =
-        issue.code === 'invalid_type' && issue.expected === 'object' && typeof valueAt(data, issue.path) === 'string';
-      issues.push({
-        path: formatPath(issue.path),
-        message: literal
-          ? 'a secret must be a reference such as { env: "VARIABLE" }, never the value itself'
-          : issue.message,
-      });
-    }
+    for (const issue of parsed.error.issues) issues.push(...describeIssue(issue, data, schema));
     throw configError(source, issues);
   }
   const config = parsed.data as MailrouteConfig;
@@ -146,6 +141,95 @@ export function validateConfig(data: unknown, source = 'configuration', provider
   }
   if (issues.length) throw configError(source, issues);
   return config;
+}
+
+/**
+ * A schema issue as a sentence about the field: an unknown field with the one it most likely meant (or the fields
+ * known there), an unknown provider (or store type) with the known ones, a value outside a list with the list, a
+ * secret given as a literal value.
+ */
+function describeIssue(issue: z.core.$ZodIssue, data: unknown, schema: z.core.$ZodType): FieldIssue[] {
+  const value = valueAt(data, issue.path);
+  const at = (message: string, path = issue.path) => ({ path: formatPath(path), message });
+  if (issue.code === 'unrecognized_keys') {
+    const known = objectKeysAt(schema, data, issue.path);
+    return issue.keys.map((key) => {
+      const meant = didYouMean(key, known);
+      const hint = meant ? `did you mean "${meant}"?` : known.length ? `known: ${known.join(', ')}` : '';
+      return at(`unknown field${hint ? ` (${hint})` : ''}`, [...issue.path, key]);
+    });
+  }
+  if (issue.code === 'invalid_union' && issue.discriminator && 'options' in issue && issue.options?.length) {
+    const known = issue.options.map(String).join(', ');
+    if (value === undefined) return [at(`is required (known: ${known})`)];
+    if (typeof value === 'string') return [at(`unknown ${issue.discriminator} "${value}" (known: ${known})`)];
+    return [at(`must be one of ${known}, not ${JSON.stringify(value)}`)];
+  }
+  if (issue.code === 'invalid_value' && issue.values.every((v) => typeof v === 'string')) {
+    const list = issue.values.join(', ');
+    if (value === undefined) return [at(`is required: one of ${list}`)];
+    const meant = typeof value === 'string' ? didYouMean(value, issue.values as string[]) : undefined;
+    return [at(`must be one of ${list}, not ${JSON.stringify(value)}${meant ? ` (did you mean "${meant}"?)` : ''}`)];
+  }
+  if (issue.code === 'invalid_type' && issue.expected === 'object' && typeof value === 'string') {
+    return [at('a secret must be a reference such as { env: "VARIABLE" }, never the value itself')];
+  }
+  return [at(issue.message)];
+}
+
+/** The fields the schema allows for the object at `path` of `data` (a union's: those of the options that fit). */
+function objectKeysAt(schema: z.core.$ZodType, data: unknown, path: readonly PropertyKey[]): string[] {
+  let schemas = fitting(schema, data);
+  let node = data;
+  for (const key of path) {
+    node = valueAt(node, [key]);
+    schemas = schemas.flatMap((s) => {
+      const def = s._zod.def as SchemaDef;
+      if (def.type === 'object') return def.shape?.[String(key)] ? fitting(def.shape[String(key)]!, node) : [];
+      if (def.type === 'array' && def.element) return fitting(def.element, node);
+      if (def.type === 'record' && def.valueType) return fitting(def.valueType, node);
+      return [];
+    });
+  }
+  const keys = schemas.flatMap((s) => Object.keys((s._zod.def as SchemaDef).shape ?? {}));
+  return [...new Set(keys)];
+}
+
+/** What a `_zod.def` holds, for the kinds `objectKeysAt` walks through. */
+interface SchemaDef {
+  type: string;
+  shape?: Record<string, z.core.$ZodType>;
+  element?: z.core.$ZodType;
+  valueType?: z.core.$ZodType;
+  innerType?: z.core.$ZodType;
+  in?: z.core.$ZodType;
+  getter?: () => z.core.$ZodType;
+  options?: z.core.$ZodType[];
+  discriminator?: string;
+  left?: z.core.$ZodType;
+  right?: z.core.$ZodType;
+}
+
+/** The object, array or other schemas a value is checked against: wrappers unwrapped, a union's fitting options. */
+function fitting(schema: z.core.$ZodType, value: unknown): z.core.$ZodType[] {
+  const def = schema._zod.def as SchemaDef;
+  if (def.innerType) return fitting(def.innerType, value); // optional, nullable, default, catch, readonly...
+  if (def.type === 'pipe' && def.in) return fitting(def.in, value);
+  if (def.type === 'lazy' && def.getter) return fitting(def.getter(), value);
+  if (def.type === 'intersection' && def.left && def.right) {
+    return [...fitting(def.left, value), ...fitting(def.right, value)];
+  }
+  if (def.type === 'union' && def.options) {
+    const all = def.options.flatMap((o) => fitting(o, value));
+    const tag = def.discriminator;
+    if (tag === undefined || typeof value !== 'object' || value === null) return all;
+    const picked = all.filter((o) => {
+      const field = (o._zod.def as SchemaDef).shape?.[tag];
+      return field?._zod.values?.has((value as Record<string, unknown>)[tag] as never) ?? false;
+    });
+    return picked.length ? picked : all;
+  }
+  return [schema];
 }
 
 function configError(source: string, issues: FieldIssue[]): ConfigurationError {

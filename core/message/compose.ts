@@ -1,6 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { allRecipients, type NormalizedMessage } from './message.ts';
+import { encodeWord } from 'nodemailer/lib/mime-funcs';
+import { InvalidMessageError } from '../errors.ts';
+import { allRecipients, type NormalizedMessage, type UnsubscribeSpec } from './message.ts';
 
 /**
  * A message ready to send. Its MIME is composed once, on first use, by nodemailer's composer: adapters that
@@ -44,8 +46,28 @@ export function messageIdFor(message: NormalizedMessage): string {
   return `<${local}@${domain}>`;
 }
 
+/**
+ * `List-Unsubscribe` (RFC 2369: the URL first, then the mailto) and, for one-click, `List-Unsubscribe-Post` (RFC
+ * 8058), in that order. They go in the message's `headers`, so that every adapter carries them as it carries any
+ * header (SES `Headers`, ACS `headers`, OCI `headerFields`, the composed MIME everywhere else).
+ */
+export function unsubscribeHeaders(spec: UnsubscribeSpec): Record<string, string> {
+  const targets = [spec.url, spec.mailto].filter((t): t is string => t !== undefined).map((t) => `<${t}>`);
+  if (targets.length === 0) return {};
+  return {
+    'List-Unsubscribe': targets.join(', '),
+    ...(spec.oneClick && spec.url ? { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } : {}),
+  };
+}
+
 /** Prepares a message; the MIME is composed later, once, if an adapter or a size check needs it. */
 export function prepareMessage(message: NormalizedMessage, date: Date = new Date()): PreparedMessage {
+  if (message.unsubscribe?.oneClick && !message.unsubscribe.url) {
+    // Never sent without the one-click link it asked for: the mailer makes it (Mailer.send), from the configuration.
+    const problem =
+      'is required here: a mailroute-managed one-click link is made by Mailer.send from the configuration';
+    throw new InvalidMessageError([{ path: 'unsubscribe.url', message: problem }]);
+  }
   const messageId = messageIdFor(message);
   let composed: Promise<Buffer> | undefined;
   let raw: Buffer | undefined;
@@ -93,7 +115,9 @@ function build(message: NormalizedMessage, messageId: string, date: Date): Promi
     cc: message.cc,
     bcc: message.bcc,
     replyTo: message.replyTo.length ? message.replyTo : undefined,
-    subject: message.subject,
+    // nodemailer folds a header only at whitespace: a subject with a run too long for one line goes as RFC 2047
+    // encoded words, which it folds.
+    subject: /\S{900,}/.test(message.subject) ? encodeWord(message.subject, 'Q', 52) : message.subject,
     text: message.text,
     html: message.html,
     attachments: message.attachments.map((a) => ({

@@ -59,13 +59,27 @@ const tag = z
   })
   .strict();
 
+/**
+ * The longest subject taken. RFC 5322 limits a header *line* to 998 characters, and a long subject is folded over
+ * several lines, so the subject itself has no limit there; no provider documents one either (SES, ACS, OCI and Gmail
+ * take a plain string). 16,384 characters encode and fold to at most about 90 KB (all three-byte UTF-8 characters,
+ * in base64 encoded words), within what receivers keep of a header section (Postfix's header_size_limit: 100 KiB).
+ */
+export const MAX_SUBJECT_CHARS = 16_384;
+
 const messageFields = {
   from: address,
   to: addressList.optional(),
   cc: addressList.optional(),
   bcc: addressList.optional(),
   replyTo: addressList.optional(),
-  subject: z.string().max(998).regex(noLineBreaks),
+  subject: z
+    .string()
+    .max(MAX_SUBJECT_CHARS)
+    .regex(noLineBreaks)
+    .describe(
+      `At most ${MAX_SUBJECT_CHARS} characters (16 KiB, mailroute's bound: no provider documents one). RFC 5322's 998 is per line: a longer subject is folded over several lines.`,
+    ),
   text: z.string().optional(),
   html: z.string().optional(),
   attachments: z.array(attachment).optional(),
@@ -90,6 +104,32 @@ const messageFields = {
     .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/)
     .optional()
     .describe('Name of a configured route to send through, instead of the one the sender domain picks.'),
+  unsubscribe: z
+    .object({
+      url: z
+        .string()
+        .min(1)
+        .regex(noLineBreaks)
+        .optional()
+        .describe('Your unsubscribe page or endpoint: an https URL (http only without oneClick).'),
+      mailto: z
+        .string()
+        .min(3)
+        .regex(noLineBreaks)
+        .optional()
+        .describe('An address that unsubscribes whoever writes to it, e.g. unsubscribe@example.com.'),
+      oneClick: z
+        .boolean()
+        .optional()
+        .describe(
+          'RFC 8058 one-click: adds List-Unsubscribe-Post, and the mail client POSTs to the https url. Without a url, mailroute makes a signed link to its own POST /v1/unsubscribe (the configuration needs an unsubscribe block; one recipient per message).',
+        ),
+    })
+    .strict()
+    .optional()
+    .describe(
+      'Sets List-Unsubscribe (RFC 2369) from url and mailto, and with oneClick List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058). Those two headers cannot be given in headers.',
+    ),
   suppression: z
     .enum(['check', 'ignore'])
     .optional()
@@ -144,6 +184,14 @@ export interface Tag {
   value: string;
 }
 
+export interface UnsubscribeSpec {
+  /** An absolute URL, ASCII (punycode host, percent-encoded), `https:` when `oneClick`. */
+  url?: string;
+  /** `mailto:` URI (RFC 6068) of the unsubscribe address. */
+  mailto?: string;
+  oneClick: boolean;
+}
+
 /** The message after validation: every list a list, every domain in ASCII, attachments decoded. */
 export interface NormalizedMessage {
   from: MailAddress;
@@ -160,6 +208,11 @@ export interface NormalizedMessage {
   metadata: Record<string, string | number | boolean>;
   idempotencyKey?: string;
   route?: string;
+  /**
+   * What `List-Unsubscribe` (and, with `oneClick`, `List-Unsubscribe-Post`) in `headers` was made from: `url` is
+   * normalized, and absent for a mailroute-managed one-click link until the mailer makes it.
+   */
+  unsubscribe?: UnsubscribeSpec;
   /** `ignore`: recipients on the suppression list are sent to anyway. */
   suppression?: 'check' | 'ignore';
   providerOptions: Record<string, Record<string, unknown>>;

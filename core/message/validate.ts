@@ -4,7 +4,13 @@ import { unsupportedOption } from '../contract/provider-options.ts';
 import type { ProviderRegistry } from '../contract/provider-registry.ts';
 import { type FieldIssue, InvalidMessageError } from '../errors.ts';
 import { type AddressInput, type MailAddress, parseAddress } from './address.ts';
-import { messageSchemaFor, type NormalizedAttachment, type NormalizedMessage } from './message.ts';
+import { unsubscribeHeaders } from './compose.ts';
+import {
+  messageSchemaFor,
+  type NormalizedAttachment,
+  type NormalizedMessage,
+  type UnsubscribeSpec,
+} from './message.ts';
 import { formatPath, valueAt } from './paths.ts';
 
 /** Headers a message sets through its own fields; setting them in `headers` would contradict those fields. */
@@ -22,7 +28,12 @@ const RESERVED_HEADERS = new Map<string, string>([
   ['content-type', 'text, html and attachments'],
   ['content-transfer-encoding', 'the composer'],
   ['return-path', 'the envelope sender (from)'],
+  ['list-unsubscribe', 'unsubscribe'],
+  ['list-unsubscribe-post', 'unsubscribe (oneClick)'],
 ]);
+
+/** A URL goes in a header line whole (it cannot be folded): room for it, the mailto and the field name in 998. */
+const MAX_UNSUBSCRIBE_URL = 900;
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const ADDRESS_FIELDS = ['from', 'to', 'cc', 'bcc', 'replyTo'] as const;
@@ -62,6 +73,7 @@ export function validateMessage(input: unknown, providers?: ProviderRegistry): V
     issues.push({ path: 'text', message: 'the message needs a text or an html body (or both)' });
   }
   checkHeaders(raw.headers, issues);
+  const unsubscribe = checkUnsubscribe(raw.unsubscribe, recipientCount, issues);
   const attachments = checkAttachments(raw.attachments, issues);
 
   if (issues.length > 0 || !parsed.success) return { ok: false, issues: dedupe(issues) };
@@ -78,11 +90,12 @@ export function validateMessage(input: unknown, providers?: ProviderRegistry): V
       ...(m.text === undefined ? {} : { text: m.text }),
       ...(m.html === undefined ? {} : { html: m.html }),
       attachments,
-      headers: m.headers ?? {},
+      headers: { ...m.headers, ...(unsubscribe ? unsubscribeHeaders(unsubscribe) : {}) },
       tags: m.tags ?? [],
       metadata: m.metadata ?? {},
       ...(m.idempotencyKey === undefined ? {} : { idempotencyKey: m.idempotencyKey }),
       ...(m.route === undefined ? {} : { route: m.route }),
+      ...(unsubscribe ? { unsubscribe } : {}),
       ...(m.suppression === undefined ? {} : { suppression: m.suppression }),
       providerOptions: (m.providerOptions ?? {}) as Record<string, Record<string, unknown>>,
     },
@@ -166,6 +179,88 @@ function checkHeaders(headers: unknown, issues: FieldIssue[]): void {
     if (seen.has(lower)) issues.push({ path: `headers.${name}`, message: 'is given twice (header names ignore case)' });
     seen.add(lower);
   }
+}
+
+/**
+ * `unsubscribe`, normalized: the URL absolute and ASCII, the address a `mailto:` URI. A one-click link mailroute makes
+ * (oneClick without url) unsubscribes the one recipient it names, so such a message may have only one.
+ */
+function checkUnsubscribe(value: unknown, recipients: number, issues: FieldIssue[]): UnsubscribeSpec | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { url, mailto, oneClick } = value as Record<string, unknown>;
+  const before = issues.length;
+  const spec: UnsubscribeSpec = { oneClick: oneClick === true };
+  if (typeof url === 'string') {
+    const href = unsubscribeUrl(url, spec.oneClick, issues);
+    if (href) spec.url = href;
+  }
+  if (typeof mailto === 'string') {
+    const uri = mailtoUri(mailto, issues);
+    if (uri) spec.mailto = uri;
+  }
+  if (url === undefined && mailto === undefined && !spec.oneClick) {
+    issues.push({
+      path: 'unsubscribe',
+      message: 'needs a url, a mailto address, or oneClick: true (a one-click link mailroute makes and serves)',
+    });
+  }
+  if (spec.oneClick && url === undefined && recipients > 1) {
+    issues.push({
+      path: 'unsubscribe',
+      message: `a one-click link mailroute makes (oneClick without url) unsubscribes the one recipient it is made for, and this message has ${recipients} in to, cc and bcc: send one message per recipient, or give your own url`,
+    });
+  }
+  return issues.length === before ? spec : undefined;
+}
+
+function unsubscribeUrl(value: string, oneClick: boolean, issues: FieldIssue[]): string | undefined {
+  const path = 'unsubscribe.url';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    issues.push({ path, message: 'is not an absolute URL' });
+    return undefined;
+  }
+  if (url.protocol !== 'https:' && (oneClick || url.protocol !== 'http:')) {
+    issues.push({
+      path,
+      message: oneClick
+        ? 'must be an https URL: one-click unsubscribe (RFC 8058) is an HTTPS POST'
+        : 'must be an https (or http) URL',
+    });
+    return undefined;
+  }
+  if (url.username || url.password) {
+    issues.push({ path, message: 'must not hold a user name or password' });
+    return undefined;
+  }
+  // ASCII (punycode host, percent-encoded rest); a comma would read as the end of the URL in the header's list.
+  const href = url.href.replace(/,/g, '%2C');
+  if (href.length > MAX_UNSUBSCRIBE_URL) {
+    issues.push({
+      path,
+      message: `is ${href.length} characters encoded, over the limit of ${MAX_UNSUBSCRIBE_URL} (a header line holds it whole)`,
+    });
+    return undefined;
+  }
+  return href;
+}
+
+function mailtoUri(value: string, issues: FieldIssue[]): string | undefined {
+  const parsed = parseAddress(value.replace(/^mailto:/i, ''));
+  if (!parsed.ok) {
+    issues.push({ path: 'unsubscribe.mailto', message: parsed.error });
+    return undefined;
+  }
+  if (parsed.value.name !== undefined) {
+    issues.push({ path: 'unsubscribe.mailto', message: 'must be an address alone, without a display name' });
+    return undefined;
+  }
+  const { address } = parsed.value;
+  const at = address.lastIndexOf('@');
+  // RFC 6068: the local part percent-encoded where needed (a quoted one's quotes and spaces); the domain is ASCII.
+  return `mailto:${encodeURIComponent(address.slice(0, at))}${address.slice(at)}`;
 }
 
 function checkAttachments(value: unknown, issues: FieldIssue[]): NormalizedAttachment[] {

@@ -63,7 +63,7 @@ export async function sendWithFailover(
       deadlineHit = true;
       break;
     }
-    const adapter = await load(deps, candidate.name, run.skip);
+    const adapter = await load(deps, candidate, run.skip);
     if (!adapter) continue;
     const limiter = deps.limiter(adapter.name);
     const maxWait = Math.min(deps.retry.maxRateWaitMs, run.remaining());
@@ -160,16 +160,28 @@ async function tryProvider(
   }
 }
 
-/** The adapter of a provider entry; one that cannot be built (a missing secret) is a failed attempt, not a crash. */
-async function load(deps: FailoverDeps, name: string, skip: (s: Skip) => void): Promise<Adapter | undefined> {
+/**
+ * The adapter of a provider entry; one that cannot be built (a missing secret) is a failed attempt, not a crash,
+ * labelled with the entry's own provider and mode (the error, raised before any adapter existed, may lack them).
+ */
+async function load(
+  deps: FailoverDeps,
+  candidate: Plan['candidates'][number],
+  skip: (s: Skip) => void,
+): Promise<Adapter | undefined> {
+  const { name } = candidate;
   try {
     return await deps.adapter(name);
   } catch (error) {
-    const e = asMailrouteError(error, name);
+    const labels =
+      candidate.provider && candidate.mode ? { provider: candidate.provider, mode: candidate.mode } : undefined;
+    const e = asMailrouteError(error, name, labels);
+    // Raised before the adapter existed (resolving a secret, say): the entry is still where it came from.
+    if (labels && !e.provider) Object.assign(e, labels);
     const attempt: Attempt = {
       name,
-      provider: e.provider ?? '?',
-      mode: e.mode ?? 'api',
+      provider: candidate.provider ?? e.provider ?? '?',
+      mode: candidate.mode ?? e.mode ?? 'api',
       outcome: 'failed',
       errorCode: e.code,
       error: e.toJSON(),
@@ -248,7 +260,11 @@ async function bestEffort(deps: FailoverDeps, operation: string, call: () => Pro
   }
 }
 
-export function asMailrouteError(error: unknown, name: string, adapter?: Adapter): MailrouteError {
+export function asMailrouteError(
+  error: unknown,
+  name: string,
+  adapter?: Pick<Adapter, 'provider' | 'mode'>,
+): MailrouteError {
   if (isMailrouteError(error)) return error;
   // An adapter should translate every error; one that slipped through is treated as an outage, never dropped.
   return new ProviderUnavailableError(`${name} failed: ${(error as Error)?.message ?? String(error)}`, {

@@ -6,8 +6,11 @@ export interface Plan {
   route: string;
   /** Why this route was chosen. */
   why: string;
-  /** Provider entry names in the order they will be tried. */
-  candidates: { name: string; why: string }[];
+  /**
+   * Provider entries in the order they will be tried: the name, and the entry's provider and mode, so an attempt
+   * is labelled with them even when its adapter could not be built.
+   */
+  candidates: { name: string; why: string; provider?: string; mode?: 'smtp' | 'api' }[];
   /** Entries of the route that will not be tried for this message, and why. */
   excluded: { name: string; why: string }[];
   allowDuplicates: boolean;
@@ -40,6 +43,7 @@ export function planRoute(config: MailrouteConfig, message: NormalizedMessage, o
   const ordered = weightedOrder(eligible, chosen.weights, options.random ?? Math.random);
   const candidates = ordered.map((name, i) => ({
     name,
+    ...entryLabels(config, name),
     why:
       i === 0
         ? chosen.weights
@@ -48,6 +52,12 @@ export function planRoute(config: MailrouteConfig, message: NormalizedMessage, o
         : `failover #${i}`,
   }));
   return { route: chosen.name, why, candidates, excluded, allowDuplicates: chosen.allowDuplicates ?? false };
+}
+
+/** The provider and mode of a configured entry, to label its attempts with. */
+function entryLabels(config: MailrouteConfig, name: string): { provider?: string; mode?: 'smtp' | 'api' } {
+  const entry = config.providers.find((p) => p.name === name);
+  return entry ? { provider: entry.provider, mode: entry.mode } : {};
 }
 
 type ChosenRoute = { name: string; providers: string[]; weights?: Record<string, number>; allowDuplicates?: boolean };

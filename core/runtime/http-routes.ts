@@ -1,6 +1,7 @@
 import { ConfigurationError, isMailrouteError } from '../errors.ts';
 import { EVENT_SOURCES } from '../events/event.ts';
 import { type IntakeOptions, ingestEvents, isEventSource } from '../events/intake.ts';
+import { answerUnsubscribe, UNSUBSCRIBE_PATH } from '../events/unsubscribe.ts';
 import type { Mailer, SendOptions } from '../mailer.ts';
 import { errorToHttp, type HttpAnswer } from './http-api.ts';
 import { checkPayload, parsePayload } from './send-payload.ts';
@@ -37,6 +38,10 @@ const answer = (status: number, body: unknown, headers: Record<string, string> =
   body,
 });
 
+/** An error answer: `{ ok: false, error }`, as `errorToHttp` gives for the project's errors. */
+const refuse = (status: number, error: unknown, headers: Record<string, string> = {}): HttpAnswer =>
+  answer(status, { ok: false, error }, headers);
+
 /**
  * The HTTP API every cloud function serves, the same as `npm start`: `GET /healthz` and `POST /v1/send`.
  * A send is done now, or (with `?mode=enqueue`, `Prefer: respond-async`, or `defaultMode: 'enqueue'`) checked,
@@ -50,20 +55,21 @@ export async function routeHttpRequest(
   const { method, path } = request;
   if (path === '/healthz' && method === 'GET') return answer(200, { ok: true, providers: mailer.names() });
   if (path.startsWith('/v1/events/')) return eventsRoute(mailer, request, options.events);
-  if (path !== '/v1/send') return answer(404, { error: { code: 'NOT_FOUND', message: `no route ${path}` } });
+  if (path === UNSUBSCRIBE_PATH) return unsubscribeRoute(mailer, request);
+  if (path !== '/v1/send') return refuse(404, { code: 'NOT_FOUND', message: `no route ${path}` });
   if (method !== 'POST') {
-    return answer(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } }, { allow: 'POST' });
+    return refuse(405, { code: 'METHOD_NOT_ALLOWED', message: 'use POST' }, { allow: 'POST' });
   }
   const asked = request.query?.mode;
   if (asked !== undefined && asked !== 'send' && asked !== 'enqueue') {
-    return answer(400, { error: { code: 'INVALID_MODE', message: `mode must be send or enqueue, not "${asked}"` } });
+    return refuse(400, { code: 'INVALID_MODE', message: `mode must be send or enqueue, not "${asked}"` });
   }
   const preferAsync = /(^|[\s,;])respond-async($|[\s,;=])/i.test(request.headers?.prefer ?? '');
   const mode = asked ?? (preferAsync ? 'enqueue' : (options.defaultMode ?? 'send'));
   if (mode === 'send') return sendNow(mailer, request.body, options.send);
 
   const checked = checkPayload(request.body);
-  if (!checked.ok) return answer(400, { error: checked.error });
+  if (!checked.ok) return refuse(400, checked.error);
   try {
     if (!options.enqueue)
       throw new ConfigurationError('enqueue mode is not available: this function has no send queue');
@@ -85,7 +91,7 @@ export async function routeHttpRequest(
  */
 async function sendNow(mailer: Mailer, body: string, options: SendOptions = {}): Promise<HttpAnswer> {
   const parsed = parsePayload(body);
-  if (!parsed.ok) return answer(400, { error: parsed.error });
+  if (!parsed.ok) return refuse(400, parsed.error);
   try {
     return answer(200, { ok: true, result: await mailer.send(parsed.input, options) });
   } catch (error) {
@@ -106,8 +112,9 @@ async function eventsRoute(
 ): Promise<HttpAnswer> {
   const source = request.path.slice('/v1/events/'.length);
   if (!isEventSource(source)) {
-    return answer(404, {
-      error: { code: 'NOT_FOUND', message: `no event source "${source}" (have: ${EVENT_SOURCES.join(', ')})` },
+    return refuse(404, {
+      code: 'NOT_FOUND',
+      message: `no event source "${source}" (have: ${EVENT_SOURCES.join(', ')})`,
     });
   }
   if (request.method === 'OPTIONS' && source === 'acs' && request.headers?.['webhook-request-origin']) {
@@ -115,7 +122,7 @@ async function eventsRoute(
     return answer(200, {}, { 'webhook-allowed-origin': request.headers['webhook-request-origin'], allow: 'POST' });
   }
   if (request.method !== 'POST') {
-    return answer(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } }, { allow: 'POST' });
+    return refuse(405, { code: 'METHOD_NOT_ALLOWED', message: 'use POST' }, { allow: 'POST' });
   }
   try {
     const { authenticated, ...intake } = options;
@@ -131,6 +138,19 @@ async function eventsRoute(
       intake,
     );
     return answer(result.status, result.body);
+  } catch (error) {
+    if (isMailrouteError(error)) return errorToHttp(error);
+    throw error;
+  }
+}
+
+/**
+ * `GET|POST /v1/unsubscribe?token=…`: the one-click unsubscribe links mailroute makes (core/events/unsubscribe.ts).
+ * Reached by mailbox providers, so never behind the API's own authentication: the signed token is the credential.
+ */
+async function unsubscribeRoute(mailer: Mailer, request: HttpRequest): Promise<HttpAnswer> {
+  try {
+    return await answerUnsubscribe(mailer, request);
   } catch (error) {
     if (isMailrouteError(error)) return errorToHttp(error);
     throw error;

@@ -3,8 +3,8 @@ import type { ServerResponse } from 'node:http';
 
 /**
  * SendEmail's error shapes and their HTTP status, from the SES v2 model (botocore sesv2 2019-09-27
- * service-2.json), plus the 500 shape the model declares for the service and the generic 503 of AWS front
- * ends. Messages are typical wording, not verified against the live service.
+ * service-2.json), plus the 500 shape the model declares for the service and the generic 503 and signature
+ * refusals of AWS front ends. Messages are typical wording, not verified against the live service.
  */
 export const sesErrors: Record<string, { status: number; message: string }> = {
   TooManyRequestsException: { status: 429, message: 'Maximum sending rate exceeded.' },
@@ -16,6 +16,12 @@ export const sesErrors: Record<string, { status: number; message: string }> = {
   NotFoundException: { status: 404, message: 'The resource you attempted to access does not exist.' },
   BadRequestException: { status: 400, message: 'The input you provided is invalid.' },
   InternalServiceErrorException: { status: 500, message: 'An internal error occurred.' },
+  // What AWS front ends answer for a request without (or with a malformed) signature, for any operation.
+  MissingAuthenticationTokenException: { status: 403, message: 'Missing Authentication Token' },
+  IncompleteSignatureException: {
+    status: 403,
+    message: "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.",
+  },
   ServiceUnavailable: { status: 503, message: 'Service unavailable.' },
 };
 

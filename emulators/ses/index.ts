@@ -1,3 +1,3 @@
 export { resolveSesError, sendSesError, sesErrors } from './errors.ts';
-export type { SesEmulator, SesStore, SesStoredEmail } from './proxy.ts';
-export { startSesEmulator } from './proxy.ts';
+export type { SesAccount, SesEmulator, SesStore, SesStoredEmail } from './proxy.ts';
+export { DEFAULT_SES_ACCOUNT, startSesEmulator } from './proxy.ts';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import sesLocal from 'aws-ses-v2-local';
@@ -21,6 +22,35 @@ export interface SesStoredEmail {
   headers?: { name: string; value: string }[];
   at: number;
 }
+
+/**
+ * GetAccount's answer (`GetAccountResponse` of the SES v2 model), without `SentLast24Hours`, which the emulator counts
+ * from its store.
+ */
+export interface SesAccount {
+  SendQuota: { Max24HourSend: number; MaxSendRate: number };
+  SendingEnabled: boolean;
+  ProductionAccessEnabled: boolean;
+  EnforcementStatus: string;
+  DedicatedIpAutoWarmupEnabled: boolean;
+  SuppressionAttributes?: { SuppressedReasons: string[] };
+  Details?: Record<string, unknown>;
+}
+
+/**
+ * An account out of the sandbox (the emulator takes any recipient, as production access does) with the quota SES
+ * typically grants first (50,000 a day, 14 a second), sending enabled, and the account-level suppression list on
+ * for bounces and complaints (the default of new accounts). Typical values, unverified: real accounts differ, so
+ * `startSesEmulator({ account })` sets others.
+ */
+export const DEFAULT_SES_ACCOUNT: SesAccount = {
+  SendQuota: { Max24HourSend: 50_000, MaxSendRate: 14 },
+  SendingEnabled: true,
+  ProductionAccessEnabled: true,
+  EnforcementStatus: 'HEALTHY',
+  DedicatedIpAutoWarmupEnabled: false,
+  SuppressionAttributes: { SuppressedReasons: ['BOUNCE', 'COMPLAINT'] },
+};
 
 export interface SesEmulator {
   /** The endpoint to give `SESv2Client({ endpoint })`. */
@@ -55,14 +85,17 @@ const startSesLocal: StartSesLocal =
  * const ses = await startSesEmulator();
  * ses.faults.add({ errorCode: 'MessageRejected' });
  */
-export async function startSesEmulator(options: { host?: string; port?: number } = {}): Promise<SesEmulator> {
+export async function startSesEmulator(
+  options: { host?: string; port?: number; account?: Partial<SesAccount> } = {},
+): Promise<SesEmulator> {
   const host = options.host ?? '127.0.0.1';
+  const account: SesAccount = { ...DEFAULT_SES_ACCOUNT, ...options.account };
   const backend = await startSesLocal({ host: '127.0.0.1', port: 0 });
   const backendPort = (backend.address() as AddressInfo).port;
   const faults = new FaultPlan();
   const counter = { received: 0 };
   const proxy = createServer((req, res) => {
-    handle(req, res, faults, backendPort, counter).catch((error: unknown) => {
+    handle(req, res, faults, backendPort, counter, account).catch((error: unknown) => {
       if (!res.headersSent) sendSesError(res, 500, 'InternalServiceErrorException');
       else res.destroy(error as Error);
     });
@@ -99,6 +132,7 @@ async function handle(
   faults: FaultPlan,
   backendPort: number,
   counter: { received: number },
+  account: SesAccount,
 ): Promise<void> {
   const path = req.url ?? '/';
   const body = await readBody(req);
@@ -118,7 +152,31 @@ async function handle(
       return sendSesError(res, status, code, fault.retryAfter, fault.message);
     }
   }
+  if (req.method === 'GET' && path.split('?')[0] === '/v2/email/account' && !process.env.AWS_SES_ACCOUNT) {
+    return getAccount(req, res, backendPort, account);
+  }
   await forward(req, body, res, backendPort);
+}
+
+/**
+ * GetAccount (`GET /v2/email/account`), which aws-ses-v2-local answers only from an `AWS_SES_ACCOUNT` variable
+ * (then it is forwarded to it, as its README says) and otherwise refuses with a 400. The request is checked as
+ * aws-ses-v2-local checks every other operation's (an `Authorization` header of the AWS kind; the signature itself
+ * is not verified), the refusals in SES's own error shape. `SentLast24Hours` counts the recipients of the messages
+ * stored in the last 24 hours: SES's quotas count recipients.
+ */
+async function getAccount(req: IncomingMessage, res: ServerResponse, backendPort: number, account: SesAccount) {
+  const authorization = req.headers.authorization;
+  if (!authorization) return sendSesError(res, 403, 'MissingAuthenticationTokenException');
+  if (!authorization.startsWith('AWS')) return sendSesError(res, 403, 'IncompleteSignatureException');
+  const store = (await (await fetch(`http://127.0.0.1:${backendPort}/store`)).json()) as SesStore;
+  const since = Date.now() / 1000 - 24 * 60 * 60;
+  const sent = store.emails
+    .filter((e) => e.at >= since)
+    .reduce((n, { destination: d }) => n + (d?.to?.length ?? 0) + (d?.cc?.length ?? 0) + (d?.bcc?.length ?? 0), 0);
+  const body = { ...account, SendQuota: { ...account.SendQuota, SentLast24Hours: sent } };
+  res.writeHead(200, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() });
+  res.end(JSON.stringify(body));
 }
 
 function forward(req: IncomingMessage, body: Buffer, res: ServerResponse, backendPort: number): Promise<void> {

@@ -20,14 +20,39 @@ export interface OciApiKeyMaterial {
   passphrase?: string;
 }
 
-const callSignals = new AsyncLocalStorage<AbortSignal | undefined>();
+/** The SDK call being made, if any: its abort signal, and that it is ours (to quiet the SDK's notices in it). */
+const sdkCalls = new AsyncLocalStorage<{ signal: AbortSignal | undefined }>();
 
 /**
  * Runs `call` so that the SDK's fetch gets `signal`. The SDK takes no per-call signal, but it passes the client's
  * `httpOptions` to every fetch as its init; the getter there reads the signal of the call it runs in.
  */
 export function withCallSignal<T>(signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
-  return callSignals.run(signal, call);
+  quietRetryNotices();
+  return sdkCalls.run({ signal }, call);
+}
+
+/**
+ * What oci-common's GenericRetrier prints with `console.warn` whenever a call fails ("Request cannot be retried. Not
+ * Retrying. Exception occurred : …"), and when it retries or gives up. It prints them unconditionally: `LOG.logger`
+ * governs only its debug lines, and there is no setting for these (oci-common 2.139).
+ */
+const RETRY_NOTICE =
+  /^(?:Request cannot be retried\. Not Retrying\.|All retry attempts have exhausted\.|Request failed with Exception :)/;
+let quieted = false;
+
+/**
+ * No SDK prints to stderr on its own: the failure those notices tell is thrown to the adapter, which maps and reports
+ * it. Only those notices, and only inside this module's SDK calls, are dropped; every other warning goes through.
+ */
+function quietRetryNotices(): void {
+  if (quieted) return;
+  quieted = true;
+  const warn = console.warn;
+  console.warn = function (this: Console, ...args: unknown[]) {
+    if (sdkCalls.getStore() && typeof args[0] === 'string' && RETRY_NOTICE.test(args[0])) return;
+    warn.apply(this, args);
+  };
 }
 
 /**
@@ -72,7 +97,7 @@ export function createOciEmailClient(config: OciConfig, key: OciApiKeyMaterial |
         circuitBreaker: new CircuitBreaker({ disableClientCircuitBreaker: true }),
         httpOptions: {
           get signal() {
-            return callSignals.getStore();
+            return sdkCalls.getStore()?.signal;
           },
         },
       },

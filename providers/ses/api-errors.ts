@@ -41,31 +41,45 @@ const UNAVAILABLE = new Set(['SendingPausedException', 'AccountSuspendedExceptio
  * BadRequestException is the message's fault: the configuration (region, configuration set) is checked by
  * schema when loaded and would fail every send, while a message carries values SES alone judges.
  *
+ * With `check` (verify's GetAccount, which sends nothing), an answer's error says `SES <operation> failed: <SES's own
+ * message>`, with SES's code in `providerCode`; a 4xx the table gives to the message is then a ConfigurationError,
+ * and a 504 or a lost answer a TransientError (nothing was sent that could be delivered).
+ *
  * Ambiguity: SendEmail has no idempotency token, so a request that reached SES and got no answer may have been
  * sent. A 5xx *answer* is SES saying the request failed, which AWS's own SDKs retry by default: TransientError.
  * A 504 is a gateway saying the backend did not answer, and a dropped or timed-out connection says nothing:
  * AmbiguousDeliveryError, so neither a retry nor a failover sends it twice unless a route allows duplicates.
  */
-export function translateSesError(error: unknown, origin: ErrorOrigin, watch?: ConnectWatch): MailrouteError {
+export function translateSesError(
+  error: unknown,
+  origin: ErrorOrigin,
+  watch?: ConnectWatch,
+  check?: { operation: string },
+): MailrouteError {
   if (isMailrouteError(error)) return error;
   const e = (error ?? {}) as AwsSdkError;
   const name = e.name ?? 'Error';
   const status = e.$metadata?.httpStatusCode;
   const reason = e.message || name;
   const options = { ...origin, cause: error, providerCode: status && name === 'Unknown' ? status : name };
+  // A check (verify's GetAccount) sends no message: an answer is told as SES's own words about that call.
+  const checkFailed = check ? `SES ${check.operation} failed: ${reason}` : undefined;
+  const said = (sending: string) => checkFailed ?? sending;
   if (THROTTLED.has(name) || status === 429) {
     const retryAfterMs = parseRetryAfter(e.$response?.headers?.['retry-after']);
-    return new ThrottledError(`SES throttled the send (${name}): ${reason}`, {
+    return new ThrottledError(said(`SES throttled the send (${name}): ${reason}`), {
       ...options,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     });
   }
-  if (UNAVAILABLE.has(name)) return new ProviderUnavailableError(`SES cannot send now (${name}): ${reason}`, options);
+  if (UNAVAILABLE.has(name)) {
+    return new ProviderUnavailableError(said(`SES cannot send now (${name}): ${reason}`), options);
+  }
   if (name === 'MessageRejected') {
     // SES uses MessageRejected both for content and for identities that are not verified (sandbox recipients,
     // the sender): the latter is this provider's setup, which another provider does not share.
-    if (/not verified/i.test(reason)) return new AuthenticationError(`SES: ${reason}`, options);
-    return new ContentRejectedError(`SES rejected the message: ${reason}`, options);
+    if (/not verified/i.test(reason)) return new AuthenticationError(said(`SES: ${reason}`), options);
+    return new ContentRejectedError(said(`SES rejected the message: ${reason}`), options);
   }
   if (
     name === 'MailFromDomainNotVerifiedException' ||
@@ -73,7 +87,7 @@ export function translateSesError(error: unknown, origin: ErrorOrigin, watch?: C
     status === 401 ||
     status === 403
   ) {
-    return new AuthenticationError(`SES refused the sender or the credentials (${name}): ${reason}`, options);
+    return new AuthenticationError(said(`SES refused the sender or the credentials (${name}): ${reason}`), options);
   }
   if (name === 'CredentialsProviderError') {
     return new ConfigurationError(`SES: no AWS credentials: ${reason}`, {
@@ -82,13 +96,21 @@ export function translateSesError(error: unknown, origin: ErrorOrigin, watch?: C
     });
   }
   if (name === 'NotFoundException' || status === 404) {
-    return new ConfigurationError(`SES: ${reason} (a configuration set or contact list that does not exist?)`, options);
+    return new ConfigurationError(
+      said(`SES: ${reason} (a configuration set or contact list that does not exist?)`),
+      options,
+    );
   }
-  if (status === 504) return ambiguous(`SES's gateway timed out (504): ${reason}`, options);
+  if (status === 504) {
+    if (checkFailed) return new TransientError(checkFailed, options);
+    return ambiguous(`SES's gateway timed out (504): ${reason}`, options);
+  }
   if ((status && status >= 500) || e.$fault === 'server') {
-    return new TransientError(`SES answered ${status ?? 'a server error'} (${name}): ${reason}`, options);
+    return new TransientError(said(`SES answered ${status ?? 'a server error'} (${name}): ${reason}`), options);
   }
   if (status && status >= 400) {
+    // No message is involved in a check: a refused request is about the setup.
+    if (checkFailed) return new ConfigurationError(checkFailed, options);
     return new InvalidMessageError([{ path: '', message: `SES refused it (${name}): ${reason}` }], options);
   }
   // smithy's own connectionTimeout (a client of the caller's may set it) says the same as the agents' bound.
@@ -102,6 +124,8 @@ export function translateSesError(error: unknown, origin: ErrorOrigin, watch?: C
   // A socket error carries an errno code; anything else was raised in the client before a request left.
   const inFlight = name === 'AbortError' || name === 'TimeoutError' || /^E[A-Z_]+$/.test(e.code ?? '');
   if (!inFlight) return new ConfigurationError(`the SES client failed before sending (${name}): ${reason}`, options);
+  if (check)
+    return new TransientError(`no answer from SES to ${check.operation} (${e.code ?? name}): ${reason}`, options);
   return ambiguous(`no answer from SES after the request was sent (${e.code ?? name}): ${reason}`, options);
 }
 

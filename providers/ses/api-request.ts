@@ -3,7 +3,7 @@ import { optionsFor } from '../../core/contract/provider-options.ts';
 import type { MailAddress } from '../../core/message/address.ts';
 import type { PreparedMessage } from '../../core/message/compose.ts';
 import type { NormalizedMessage } from '../../core/message/message.ts';
-import { type SesConfig, sesOptions } from './config.ts';
+import { checkOneUnsubscribe, type SesConfig, sesOptions } from './config.ts';
 
 // Simple's header rules, from the SES v2 model (MessageHeaderList max 15; MessageHeaderName/Value patterns).
 const SIMPLE_MAX_HEADERS = 15;
@@ -45,6 +45,7 @@ export async function buildSendEmailInput(
 ): Promise<SendEmailCommandInput> {
   const { message } = prepared;
   const options = optionsFor(message, 'ses', 'api', sesOptions);
+  checkOneUnsubscribe(message, options, 'api');
   const configurationSet = options.configurationSet ?? config.configurationSet;
   const common: Partial<SendEmailCommandInput> = {
     ...(configurationSet ? { ConfigurationSetName: configurationSet } : {}),

@@ -2,7 +2,7 @@ import { GetAccountCommand, SESv2Client, SendEmailCommand } from '@aws-sdk/clien
 import { resolveSecret } from '../../core/config/config.ts';
 import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/contract/adapter.ts';
 import { configuredLimits } from '../../core/contract/adapter.ts';
-import { ConfigurationError, InvalidMessageError, TransientError } from '../../core/errors.ts';
+import { TransientError } from '../../core/errors.ts';
 import type { PreparedMessage } from '../../core/message/compose.ts';
 import { callSignal, deadlinePassed } from '../../core/util/deadline.ts';
 import { connectAgents } from '../http/agents.ts';
@@ -72,16 +72,7 @@ export class SesApiAdapter implements Adapter {
     try {
       await watch.run(() => this.client.send(new GetAccountCommand({}), abortSignal ? { abortSignal } : {}));
     } catch (error) {
-      const translated = translateSesError(error, { provider: this.provider, mode: this.mode }, watch);
-      // No message is involved here: a refused request is about the setup.
-      if (translated instanceof InvalidMessageError) {
-        throw new ConfigurationError(`SES refused GetAccount: ${translated.message}`, {
-          provider: this.provider,
-          mode: this.mode,
-          cause: error,
-        });
-      }
-      throw translated;
+      throw translateSesError(error, { provider: this.provider, mode: this.mode }, watch, { operation: 'GetAccount' });
     }
   }
 

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { credentialPair } from '../../core/config/provider-entry.ts';
 import { secretRef } from '../../core/config/secret-refs.ts';
+import type { Mode } from '../../core/contract/adapter.ts';
 import type { ProviderEntry } from '../../core/contract/provider-descriptor.ts';
-import type { FieldIssue } from '../../core/errors.ts';
+import { type FieldIssue, InvalidMessageError } from '../../core/errors.ts';
+import type { NormalizedMessage } from '../../core/message/message.ts';
 
 const configurationSet = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be at most 64 letters, digits, _ or -');
 // Names travel in an SMTP header too (X-SES-LIST-MANAGEMENT-OPTIONS): printable ASCII, without the ";" between them.
@@ -40,6 +42,20 @@ export const sesOptions = z
   .strict();
 
 export type SesOptions = z.output<typeof sesOptions>;
+
+/**
+ * With list management SES adds its own List-Unsubscribe and List-Unsubscribe-Post for the contact list: a message
+ * that also sets `unsubscribe` would go out with two of each, so it is refused, in both modes.
+ */
+export function checkOneUnsubscribe(message: NormalizedMessage, options: SesOptions, mode: Mode): void {
+  if (!options.listManagement || !message.unsubscribe) return;
+  const issue = {
+    path: 'unsubscribe',
+    message:
+      'cannot be combined with providerOptions.ses.listManagement: SES adds its own List-Unsubscribe for the contact list (use one or the other)',
+  };
+  throw new InvalidMessageError([issue], { provider: 'ses', mode });
+}
 
 /** SMTP mode signs in with SMTP credentials, or with long-term IAM keys it derives the password from. */
 export function sesRequirements(entry: SesConfig): FieldIssue[] {

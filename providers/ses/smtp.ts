@@ -7,7 +7,7 @@ import { configuredLimits, SmtpAdapter } from '../smtp/adapter.ts';
 import type { SmtpAuth } from '../smtp/engine.ts';
 import { QUOTA_RETRY_MS, type ReplyRule } from '../smtp/reply-codes.ts';
 import { engineSettings } from '../smtp/settings.ts';
-import { type SesConfig, sesOptions } from './config.ts';
+import { checkOneUnsubscribe, type SesConfig, sesOptions } from './config.ts';
 import { ses } from './index.ts';
 import { sesSmtpPassword } from './smtp-password.ts';
 
@@ -67,7 +67,9 @@ function sesSmtpAuth(config: SesConfig): SmtpAuth {
  * list management as `<contact list>[; topic=<topic>]`, and the tags as `name=value` pairs.
  */
 export function sesHeaders(prepared: PreparedMessage, configured: string | undefined): string[] {
-  const { configurationSet = configured, listManagement } = optionsFor(prepared.message, 'ses', 'smtp', sesOptions);
+  const options = optionsFor(prepared.message, 'ses', 'smtp', sesOptions);
+  checkOneUnsubscribe(prepared.message, options, 'smtp');
+  const { configurationSet = configured, listManagement } = options;
   const lines: string[] = [];
   if (configurationSet) lines.push(`X-SES-CONFIGURATION-SET: ${configurationSet}`);
   if (listManagement) {

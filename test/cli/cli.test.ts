@@ -39,7 +39,7 @@ describe('mailroute CLI', () => {
       ok: true,
       result: { provider: 'local', mode: 'smtp', accepted: ['user@example.com'] },
     });
-    const listed = await mailroute(['outbox', '--dir', outbox]);
+    const listed = await mailroute(['outbox', '--dir', outbox, '--json']);
     expect(listed.json.messages.map((m: { subject: string }) => m.subject)).toEqual(['Hi']);
   });
 
@@ -153,7 +153,7 @@ describe('mailroute explain', () => {
       ],
       health: { primary: 'closed', backup: 'closed' },
     });
-    const listed = await mailroute(['outbox', '--dir', outbox]);
+    const listed = await mailroute(['outbox', '--dir', outbox, '--json']);
     expect(listed.json.messages).toEqual([]);
   });
 });

@@ -85,15 +85,21 @@ describe('npm start', () => {
     const before = (await listOutbox(outbox)).length;
     const badJson = await fetch(`${url}/v1/send`, { method: 'POST', body: '{"from": ' });
     expect(badJson.status).toBe(400);
-    expect(((await badJson.json()) as { error: { code: string } }).error.code).toBe('INVALID_JSON');
+    expect(await badJson.json()).toMatchObject({ ok: false, error: { code: 'INVALID_JSON' } });
     const invalid = await fetch(`${url}/v1/send`, {
       method: 'POST',
       body: JSON.stringify({ to: 'a@example.com', subject: 'x\ny', text: 't' }),
     });
     expect(invalid.status).toBe(400);
-    const body = (await invalid.json()) as { error: { issues: { path: string }[] } };
+    const body = (await invalid.json()) as { ok: boolean; error: { issues: { path: string }[] } };
+    expect(body.ok).toBe(false);
     expect(body.error.issues.map((i) => i.path).sort()).toEqual(['from', 'subject']);
-    expect((await fetch(`${url}/v1/send`)).status).toBe(405);
+    const wrongMethod = await fetch(`${url}/v1/send`);
+    expect(wrongMethod.status).toBe(405);
+    expect(await wrongMethod.json()).toEqual({ ok: false, error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } });
+    const noRoute = await fetch(`${url}/v2/send`, { method: 'POST', body: '{}' });
+    expect(noRoute.status).toBe(404);
+    expect(await noRoute.json()).toEqual({ ok: false, error: { code: 'NOT_FOUND', message: 'no route /v2/send' } });
     expect((await listOutbox(outbox)).length).toBe(before);
   });
 });

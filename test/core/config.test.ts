@@ -56,8 +56,9 @@ providers:
     mode: smtp
     smtpAuth: password
 `);
-    expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(['providers[0].region', 'providers[1]']));
-    expect(issues.find((i) => i.path === 'providers[1]')?.message).toMatch(/regoin/);
+    expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(['providers[0].region', 'providers[1].regoin']));
+    // An azure entry has no region: the fields it has are named instead.
+    expect(issues.find((i) => i.path === 'providers[1].regoin')?.message).toMatch(/^unknown field \(known: name, /);
     const second = configIssues('providers:\n  - provider: ses\n    mode: smtp\n    region: eu-west-1\n');
     expect(second).toEqual([
       {
@@ -67,7 +68,7 @@ providers:
     ]);
     expect(configIssues('providers: []')[0]!.path).toBe('providers');
     expect(configIssues('providers:\n  - {provider: sess, mode: api}\n')).toEqual([
-      { path: 'providers[0].provider', message: 'must be one of local, ses, azure, gmail, oci' },
+      { path: 'providers[0].provider', message: 'unknown provider "sess" (known: local, ses, azure, gmail, oci)' },
     ]);
     expect(configIssues('providers:\n  - {provider: local, mode: api}\n  - {provider: local, mode: api}\n')[0]).toEqual(
       {
@@ -180,9 +181,73 @@ describe('store: redis', () => {
 
   it('refuses an unknown field, naming it', () => {
     const issues = configIssues(withStore('{ type: redis, url: { env: REDIS_URL }, tableName: state }'));
-    expect(issues).toEqual([{ path: 'store', message: expect.stringMatching(/tableName/) }]);
+    expect(issues).toEqual([{ path: 'store.tableName', message: 'unknown field (known: type, url, keyPrefix)' }]);
     expect(configIssues(withStore('{ type: redis, url: { env: REDIS_URL }, keyPrefix: "" }'))[0]?.path).toBe(
       'store.keyPrefix',
     );
+  });
+});
+
+describe('configuration mistakes in words', () => {
+  const issuesOf = (data: unknown) => {
+    try {
+      validateConfig(data, 'test', builtInProviders);
+    } catch (error) {
+      return (error as ConfigurationError).issues;
+    }
+    throw new Error('expected the configuration to be refused');
+  };
+  const ses = { provider: 'ses', mode: 'api', region: 'eu-west-1' };
+
+  it('names an unknown provider with the known ones, and a missing one', () => {
+    expect(issuesOf({ providers: [{ provider: 'sess', mode: 'api' }] })).toEqual([
+      { path: 'providers[0].provider', message: 'unknown provider "sess" (known: local, ses, azure, gmail, oci)' },
+    ]);
+    expect(issuesOf({ providers: [{ mode: 'api' }] })).toEqual([
+      { path: 'providers[0].provider', message: 'is required (known: local, ses, azure, gmail, oci)' },
+    ]);
+    expect(issuesOf({ providers: [{ provider: 5, mode: 'api' }] })).toEqual([
+      { path: 'providers[0].provider', message: 'must be one of local, ses, azure, gmail, oci, not 5' },
+    ]);
+  });
+
+  it('says which field a misspelt one meant, at any depth', () => {
+    expect(
+      issuesOf({
+        providers: [
+          { ...ses, regoin: 'x' },
+          { provider: 'oci', mode: 'smtp', region: 'eu-frankfurt-1', smtp: { hots: 'smtp.example.com' } },
+        ],
+        routes: [{ name: 'main', providers: ['ses-api'], sendrDomains: ['example.com'] }],
+        defaultProvidr: 'ses-api',
+      }),
+    ).toEqual(
+      expect.arrayContaining([
+        { path: 'providers[0].regoin', message: 'unknown field (did you mean "region"?)' },
+        { path: 'providers[1].smtp.hots', message: 'unknown field (did you mean "host"?)' },
+        { path: 'routes[0].sendrDomains', message: 'unknown field (did you mean "senderDomains"?)' },
+        { path: 'defaultProvidr', message: 'unknown field (did you mean "defaultProvider"?)' },
+      ]),
+    );
+  });
+
+  it("lists the fields known there when nothing is close, from the entry's own provider", () => {
+    const credentials = { accessKeyId: { env: 'A' }, secretAccessKey: { env: 'B' }, colour: 'red' };
+    const [issue] = issuesOf({ providers: [{ ...ses, credentials }] });
+    expect(issue).toEqual({
+      path: 'providers[0].credentials.colour',
+      message: 'unknown field (known: accessKeyId, secretAccessKey, sessionToken)',
+    });
+    // An azure entry's fields, not the union of every provider's.
+    const [azure] = issuesOf({ providers: [{ provider: 'azure', mode: 'api', regoin: 'x' }] });
+    expect(azure?.path).toBe('providers[0].regoin');
+    expect(azure?.message).toMatch(/^unknown field \(known: .*connectionString/);
+    expect(azure?.message).not.toMatch(/compartmentId/);
+  });
+
+  it('names the values a field may take, with the one meant', () => {
+    expect(issuesOf({ providers: [{ ...ses, mode: 'ap' }] })).toEqual([
+      { path: 'providers[0].mode', message: 'must be one of smtp, api, not "ap" (did you mean "api"?)' },
+    ]);
   });
 });

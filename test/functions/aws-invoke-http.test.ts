@@ -153,7 +153,7 @@ describe('unexpected errors (a bug, forced here with a mock)', () => {
       const result = await http(httpEvent('function-url', { body: JSON.stringify(message('bug')) }), lambdaContext());
       expect([result.statusCode, parsed(result)]).toEqual([
         500,
-        { error: { name: 'Error', code: 'INTERNAL', message: 'internal error' } },
+        { ok: false, error: { name: 'Error', code: 'INTERNAL', message: 'internal error' } },
       ]);
     } finally {
       send.mockRestore();
@@ -190,7 +190,7 @@ describe.each(['api-gateway', 'function-url'] as const)('HTTP handler, %s event'
     const { http } = await cold();
     const notJson = await http(httpEvent(kind, { body: '{"from": "app@' }), lambdaContext('mailroute-http'));
     expect(notJson.statusCode).toBe(400);
-    expect(parsed(notJson)).toMatchObject({ error: { code: 'INVALID_JSON', issues: [{ path: '' }] } });
+    expect(parsed(notJson)).toMatchObject({ ok: false, error: { code: 'INVALID_JSON', issues: [{ path: '' }] } });
     const invalid = await http(
       httpEvent(kind, { body: JSON.stringify(message('a\r\nBcc: eve@example.org')) }),
       lambdaContext('mailroute-http'),
@@ -325,6 +325,6 @@ describe('HTTP handler settings', () => {
     world.sqs.faults.add({ status: 400, errorCode: 'QueueDoesNotExist' });
     const refused = await http(event, lambdaContext('mailroute-http'));
     expect(refused.statusCode).toBe(503);
-    expect(parsed(refused)).toMatchObject({ error: { code: 'PROVIDER_UNAVAILABLE' } });
+    expect(parsed(refused)).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
   });
 });

@@ -90,11 +90,11 @@ describe('HTTP trigger', () => {
     expect(invalid.body.error.issues.map((i: { path: string }) => i.path).sort()).toEqual(['from', 'to[1]']);
     expect(await call(http, { body: '{"from": ' })).toMatchObject({
       status: 400,
-      body: { error: { code: 'INVALID_JSON', issues: [{ path: '' }] } },
+      body: { ok: false, error: { code: 'INVALID_JSON', issues: [{ path: '' }] } },
     });
     // Enqueue mode checks before anything is queued: the same 400.
     const queued = await call(http, { body: message('x', { to: 'nope' }), query: { mode: 'enqueue' } });
-    expect(queued).toMatchObject({ status: 400, body: { error: { issues: [{ path: 'to' }] } } });
+    expect(queued).toMatchObject({ status: 400, body: { ok: false, error: { issues: [{ path: 'to' }] } } });
     expect(await peekJson(world.queues, queues.send)).toEqual([]);
     expect(copies(world.primary, 'http invalid')).toBe(0);
   });
@@ -181,7 +181,7 @@ describe('unexpected errors (a bug, forced here with a mock)', () => {
       expect(await call(http, { body: message('bug') })).toEqual({
         status: 500,
         headers: { 'content-type': 'application/json' },
-        body: { error: { name: 'Error', code: 'INTERNAL', message: 'internal error' } },
+        body: { ok: false, error: { name: 'Error', code: 'INTERNAL', message: 'internal error' } },
       });
     } finally {
       send.mockRestore();
@@ -234,7 +234,10 @@ describe('configuration errors at cold start: 500 naming what to fix, and the ne
   it('names MAILROUTE_STORE_TABLE when it is not an Azure table name, and MAILROUTE_CONFIG when it is missing', async () => {
     vi.stubEnv('MAILROUTE_STORE_TABLE', 'mailroute-state');
     const answer = await call(await coldHttp(), { body: message('never') });
-    expect(answer).toMatchObject({ status: 500, body: { error: { issues: [{ path: 'MAILROUTE_STORE_TABLE' }] } } });
+    expect(answer).toMatchObject({
+      status: 500,
+      body: { ok: false, error: { issues: [{ path: 'MAILROUTE_STORE_TABLE' }] } },
+    });
     vi.stubEnv('MAILROUTE_CONFIG', '');
     const none = await call(await coldHttp(), { body: message('never') });
     expect(none).toMatchObject({ status: 500, body: { error: { issues: [{ path: 'MAILROUTE_CONFIG' }] } } });

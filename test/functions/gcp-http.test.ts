@@ -115,7 +115,7 @@ describe('HTTP function (mailrouteHttp) on the Functions Framework', () => {
       issues: [expect.objectContaining({ path: 'to[1]' })],
     });
     const notJson = await answer(await post('{"to": ', { headers: { 'content-type': 'text/plain' } }));
-    expect(notJson).toMatchObject({ status: 400, body: { error: { code: 'INVALID_JSON' } } });
+    expect(notJson).toMatchObject({ status: 400, body: { ok: false, error: { code: 'INVALID_JSON' } } });
     // The enqueue path checks before it publishes: nothing reaches the topic.
     expect((await post(message('bad', { to: 'nope' }), { query: '?mode=enqueue' })).status).toBe(400);
     expect(world.pubsub.messages(world.sendTopic)).toEqual([]);
@@ -155,13 +155,13 @@ describe('HTTP function (mailrouteHttp) on the Functions Framework', () => {
       expect(throttled.headers.get('retry-after')).toBe('4');
       expect(await answer(throttled)).toMatchObject({
         status: 429,
-        body: { error: { code: 'THROTTLED', provider: 'pubsub' } },
+        body: { ok: false, error: { code: 'THROTTLED', provider: 'pubsub' } },
       });
       vi.stubEnv('MAILROUTE_SEND_TOPIC', '');
       const unset = await answer(await post(message('nowhere')));
       expect(unset).toMatchObject({
         status: 500,
-        body: { error: { code: 'CONFIGURATION', message: /MAILROUTE_SEND_TOPIC is not set/ } },
+        body: { ok: false, error: { code: 'CONFIGURATION', message: /MAILROUTE_SEND_TOPIC is not set/ } },
       });
     } finally {
       vi.stubEnv('MAILROUTE_HTTP_MODE', '');
