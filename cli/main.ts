@@ -889,7 +889,7 @@ async function serveCommand(args: string[], out: Out): Promise<number> {
     const capture = await first.captureServer();
     if (capture) out(`Local capture inbox: SMTP on ${capture.host}:${capture.port}, messages in ${capture.outboxDir}`);
   }
-  out('Send a message (then `npx mailroute outbox` lists what arrived):');
+  out(`Send a message, then open ${api.url}/ to read what arrives (the web inbox), or run npx mailroute outbox:`);
   out(curlExample(api.url));
   const stop = async () => {
     await api.close();
