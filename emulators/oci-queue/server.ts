@@ -64,7 +64,8 @@ const PATH = /^\/20210201\/queues\/([^/]+)\/messages(?:\/([^/]+))?$/;
 
 /**
  * The OCI Queue messages API (20210201) on loopback: PutMessages, GetMessages (no long polling: it answers at
- * once) and DeleteMessage, every request signature verified; faults from `emulators/common/faults.ts`.
+ * once; `channelFilter` returns the channel whose id matches exactly), UpdateMessage (a delivered message's
+ * visibility) and DeleteMessage, every request signature verified; faults from `emulators/common/faults.ts`.
  * @example
  * const queue = await startOciQueueEmulator({ keys: [{ keyId, publicKeyPem }] });
  * queue.createQueue('ocid1.queue.oc1..send', { deadLetterQueueDeliveryCount: 3 });
@@ -107,7 +108,17 @@ export async function startOciQueueEmulator(options: OciQueueEmulatorOptions): P
     if (req.method === 'GET' && !receipt) {
       const visibility = Number(url.searchParams.get('visibilityInSeconds') ?? queue.settings.visibilityInSeconds);
       const max = Number(url.searchParams.get('limit') ?? 1);
-      return sendJson(res, 200, { messages: deliver(queue, now, visibility, max) }, requestId);
+      const channel = url.searchParams.get('channelFilter') ?? undefined;
+      return sendJson(res, 200, { messages: deliver(queue, now, visibility, max, channel) }, requestId);
+    }
+    if (req.method === 'PUT' && receipt) {
+      const message = queue.messages.find((m) => m.receipt === decodeURIComponent(receipt));
+      if (!message)
+        return sendOciError(res, errorFor(404, 'The receipt is not valid or the message was deleted.'), requestId);
+      const seconds = visibilityIn(body);
+      if (typeof seconds === 'string') return sendOciError(res, invalidParameter(seconds), requestId);
+      message.visibleAfter = now + seconds * 1000;
+      return sendJson(res, 200, { visibleAfter: new Date(message.visibleAfter) }, requestId);
     }
     if (req.method === 'DELETE' && receipt) {
       const at = queue.messages.findIndex((m) => m.receipt === decodeURIComponent(receipt));
@@ -164,11 +175,25 @@ function parsePut(body: Buffer): Pick<OciQueueMessage, 'content' | 'metadata'>[]
   return out;
 }
 
+/** UpdateMessage's `{ visibilityInSeconds }` (0 to 43,200), or what is wrong with it. */
+function visibilityIn(body: Buffer): number | string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return 'The request body could not be parsed as JSON.';
+  }
+  const seconds = (parsed as { visibilityInSeconds?: unknown } | null)?.visibilityInSeconds;
+  if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0 || seconds > 43_200)
+    return 'visibilityInSeconds must be a whole number from 0 to 43200.';
+  return seconds;
+}
+
 /**
  * GetMessages: the visible messages, oldest first. A message already delivered `deadLetterQueueDeliveryCount`
  * times moves to the dead-letter queue instead of being delivered again.
  */
-function deliver(queue: Queue, now: number, visibility: number, max: number) {
+function deliver(queue: Queue, now: number, visibility: number, max: number, channel?: string) {
   const { deadLetterQueueDeliveryCount: maxDeliveries } = queue.settings;
   for (const m of queue.messages.filter(
     (m) => m.visibleAfter <= now && maxDeliveries > 0 && m.deliveryCount >= maxDeliveries,
@@ -177,7 +202,7 @@ function deliver(queue: Queue, now: number, visibility: number, max: number) {
     queue.deadLetters.push(m);
   }
   return queue.messages
-    .filter((m) => m.visibleAfter <= now)
+    .filter((m) => m.visibleAfter <= now && (channel === undefined || m.metadata?.channelId === channel))
     .slice(0, Math.max(1, Math.min(max, 20)))
     .map((m) => {
       m.deliveryCount += 1;

@@ -6,8 +6,9 @@ import { closeServer, listen, ServiceError, writeAwsJson } from '../common/http.
 /**
  * Amazon SQS over its AWS JSON 1.0 protocol (`X-Amz-Target: AmazonSQS.<Action>`), as `@aws-sdk/client-sqs`
  * speaks it: CreateQueue, GetQueueUrl, SendMessage, SendMessageBatch, ReceiveMessage, DeleteMessage,
- * GetQueueAttributes. Bodies carry the MD5 digests the SDK checks. FIFO queues (`.fifo`) need a group id and
- * drop a repeated deduplication id within five minutes, as SQS does.
+ * ChangeMessageVisibility, GetQueueAttributes. Bodies carry the MD5 digests the SDK checks. FIFO queues (`.fifo`)
+ * need a group id and drop a repeated deduplication id within five minutes, as SQS does. A received message is
+ * in flight for the receive's `VisibilityTimeout` (default the queue's, 30 s), then visible again.
  */
 export interface SqsMessage {
   MessageId: string;
@@ -18,12 +19,21 @@ export interface SqsMessage {
   MessageDeduplicationId?: string;
   SequenceNumber?: string;
   receiveCount: number;
+  /** The receipt handle of the latest receive. */
   receiptHandle?: string;
+  /** Epoch ms until which the message is in flight (not received again); 0 when it was never received. */
+  invisibleUntil: number;
+  /** Epoch ms: `SentTimestamp`. */
+  sentAt: number;
+  /** Epoch ms: `ApproximateFirstReceiveTimestamp`. */
+  firstReceivedAt?: number;
 }
 
 interface Queue {
   name: string;
   fifo: boolean;
+  /** Seconds a received message stays in flight unless the receive says otherwise (the `VisibilityTimeout` attribute). */
+  visibilityTimeout: number;
   messages: SqsMessage[];
   dedup: Map<string, { id: string; at: number }>;
   sequence: number;
@@ -34,7 +44,8 @@ export interface SqsEmulator {
   queueUrl(name: string): string;
   /** Messages currently in a queue (sent and not deleted). */
   messages(name: string): SqsMessage[];
-  createQueue(name: string): string;
+  /** Creates a queue (attributes as CreateQueue takes them: `VisibilityTimeout`) and returns its URL. */
+  createQueue(name: string, attributes?: Record<string, string>): string;
   faults: FaultPlan;
   close(): Promise<void>;
 }
@@ -64,6 +75,25 @@ export function md5OfAttributes(attributes: NonNullable<SqsMessage['MessageAttri
 /** An SQS error; `code` is the `__type` of the answer (`com.amazonaws.sqs#<Code>`). */
 class SqsError extends ServiceError {}
 
+/** A visibility timeout in seconds, 0 to 43,200 (12 hours), as SQS allows. */
+function visibilitySeconds(value: unknown): number {
+  const seconds = Number(value);
+  if (value === undefined || !Number.isInteger(seconds) || seconds < 0 || seconds > 43_200) {
+    throw new SqsError(
+      'com.amazonaws.sqs#InvalidParameterValue',
+      `Value ${String(value)} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200.`,
+    );
+  }
+  return seconds;
+}
+
+function requiredHandle(value: unknown): string {
+  if (typeof value !== 'string' || !value) {
+    throw new SqsError('com.amazonaws.sqs#MissingParameter', 'The request must contain the parameter ReceiptHandle.');
+  }
+  return value;
+}
+
 export async function startSqsEmulator(
   options: { host?: string; port?: number; maxMessageBytes?: number; region?: string } = {},
 ): Promise<SqsEmulator> {
@@ -74,9 +104,18 @@ export async function startSqsEmulator(
   const faults = new FaultPlan();
   let base = '';
 
-  const createQueue = (name: string) => {
-    if (!queues.has(name))
-      queues.set(name, { name, fifo: name.endsWith('.fifo'), messages: [], dedup: new Map(), sequence: 0 });
+  const createQueue = (name: string, attributes: Record<string, string> = {}) => {
+    if (!queues.has(name)) {
+      const visibilityTimeout = visibilitySeconds(attributes.VisibilityTimeout ?? 30);
+      queues.set(name, {
+        name,
+        fifo: name.endsWith('.fifo'),
+        visibilityTimeout,
+        messages: [],
+        dedup: new Map(),
+        sequence: 0,
+      });
+    }
     return `${base}/${ACCOUNT}/${name}`;
   };
   const queueOf = (url: unknown): Queue => {
@@ -133,6 +172,8 @@ export async function startSqsEmulator(
       Body: body,
       MD5OfBody: md5(body),
       receiveCount: 0,
+      invisibleUntil: 0,
+      sentAt: Date.now(),
       ...(attributes ? { MessageAttributes: attributes } : {}),
       ...(groupId ? { MessageGroupId: groupId } : {}),
       ...(dedupId ? { MessageDeduplicationId: dedupId } : {}),
@@ -153,7 +194,9 @@ export async function startSqsEmulator(
   };
 
   const actions: Record<string, (input: Record<string, unknown>) => unknown> = {
-    CreateQueue: (input) => ({ QueueUrl: createQueue(String(input.QueueName)) }),
+    CreateQueue: (input) => ({
+      QueueUrl: createQueue(String(input.QueueName), (input.Attributes as Record<string, string>) ?? {}),
+    }),
     GetQueueUrl: (input) => ({ QueueUrl: `${base}/${ACCOUNT}/${queueOf(`/${String(input.QueueName)}`).name}` }),
     SendMessage: (input) => send(queueOf(input.QueueUrl), input),
     SendMessageBatch: (input) => {
@@ -173,10 +216,21 @@ export async function startSqsEmulator(
     ReceiveMessage: (input) => {
       const queue = queueOf(input.QueueUrl);
       const max = Number(input.MaxNumberOfMessages ?? 1);
-      const visible = queue.messages.filter((m) => !m.receiptHandle).slice(0, max);
+      if (!Number.isInteger(max) || max < 1 || max > 10) {
+        throw new SqsError(
+          'com.amazonaws.sqs#InvalidParameterValue',
+          `Value ${max} for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided.`,
+        );
+      }
+      const timeout =
+        input.VisibilityTimeout === undefined ? queue.visibilityTimeout : visibilitySeconds(input.VisibilityTimeout);
+      const now = Date.now();
+      const visible = queue.messages.filter((m) => m.invisibleUntil <= now).slice(0, max);
       for (const m of visible) {
         m.receiveCount += 1;
         m.receiptHandle = randomUUID();
+        m.invisibleUntil = now + timeout * 1000;
+        m.firstReceivedAt ??= now;
       }
       return {
         Messages: visible.map((m) => ({
@@ -186,6 +240,8 @@ export async function startSqsEmulator(
           Body: m.Body,
           Attributes: {
             ApproximateReceiveCount: String(m.receiveCount),
+            SentTimestamp: String(m.sentAt),
+            ApproximateFirstReceiveTimestamp: String(m.firstReceivedAt),
             ...(m.MessageGroupId ? { MessageGroupId: m.MessageGroupId } : {}),
           },
           ...(m.MessageAttributes
@@ -196,7 +252,26 @@ export async function startSqsEmulator(
     },
     DeleteMessage: (input) => {
       const queue = queueOf(input.QueueUrl);
-      queue.messages = queue.messages.filter((m) => m.receiptHandle !== input.ReceiptHandle);
+      const handle = requiredHandle(input.ReceiptHandle);
+      // SQS deletes with a handle of an earlier receive too, and answers success for one already deleted.
+      queue.messages = queue.messages.filter((m) => m.receiptHandle !== handle);
+      return {};
+    },
+    ChangeMessageVisibility: (input) => {
+      const queue = queueOf(input.QueueUrl);
+      const handle = requiredHandle(input.ReceiptHandle);
+      const timeout = visibilitySeconds(input.VisibilityTimeout);
+      const message = queue.messages.find((m) => m.receiptHandle === handle);
+      if (!message) {
+        throw new SqsError(
+          'com.amazonaws.sqs#ReceiptHandleIsInvalid',
+          `The input receipt handle "${handle}" is not a valid receipt handle.`,
+        );
+      }
+      if (message.invisibleUntil <= Date.now()) {
+        throw new SqsError('com.amazonaws.sqs#MessageNotInflight', 'The message referred to is not in flight.');
+      }
+      message.invisibleUntil = Date.now() + timeout * 1000;
       return {};
     },
     GetQueueAttributes: (input) => {
