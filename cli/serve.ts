@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { redactSecrets } from '../core/config/secrets.ts';
 import type { SendResult } from '../core/contract/adapter.ts';
 import type { Mailer } from '../core/mailer.ts';
-import type { HttpAnswer } from '../core/runtime/http-api.ts';
+import { encodeAnswer, type HttpAnswer, isJsonContentType } from '../core/runtime/http-api.ts';
 import { type HttpRouteOptions, routeHttpRequest } from '../core/runtime/http-routes.ts';
 
 /** The largest request body taken: the biggest provider message (40 MB) plus base64 and JSON overhead. */
@@ -94,6 +94,7 @@ async function route(mailer: Mailer, req: IncomingMessage, events?: HttpRouteOpt
       status: 413,
       headers: {},
       body: {
+        ok: false,
         error: { code: 'BODY_TOO_LARGE', message: `the request body is over the limit of ${MAX_BODY_BYTES} bytes` },
       },
     };
@@ -132,8 +133,9 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
   });
 }
 
+/** JSON with a final newline; a string body of another content type (the unsubscribe page) as it is. */
 function write(res: ServerResponse, answer: HttpAnswer): void {
-  const body = `${JSON.stringify(answer.body)}\n`;
-  res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
-  res.end(body);
+  const { status, headers, body, contentType } = encodeAnswer(answer);
+  res.writeHead(status, headers);
+  res.end(isJsonContentType(contentType) ? `${body}\n` : body);
 }

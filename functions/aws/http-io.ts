@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { HttpAnswer } from '../../core/runtime/http-api.ts';
+import { UNSUBSCRIBE_PATH } from '../../core/events/unsubscribe.ts';
+import { encodeAnswer, type HttpAnswer } from '../../core/runtime/http-api.ts';
 import type { HttpRequest } from '../../core/runtime/http-routes.ts';
 
 /** Whether a Lambda event is an HTTP API (payload 2.0) or function URL request. */
@@ -17,17 +18,22 @@ export function toHttpRequest(event: APIGatewayProxyEventV2): HttpRequest {
   return { method: http.method, path, body, headers, query: event.queryStringParameters };
 }
 
-export const toResult = (answer: HttpAnswer): APIGatewayProxyStructuredResultV2 => ({
-  statusCode: answer.status,
-  headers: { 'content-type': 'application/json', ...answer.headers },
-  body: JSON.stringify(answer.body),
-});
+/** JSON, or a string body of another content type (the unsubscribe page) as it is. */
+export const toResult = (answer: HttpAnswer): APIGatewayProxyStructuredResultV2 => {
+  const { status, headers, body } = encodeAnswer(answer);
+  return { statusCode: status, headers, body };
+};
 
 /**
- * The events function answers `/v1/events/{source}` only: whatever else the HTTP API serves (`/v1/send` above all)
- * must not be reachable through its URL, which may be public for SNS. Undefined for an events path.
+ * The events function answers `/v1/events/{source}` and the one-click unsubscribe links (`/v1/unsubscribe`, whose
+ * signed token is the credential) only: whatever else the HTTP API serves (`/v1/send` above all) must not be
+ * reachable through its URL, which may be public (for SNS, for the links). Undefined for those two paths.
  */
 export const outsideEvents = (request: HttpRequest): HttpAnswer | undefined =>
-  request.path.startsWith('/v1/events/')
+  request.path.startsWith('/v1/events/') || request.path === UNSUBSCRIBE_PATH
     ? undefined
-    : { status: 404, headers: {}, body: { error: { code: 'NOT_FOUND', message: `no route ${request.path} here` } } };
+    : {
+        status: 404,
+        headers: {},
+        body: { ok: false, error: { code: 'NOT_FOUND', message: `no route ${request.path} here` } },
+      };

@@ -27,6 +27,15 @@ export const HTTP_ROUTES = {
 } as const;
 
 /**
+ * The one route without a function key (`authLevel: 'anonymous'`): the one-click unsubscribe links (RFC 8058) that
+ * mailbox providers and recipients follow, `GET|POST /v1/unsubscribe?token=…`, whose signed token is the
+ * credential (core/events/unsubscribe.ts). Its handler serves that path only; every other route keeps its key.
+ */
+export const PUBLIC_HTTP_ROUTES = {
+  'http-unsubscribe': { route: 'v1/unsubscribe', methods: ['GET', 'POST'], authLevel: 'anonymous' },
+} as const;
+
+/**
  * The Event Grid trigger of ACS email events; infra/azure subscribes it (`<app id>/functions/acs-events`) to the
  * Communication Service's system topic.
  */

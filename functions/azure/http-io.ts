@@ -1,5 +1,5 @@
 import type { HttpRequest as AzureHttpRequest, HttpResponseInit } from '@azure/functions';
-import type { HttpAnswer } from '../../core/runtime/http-api.ts';
+import { encodeAnswer, type HttpAnswer } from '../../core/runtime/http-api.ts';
 import type { HttpRequest } from '../../core/runtime/http-routes.ts';
 
 /**
@@ -20,8 +20,8 @@ export async function fromAzureRequest(request: AzureHttpRequest): Promise<HttpR
   };
 }
 
-export const toAzureResponse = (answer: HttpAnswer): HttpResponseInit => ({
-  status: answer.status,
-  headers: { 'content-type': 'application/json', ...answer.headers },
-  body: JSON.stringify(answer.body),
-});
+/** JSON, or a string body of another content type (the unsubscribe page) as it is. */
+export const toAzureResponse = (answer: HttpAnswer): HttpResponseInit => {
+  const { status, headers, body } = encodeAnswer(answer);
+  return { status, headers, body };
+};

@@ -1,6 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { UNSUBSCRIBE_PATH } from '../../core/events/unsubscribe.ts';
 import { answerHttp } from '../../core/runtime/invocation.ts';
-import { HTTP_ROUTES } from './bindings.ts';
+import { HTTP_ROUTES, PUBLIC_HTTP_ROUTES } from './bindings.ts';
 import { mailer } from './config.ts';
 import { functionEnd, HTTP_ANSWER_LIMIT_MS, MARGIN_MS } from './host.ts';
 import { fromAzureRequest, toAzureResponse } from './http-io.ts';
@@ -27,7 +28,27 @@ export async function httpApi(request: HttpRequest, context: InvocationContext):
   return toAzureResponse(await answerHttp(await fromAzureRequest(request), run));
 }
 
-// authLevel 'function' on every route (bindings.ts); registered only inside the Functions host.
+/**
+ * `GET|POST /v1/unsubscribe?token=…`, the one anonymous route (bindings.ts `PUBLIC_HTTP_ROUTES`): the signed token
+ * is the credential. Any other path is answered 404 here, whatever the host routed to it, so that no request
+ * without a function key reaches `/v1/send` or the events; nor does this handler enqueue or take events in.
+ */
+export async function unsubscribeApi(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const log = invocationLog(context);
+  const end = functionEnd(HTTP_ANSWER_LIMIT_MS);
+  const neutral = await fromAzureRequest(request);
+  if (neutral.path !== UNSUBSCRIBE_PATH) {
+    const error = { code: 'NOT_FOUND', message: `no route ${neutral.path} here` };
+    return toAzureResponse({ status: 404, headers: {}, body: { ok: false, error } });
+  }
+  return toAzureResponse(await answerHttp(neutral, { mailer, log, end, marginMs: MARGIN_MS }));
+}
+
+// authLevel 'function' on every route of HTTP_ROUTES, 'anonymous' on the unsubscribe route alone (bindings.ts);
+// registered only inside the Functions host.
 for (const [name, binding] of Object.entries(HTTP_ROUTES)) {
   app.http(name, { ...binding, methods: [...binding.methods], handler: httpApi });
+}
+for (const [name, binding] of Object.entries(PUBLIC_HTTP_ROUTES)) {
+  app.http(name, { ...binding, methods: [...binding.methods], handler: unsubscribeApi });
 }

@@ -3,5 +3,5 @@
  * them with the Functions host.
  */
 export { acsEvents } from './events.ts';
-export { httpApi } from './http.ts';
+export { httpApi, unsubscribeApi } from './http.ts';
 export { sendQueuedMessage } from './queue.ts';

@@ -1,4 +1,6 @@
 import * as functions from '@google-cloud/functions-framework';
+import { UNSUBSCRIBE_PATH } from '../../core/events/unsubscribe.ts';
+import { encodeAnswer, type HttpAnswer } from '../../core/runtime/http-api.ts';
 import type { HttpRequest } from '../../core/runtime/http-routes.ts';
 import { answerHttp } from '../../core/runtime/invocation.ts';
 import { functionEnd, mailer } from './config.ts';
@@ -19,6 +21,13 @@ function toHttpRequest(req: functions.Request): HttpRequest {
   return { method: req.method, path: req.path, body, headers: strings(req.headers), query: strings(req.query) };
 }
 
+/** JSON, or a string body of another content type (the unsubscribe page) as it is. */
+function write(res: functions.Response, answer: HttpAnswer): void {
+  const { status, headers, body } = encodeAnswer(answer);
+  res.status(status).set(headers);
+  res.send(body);
+}
+
 const enqueue = async (text: string) => (await sendTopic().enqueue(JSON.parse(text))).messageId;
 
 /**
@@ -27,9 +36,24 @@ const enqueue = async (text: string) => (await sendTopic().enqueue(JSON.parse(te
  * publish the checked message to `MAILROUTE_SEND_TOPIC` and answer 202 with the Pub/Sub message id instead.
  */
 export async function handleHttp(req: functions.Request, res: functions.Response): Promise<void> {
-  const answer = await answerHttp(toHttpRequest(req), { mailer, log, end: functionEnd(), enqueue });
-  res.status(answer.status).set({ 'content-type': 'application/json', ...answer.headers });
-  res.send(JSON.stringify(answer.body));
+  write(res, await answerHttp(toHttpRequest(req), { mailer, log, end: functionEnd(), enqueue }));
+}
+
+/**
+ * The public entry of the one-click unsubscribe links (deployed apart, with `--allow-unauthenticated`, only when
+ * asked: infra/gcp `public_unsubscribe`): `GET|POST /v1/unsubscribe?token=…`, whose signed token is the
+ * credential. Every other path is 404 here, so the API of `mailrouteHttp` stays IAM-only; it neither enqueues
+ * nor takes events in.
+ */
+export async function handleUnsubscribe(req: functions.Request, res: functions.Response): Promise<void> {
+  const request = toHttpRequest(req);
+  if (request.path !== UNSUBSCRIBE_PATH) {
+    const error = { code: 'NOT_FOUND', message: `no route ${request.path} here` };
+    write(res, { status: 404, headers: {}, body: { ok: false, error } });
+    return;
+  }
+  write(res, await answerHttp(request, { mailer, log, end: functionEnd() }));
 }
 
 functions.http('mailrouteHttp', handleHttp);
+functions.http('mailrouteUnsubscribe', handleUnsubscribe);

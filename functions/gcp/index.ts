@@ -1,6 +1,7 @@
 /**
- * The deployed source's entry: registers both functions with the Functions Framework. Each Cloud Function picks
- * its own with its entry point (`mailrouteQueue`, `mailrouteHttp`); see infra/gcp/README.md.
+ * The deployed source's entry: registers the functions with the Functions Framework. Each Cloud Function picks
+ * its own with its entry point (`mailrouteQueue`, `mailrouteHttp`, and the optional public `mailrouteUnsubscribe`);
+ * see infra/gcp/README.md.
  */
-export { handleHttp } from './http.ts';
+export { handleHttp, handleUnsubscribe } from './http.ts';
 export { handlePubSubEvent } from './queue.ts';

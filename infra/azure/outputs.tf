@@ -76,6 +76,11 @@ output "events_url" {
   value       = "https://${azurerm_function_app_flex_consumption.main.default_hostname}/v1/events"
 }
 
+output "unsubscribe_base_url" {
+  description = "The configuration's unsubscribe.baseUrl: one-click links are <this>/v1/unsubscribe?token=..., the one anonymous route (the signed token is the credential)."
+  value       = "https://${azurerm_function_app_flex_consumption.main.default_hostname}"
+}
+
 output "events_dead_letter_container" {
   description = "Blob container of the ACS events Event Grid gave up on (null unless delivery_events)."
   value       = var.delivery_events ? azurerm_storage_container.events_dead_letters[0].name : null

@@ -461,8 +461,76 @@ resource "google_cloudfunctions2_function" "http" {
   ]
 }
 
+# The one public entry, only with public_unsubscribe = true: the one-click unsubscribe links (RFC 8058) that mailbox
+# providers POST to without credentials, the signed token being the credential. Its entry point serves
+# /v1/unsubscribe only (every other path 404), so /v1/send and the events stay behind the IAM-only http function.
+# Same source, runtime account, store and secrets as the http function (it writes the suppression list); no send
+# topic, no enqueue.
+resource "google_cloudfunctions2_function" "unsubscribe" {
+  count       = var.public_unsubscribe ? 1 : 0
+  project     = var.project_id
+  location    = var.region
+  name        = "${var.name_prefix}-unsubscribe"
+  description = "GET|POST /v1/unsubscribe?token=... only: the one-click unsubscribe links; public, the signed token is the credential."
+  labels      = var.labels
+
+  build_config {
+    runtime     = "nodejs22"
+    entry_point = "mailrouteUnsubscribe"
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    max_instance_count             = var.max_instances
+    available_memory               = var.memory
+    timeout_seconds                = var.timeout_seconds
+    ingress_settings               = "ALLOW_ALL"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.runtime.email
+    environment_variables          = local.common_env
+    # The same as in the queue and http functions: see the comment on the http function.
+    vpc_connector                 = local.redis_vpc_access ? google_vpc_access_connector.redis[0].id : null
+    vpc_connector_egress_settings = local.redis_vpc_access ? "PRIVATE_RANGES_ONLY" : null
+    dynamic "secret_environment_variables" {
+      for_each = local.mounted_secrets
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
+    dynamic "secret_volumes" {
+      for_each = local.redis_ca ? [local.redis_ca_secret] : []
+      content {
+        mount_path = local.redis_ca_dir
+        project_id = var.project_id
+        secret     = secret_volumes.value
+        versions {
+          version = "latest"
+          path    = local.redis_ca_file
+        }
+      }
+    }
+  }
+
+  depends_on = [
+    google_secret_manager_secret_iam_member.runtime_reads,
+    google_secret_manager_secret_iam_member.runtime_reads_redis_url,
+    google_secret_manager_secret_iam_member.runtime_reads_redis_ca,
+    google_secret_manager_secret_version.redis_url,
+    google_secret_manager_secret_version.redis_ca,
+  ]
+}
+
 # Gen 2 functions are Cloud Run services: invoking one is roles/run.invoker on that service. No allUsers binding
-# exists anywhere, which is what `gcloud functions deploy --no-allow-unauthenticated` gives.
+# exists but the unsubscribe entry's below (public_unsubscribe, off by default): the queue and http functions are
+# what `gcloud functions deploy --no-allow-unauthenticated` gives.
 resource "google_cloud_run_service_iam_member" "trigger_invokes_queue" {
   project  = var.project_id
   location = var.region
@@ -478,6 +546,16 @@ resource "google_cloud_run_service_iam_member" "http_invokers" {
   service  = google_cloudfunctions2_function.http.name
   role     = "roles/run.invoker"
   member   = each.value
+}
+
+# `--allow-unauthenticated` for the unsubscribe entry alone: anyone may invoke it, and it serves /v1/unsubscribe only.
+resource "google_cloud_run_service_iam_member" "unsubscribe_public" {
+  count    = var.public_unsubscribe ? 1 : 0
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.unsubscribe[0].name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
 }
 
 # --- Dead-letter policy on the Eventarc-managed subscription -------------------------------------------------

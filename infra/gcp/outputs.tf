@@ -6,6 +6,11 @@ output "http_url" {
   value       = google_cloudfunctions2_function.http.service_config[0].uri
 }
 
+output "unsubscribe_base_url" {
+  description = "With public_unsubscribe: URL of the public unsubscribe function, the configuration's unsubscribe.baseUrl (links are <this>/v1/unsubscribe?token=...); null otherwise."
+  value       = var.public_unsubscribe ? google_cloudfunctions2_function.unsubscribe[0].service_config[0].uri : null
+}
+
 output "queue_function" {
   description = "Name of the Pub/Sub-triggered function."
   value       = google_cloudfunctions2_function.queue.name

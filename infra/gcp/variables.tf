@@ -117,6 +117,12 @@ variable "http_invoker_members" {
   }
 }
 
+variable "public_unsubscribe" {
+  description = "Deploy the public entry of the one-click unsubscribe links: a third function (entry point mailrouteUnsubscribe) that anyone may invoke (allUsers run.invoker) and that serves GET|POST /v1/unsubscribe only; its URL (output unsubscribe_base_url) is the configuration's unsubscribe.baseUrl. The http function stays IAM-only either way."
+  type        = bool
+  default     = false
+}
+
 variable "producer_members" {
   description = "Principals allowed to publish to the send topic (roles/pubsub.publisher on that topic only): the services that use createPubSubProducer."
   type        = list(string)

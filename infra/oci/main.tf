@@ -211,7 +211,8 @@ resource "oci_sch_service_connector" "queue_to_function" {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
-# API Gateway: POST <prefix>/v1/send, callers authenticated with a JWT (no anonymous access).
+# API Gateway: POST <prefix>/v1/send, callers authenticated with a JWT; GET|POST <prefix>/v1/unsubscribe, the one
+# anonymous route (the one-click unsubscribe links, whose signed token is the credential).
 # ---------------------------------------------------------------------------------------------------------------
 
 resource "oci_apigateway_gateway" "mailroute" {
@@ -228,11 +229,13 @@ resource "oci_apigateway_deployment" "mailroute" {
   path_prefix    = var.api_path_prefix
   specification {
     request_policies {
+      # Anonymous access is allowed by the policy only so that a route may ask for it (authorization ANONYMOUS):
+      # every route says which it is, and only /v1/unsubscribe is ANONYMOUS.
       authentication {
         type                        = "JWT_AUTHENTICATION"
         token_header                = "Authorization"
         token_auth_scheme           = "Bearer"
-        is_anonymous_access_allowed = false
+        is_anonymous_access_allowed = true
         issuers                     = [var.jwt_issuer]
         audiences                   = [var.jwt_audience]
         public_keys {
@@ -245,6 +248,25 @@ resource "oci_apigateway_deployment" "mailroute" {
     routes {
       path    = "/v1/send"
       methods = ["POST"]
+      request_policies {
+        authorization {
+          type = "AUTHENTICATION_ONLY"
+        }
+      }
+      backend {
+        type        = "ORACLE_FUNCTIONS_BACKEND"
+        function_id = oci_functions_function.mailroute.id
+      }
+    }
+    # Mailbox providers POST the one-click links (RFC 8058) with no credentials; a recipient's browser GETs them.
+    routes {
+      path    = "/v1/unsubscribe"
+      methods = ["GET", "POST"]
+      request_policies {
+        authorization {
+          type = "ANONYMOUS"
+        }
+      }
       backend {
         type        = "ORACLE_FUNCTIONS_BACKEND"
         function_id = oci_functions_function.mailroute.id

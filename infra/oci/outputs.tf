@@ -31,6 +31,11 @@ output "send_url" {
   value       = "${oci_apigateway_deployment.mailroute.endpoint}/v1/send"
 }
 
+output "unsubscribe_base_url" {
+  description = "The configuration's unsubscribe.baseUrl: one-click links are <this>/v1/unsubscribe?token=..., the gateway's one anonymous route."
+  value       = oci_apigateway_deployment.mailroute.endpoint
+}
+
 output "config_secret_id" {
   description = "OCID of the Vault secret holding the rendered configuration (MAILROUTE_CONFIG_OCI_VAULT)."
   value       = oci_vault_secret.config.id

@@ -98,7 +98,9 @@ export interface RunningFunction {
  * A new instance (cold start: every module of ours loaded afresh) of a function, served by the Functions
  * Framework's own server (`getTestServer`) on a loopback port.
  */
-export async function startFunction(name: 'mailrouteQueue' | 'mailrouteHttp'): Promise<RunningFunction> {
+export async function startFunction(
+  name: 'mailrouteQueue' | 'mailrouteHttp' | 'mailrouteUnsubscribe',
+): Promise<RunningFunction> {
   vi.resetModules();
   await import('../../functions/gcp/index.ts');
   const { getTestServer } = await import('@google-cloud/functions-framework/testing');

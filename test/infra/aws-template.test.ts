@@ -187,6 +187,22 @@ describe('functions', () => {
     for (const [, permission] of ofType('AWS::Lambda::Permission'))
       expect(permission.Properties.Principal).not.toBe('*');
   });
+
+  it('documents the events function URL as the one-click unsubscribe base URL, public only by a deliberate url: true', () => {
+    const root = new URL('../../', import.meta.url);
+    const readme = readFileSync(new URL('infra/aws/README.md', root), 'utf8');
+    const serverless = readFileSync(new URL('serverless.yml', root), 'utf8');
+    const section = readme.slice(readme.indexOf('## One-click unsubscribe'));
+    expect(section).toMatch(/^## One-click unsubscribe\n/);
+    expect(section).toContain('`unsubscribe.baseUrl`');
+    expect(section).toContain('EventsLambdaFunctionUrl');
+    expect(section).toContain('url: true');
+    expect(serverless).toMatch(/unsubscribe\.baseUrl/);
+    // As the template stands, the events function has no URL at all: only the IAM-authorized http one exists.
+    expect(ofType('AWS::Lambda::Url').map(([, url]) => url.Properties.TargetFunctionArn)).toEqual([
+      getAtt('HttpLambdaFunction'),
+    ]);
+  });
 });
 
 describe('IAM', () => {

@@ -39,9 +39,14 @@ describe('the Azure function app build', () => {
       cwd: tmpdir(),
       env: { PATH: process.env.PATH ?? '' },
     });
-    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual(['acsEvents', 'httpApi', 'sendQueuedMessage']);
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual([
+      'acsEvents',
+      'httpApi',
+      'sendQueuedMessage',
+      'unsubscribeApi',
+    ]);
     // Outside the host, @azure/functions says it skips each registration: one per function.
-    for (const name of ['send-queue', 'http-send', 'http-healthz', 'http-events', 'acs-events'])
+    for (const name of ['send-queue', 'http-send', 'http-healthz', 'http-events', 'http-unsubscribe', 'acs-events'])
       expect(stderr).toContain(`register function "${name}"`);
   });
 });

@@ -8,6 +8,7 @@ import {
   ACS_EVENTS_FUNCTION,
   FAILED_QUEUE_SETTING,
   HTTP_ROUTES,
+  PUBLIC_HTTP_ROUTES,
   SEND_QUEUE_SETTING,
   SEND_QUEUE_TRIGGER,
   STORAGE_CONNECTION,
@@ -281,6 +282,22 @@ describe('infra/azure Terraform', () => {
     expect(alert.action[0].action_group_id).toBe(ref('azurerm_monitor_action_group.alerts.id'));
     // The HTTP route for events is function-key protected like the others.
     expect(HTTP_ROUTES['http-events']).toMatchObject({ route: 'v1/events/{source}', authLevel: 'function' });
+  });
+
+  it('one anonymous route, the one-click unsubscribe links; its base URL is an output; Easy Auth told to leave it out', () => {
+    expect(PUBLIC_HTTP_ROUTES).toEqual({
+      'http-unsubscribe': { route: 'v1/unsubscribe', methods: ['GET', 'POST'], authLevel: 'anonymous' },
+    });
+    const keyed = Object.values(HTTP_ROUTES);
+    expect(keyed.map((r) => r.authLevel)).toEqual(keyed.map(() => 'function'));
+    expect(keyed.map((r) => r.route)).not.toContain('v1/unsubscribe');
+    // routePrefix "" puts the route at the app's root: the links are <unsubscribe_base_url>/v1/unsubscribe.
+    expect(host.extensions.http.routePrefix).toBe('');
+    expect(tf.output.unsubscribe_base_url?.[0]?.value).toBe(
+      `https://${ref('azurerm_function_app_flex_consumption.main.default_hostname')}`,
+    );
+    expect(readme).toMatch(/--excluded-paths '\["\/v1\/unsubscribe"\]'/);
+    expect(readme).toContain('unsubscribe.baseUrl');
   });
 
   it('every variable used is declared with a description and documented in README.md; every declared one is used', () => {

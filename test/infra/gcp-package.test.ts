@@ -62,7 +62,7 @@ describe('infra/gcp/package.ts', () => {
     expect(rezipped.equals(await readFile(built.zip))).toBe(true);
   });
 
-  it('the unpacked zip registers mailrouteQueue (cloudevent) and mailrouteHttp (http) with the framework', async () => {
+  it('the unpacked zip registers mailrouteQueue (cloudevent), mailrouteHttp and mailrouteUnsubscribe (http) with the framework', async () => {
     const unpacked = join(dir, 'unpacked');
     for (const entry of readZip(await readFile(built.zip))) {
       await mkdir(dirname(join(unpacked, entry.name)), { recursive: true });
@@ -71,11 +71,12 @@ describe('infra/gcp/package.ts', () => {
     const script = `
       await import('./index.mjs');
       const { getFunction } = await import('@google-cloud/functions-framework/testing');
-      console.log(JSON.stringify([typeof getFunction('mailrouteQueue'), typeof getFunction('mailrouteHttp')]));`;
+      const names = ['mailrouteQueue', 'mailrouteHttp', 'mailrouteUnsubscribe'];
+      console.log(JSON.stringify(names.map((name) => typeof getFunction(name))));`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
       cwd: unpacked,
       env: { ...process.env, MAILROUTE_CONFIG: '' },
     });
-    expect(JSON.parse(stdout)).toEqual(['function', 'function']);
+    expect(JSON.parse(stdout)).toEqual(['function', 'function', 'function']);
   });
 });

@@ -92,7 +92,7 @@ describe('infra/gcp Terraform', () => {
     expect(http.service_config[0].environment_variables).toContain(
       'MAILROUTE_SEND_TOPIC = google_pubsub_topic.send.id',
     );
-    for (const fn of ['queue', 'http']) {
+    for (const fn of ['queue', 'http', 'unsubscribe']) {
       expect(resource('google_cloudfunctions2_function', fn).build_config[0].source[0].storage_source[0]).toEqual({
         bucket: '${google_storage_bucket.source.name}',
         object: '${google_storage_bucket_object.source.name}',
@@ -155,7 +155,7 @@ describe('infra/gcp Terraform', () => {
       role: 'roles/secretmanager.secretAccessor',
       member: 'serviceAccount:${google_service_account.runtime.email}',
     });
-    for (const fn of ['queue', 'http']) {
+    for (const fn of ['queue', 'http', 'unsubscribe']) {
       const [dynamic] = resource('google_cloudfunctions2_function', fn).service_config[0].dynamic
         .secret_environment_variables;
       expect(dynamic.for_each).toBe('${local.mounted_secrets}');
@@ -190,6 +190,7 @@ describe('infra/gcp Terraform', () => {
       'google_service_account_iam_member.pubsub_agent_signs_for_trigger': 'roles/iam.serviceAccountTokenCreator',
       'google_cloud_run_service_iam_member.trigger_invokes_queue': 'roles/run.invoker',
       'google_cloud_run_service_iam_member.http_invokers': 'roles/run.invoker',
+      'google_cloud_run_service_iam_member.unsubscribe_public': 'roles/run.invoker',
     });
     expect(resource('google_pubsub_topic_iam_member', 'runtime_publishes_failed').topic).toBe(
       '${google_pubsub_topic.failed.name}',
@@ -205,15 +206,59 @@ describe('infra/gcp Terraform', () => {
     );
   });
 
-  it('no allUsers or allAuthenticatedUsers: IAM-only invocation, and the variables refuse them', () => {
-    for (const { at, member } of bindings())
+  it('no allUsers or allAuthenticatedUsers but on the optional unsubscribe entry: IAM-only invocation, and the variables refuse them', () => {
+    for (const { at, member } of bindings()) {
+      if (at === 'google_cloud_run_service_iam_member.unsubscribe_public') continue;
       expect(JSON.stringify(member), at).not.toMatch(/allUsers|allAuthenticatedUsers/);
+    }
     for (const name of ['http_invoker_members', 'producer_members']) {
       expect(variables[name]!.validation[0].condition).toMatch(
         /!contains\(\["allUsers", "allAuthenticatedUsers"\], m\)/,
       );
     }
     expect(readme).toContain('--no-allow-unauthenticated');
+  });
+
+  it('the public unsubscribe entry: off by default; when on, its own function serving /v1/unsubscribe, allUsers on it alone', () => {
+    expect(variables.public_unsubscribe).toMatchObject({ type: '${bool}', default: false });
+    const fn = resource('google_cloudfunctions2_function', 'unsubscribe');
+    const publicBinding = resource('google_cloud_run_service_iam_member', 'unsubscribe_public');
+    for (const gated of [fn, publicBinding]) {
+      expect(gated.count).toBe('${var.public_unsubscribe ? 1 : 0}');
+      expect(evaluate(gated.count, {})).toBe(0);
+      expect(evaluate(gated.count, { public_unsubscribe: true })).toBe(1);
+    }
+    expect(publicBinding).toEqual({
+      count: publicBinding.count,
+      project: '${var.project_id}',
+      location: '${var.region}',
+      service: '${google_cloudfunctions2_function.unsubscribe[0].name}',
+      role: 'roles/run.invoker',
+      member: 'allUsers',
+    });
+    // The entry point that 404s every path but /v1/unsubscribe; no send topic, so no enqueue; the same source,
+    // runtime account, store and secrets as the http function.
+    expect(fn.event_trigger).toBeUndefined();
+    expect(fn.build_config[0]).toMatchObject({ runtime: 'nodejs22', entry_point: 'mailrouteUnsubscribe' });
+    expect(fn.build_config[0].source[0].storage_source[0]).toEqual({
+      bucket: '${google_storage_bucket.source.name}',
+      object: '${google_storage_bucket_object.source.name}',
+    });
+    const [service] = fn.service_config;
+    expect(service.service_account_email).toBe('${google_service_account.runtime.email}');
+    expect(service.environment_variables).toBe('${local.common_env}');
+    expect(JSON.stringify(service)).not.toContain('MAILROUTE_SEND_TOPIC');
+    expect(service.dynamic.secret_environment_variables[0].for_each).toBe('${local.mounted_secrets}');
+    expect(evaluate(service.vpc_connector, {})).toBe('google_vpc_access_connector.redis[0].id');
+    // The http function stays IAM-only whatever the variable says.
+    expect(JSON.stringify(resource('google_cloudfunctions2_function', 'http'))).not.toContain('public_unsubscribe');
+    expect(JSON.stringify(resource('google_cloud_run_service_iam_member', 'http_invokers'))).not.toContain('allUsers');
+    expect(outputs.unsubscribe_base_url!.value).toBe(
+      '${var.public_unsubscribe ? google_cloudfunctions2_function.unsubscribe[0].service_config[0].uri : null}',
+    );
+    expect(readme).toContain('public_unsubscribe = true');
+    expect(readme).toContain('--allow-unauthenticated');
+    expect(readme).toContain('unsubscribe.baseUrl');
   });
 
   it('every variable used is declared, described and in the README; every declared variable is used', () => {
@@ -315,7 +360,7 @@ describe('infra/gcp Terraform: the Redis state store', () => {
     expect(locals.common_env).toContain(
       'local.redis_ca ? { NODE_EXTRA_CA_CERTS = "${local.redis_ca_dir}/${local.redis_ca_file}" } : {}',
     );
-    for (const fn of ['queue', 'http']) {
+    for (const fn of ['queue', 'http', 'unsubscribe']) {
       const function_ = resource('google_cloudfunctions2_function', fn);
       const [service] = function_.service_config;
       expect(evaluate(service.vpc_connector, {})).toBe('google_vpc_access_connector.redis[0].id');

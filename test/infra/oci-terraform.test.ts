@@ -122,15 +122,39 @@ describe('infra/oci Terraform', () => {
 
   it('API Gateway routes POST /v1/send to the function and refuses anonymous callers (JWT)', () => {
     const spec = single(resource('oci_apigateway_deployment', 'mailroute').specification);
-    const route = single(spec.routes);
-    expect(route).toMatchObject({ path: '/v1/send', methods: ['POST'] });
-    expect(single(route.backend)).toEqual({
+    const routes = spec.routes as Block[];
+    const send = routes.find((r) => r.path === '/v1/send');
+    expect(send).toMatchObject({ path: '/v1/send', methods: ['POST'] });
+    expect(single(send!.backend)).toEqual({
       type: 'ORACLE_FUNCTIONS_BACKEND',
       function_id: `\${oci_functions_function.mailroute.id}`,
     });
+    // The policy allows anonymous access only so that one route may ask for it: /v1/send says it needs the JWT.
+    expect(single(single(send!.request_policies).authorization)).toEqual({ type: 'AUTHENTICATION_ONLY' });
     const auth = single(single(spec.request_policies).authentication);
-    expect(auth).toMatchObject({ type: 'JWT_AUTHENTICATION', is_anonymous_access_allowed: false });
+    expect(auth).toMatchObject({ type: 'JWT_AUTHENTICATION', is_anonymous_access_allowed: true });
     expect(single(auth.public_keys)).toMatchObject({ type: 'REMOTE_JWKS', uri: `\${var.jwt_jwks_uri}` });
+  });
+
+  it('API Gateway: GET|POST /v1/unsubscribe is the one anonymous route (the one-click links), to the same function', () => {
+    const spec = single(resource('oci_apigateway_deployment', 'mailroute').specification);
+    const routes = spec.routes as Block[];
+    expect(routes.map((r) => r.path).sort()).toEqual(['/v1/send', '/v1/unsubscribe']);
+    // Every route states its authorization (none left to the default); ANONYMOUS on the unsubscribe route only.
+    const authorization = Object.fromEntries(
+      routes.map((r) => [r.path, single(single(r.request_policies).authorization).type]),
+    );
+    expect(authorization).toEqual({ '/v1/send': 'AUTHENTICATION_ONLY', '/v1/unsubscribe': 'ANONYMOUS' });
+    const unsubscribe = routes.find((r) => r.path === '/v1/unsubscribe')!;
+    expect(unsubscribe.methods).toEqual(['GET', 'POST']);
+    expect(single(unsubscribe.backend)).toEqual({
+      type: 'ORACLE_FUNCTIONS_BACKEND',
+      function_id: `\${oci_functions_function.mailroute.id}`,
+    });
+    const output = single((tf.output as Record<string, Block[]>).unsubscribe_base_url);
+    expect(output.value).toBe('${oci_apigateway_deployment.mailroute.endpoint}');
+    expect(readme).toContain('unsubscribe_base_url');
+    expect(readme).toContain('unsubscribe.baseUrl');
   });
 
   it('creates the email domain, its DKIM and the approved sender', () => {
