@@ -11,7 +11,14 @@ export {
 } from './lambda-invoker.ts';
 export { type Payload, preparePayload } from './payload.ts';
 export type { S3OffloadOptions } from './s3-offload.ts';
-export { readS3Reference, S3_REFERENCE_FIELD, type S3PayloadReference, s3ReferenceBody } from './s3-reference.ts';
+export {
+  DEFAULT_S3_PAYLOAD_PREFIX,
+  MAX_S3_PAYLOAD_BYTES,
+  readS3Reference,
+  S3_REFERENCE_FIELD,
+  type S3PayloadReference,
+  s3ReferenceBody,
+} from './s3-reference.ts';
 export {
   createSqsProducer,
   type EnqueueOptions,

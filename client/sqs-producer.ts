@@ -15,7 +15,7 @@ import {
 } from './options.ts';
 import { checkPayloadSize, type Payload, preparePayload } from './payload.ts';
 import type { S3OffloadOptions } from './s3-offload.ts';
-import { type S3PayloadReference, s3ReferenceBody } from './s3-reference.ts';
+import { isAwsAccountId, type S3PayloadReference, s3ReferenceBody } from './s3-reference.ts';
 import { type EnqueueOptions, type GroupIdOf, sqsSendFields } from './sqs-send-fields.ts';
 
 export type { EnqueueOptions, GroupIdOf };
@@ -83,9 +83,8 @@ export function createSqsProducer(options: SqsProducerOptions): SqsProducer {
     ['queueUrl'],
   );
   if (options.s3) {
-    checkOptions(options.s3, 'createSqsProducer.s3', { bucket: isString, prefix: isPrefix, client: isObject }, [
-      'bucket',
-    ]);
+    const s3Checks = { bucket: isString, prefix: isPrefix, expectedBucketOwner: isAwsAccountId, client: isObject };
+    checkOptions(options.s3, 'createSqsProducer.s3', s3Checks, ['bucket']);
   }
   const { queueUrl } = options;
   const region = options.region ?? regionIn(queueUrl);

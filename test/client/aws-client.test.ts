@@ -2,7 +2,13 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createLambdaInvoker, createSqsProducer, LAMBDA_SYNC_MAX_BYTES, readS3Reference } from '../../client/aws.ts';
+import {
+  createLambdaInvoker,
+  createSqsProducer,
+  LAMBDA_SYNC_MAX_BYTES,
+  MAX_S3_PAYLOAD_BYTES,
+  readS3Reference,
+} from '../../client/aws.ts';
 import {
   AuthenticationError,
   ConfigurationError,
@@ -255,6 +261,56 @@ describe('createSqsProducer: size limit and S3 offload', () => {
     const result = await producer.enqueue(producerMessage({ subject: 'small one' }));
     expect(result.offloaded).toBeUndefined();
     expect(JSON.parse(stored(queueUrl)[0]!.Body).subject).toBe('small one');
+  });
+
+  it('writes with ExpectedBucketOwner: a bucket of another account is refused (403), nothing enqueued', async () => {
+    const queueUrl = newQueue();
+    const big = producerMessage({ text: 'z'.repeat(300_000) });
+    const owner = s3.accountId;
+    const ours = createSqsProducer({
+      queueUrl,
+      client: sqsSdk,
+      s3: { bucket: 'payloads', expectedBucketOwner: owner, client: s3Sdk },
+    });
+    const { offloaded } = await ours.enqueue(big);
+    expect(s3.requests.findLast((r) => r.key === offloaded!.key)).toMatchObject({
+      method: 'PUT',
+      status: 200,
+      expectedBucketOwner: owner,
+    });
+    stored(queueUrl).splice(0);
+    s3.createBucket('someone-elses', { owner: '444455556666' });
+    const theirs = createSqsProducer({
+      queueUrl,
+      client: sqsSdk,
+      s3: { bucket: 'someone-elses', expectedBucketOwner: owner, client: s3Sdk },
+    });
+    const error = await theirs.enqueue(big).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^S3 PutObject on s3://someone-elses/mailroute/[0-9a-f]{64}\\.json \\(expected owner ${owner}\\) was refused \\(AccessDenied\\)`,
+      ),
+    );
+    expect(s3.keys('someone-elses')).toEqual([]);
+    expect(stored(queueUrl)).toEqual([]);
+    expect(() => createSqsProducer({ queueUrl, s3: { bucket: 'payloads', expectedBucketOwner: 'acme' } })).toThrow(
+      /createSqsProducer.s3.expectedBucketOwner must be an AWS account id \(12 digits\)/,
+    );
+  });
+
+  it('refuses to offload a payload larger than the queue handler reads (MAX_S3_PAYLOAD_BYTES): nothing stored', async () => {
+    const queueUrl = newQueue();
+    const producer = createSqsProducer({ queueUrl, client: sqsSdk, s3: { bucket: 'payloads', client: s3Sdk } });
+    const before = s3.keys('payloads');
+    // Two bytes a character: over the bound in bytes, well within what a message may hold in characters.
+    const huge = producerMessage({ text: '\u00e9'.repeat(Math.ceil(MAX_S3_PAYLOAD_BYTES / 2) + 1) });
+    const error = await producer.enqueue(huge).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MessageTooLargeError);
+    expect(error).toMatchObject({ limit: MAX_S3_PAYLOAD_BYTES, provider: 's3' });
+    expect((error as MessageTooLargeError).actual).toBeGreaterThan(MAX_S3_PAYLOAD_BYTES);
+    expect(s3.keys('payloads')).toEqual(before);
+    expect(stored(queueUrl)).toEqual([]);
   });
 
   it('translates S3 failures, and enqueues nothing when the payload could not be stored', async () => {

@@ -66,6 +66,45 @@ describe('S3 emulator through @aws-sdk/client-s3 with its default checksums', ()
   });
 });
 
+describe('S3 emulator: bucket owner condition (x-amz-expected-bucket-owner)', () => {
+  it("answers 403 AccessDenied when the bucket is another account's, and reads or writes nothing", async () => {
+    s3.createBucket('owned', { owner: '444455556666' });
+    const ours = { Bucket: 'owned', Key: 'k', ExpectedBucketOwner: '444455556666' };
+    const theirs = { ...ours, ExpectedBucketOwner: s3.accountId };
+    await s3Sdk.send(new PutObjectCommand({ ...ours, Body: 'mine' }));
+    expect(await (await s3Sdk.send(new GetObjectCommand(ours))).Body!.transformToString()).toBe('mine');
+    await expect(s3Sdk.send(new GetObjectCommand(theirs))).rejects.toMatchObject({
+      name: 'AccessDenied',
+      $metadata: { httpStatusCode: 403 },
+    });
+    // HEAD answers with the status alone, as S3 does.
+    await expect(s3Sdk.send(new HeadObjectCommand(theirs))).rejects.toMatchObject({
+      $metadata: { httpStatusCode: 403 },
+    });
+    await expect(s3Sdk.send(new PutObjectCommand({ ...theirs, Body: 'overwritten' }))).rejects.toMatchObject({
+      name: 'AccessDenied',
+    });
+    expect(s3.object('owned', 'k')!.body.toString()).toBe('mine');
+    expect(s3.requests.filter((r) => r.bucket === 'owned').map((r) => [r.method, r.status, r.bytesServed])).toEqual([
+      ['PUT', 200, 0],
+      ['GET', 200, 4],
+      ['GET', 403, 0],
+      ['HEAD', 403, 0],
+      ['PUT', 403, 0],
+    ]);
+  });
+
+  it('gives a bucket created over HTTP, or without an owner, to the emulator account', async () => {
+    await fetch(`${s3.url}/made-over-http`, { method: 'PUT' });
+    s3.createBucket('made-here');
+    for (const Bucket of ['made-over-http', 'made-here']) {
+      const put = { Bucket, Key: 'k', Body: 'x', ExpectedBucketOwner: s3.accountId };
+      await expect(s3Sdk.send(new PutObjectCommand(put))).resolves.toBeDefined();
+    }
+    expect(s3.accountId).toMatch(/^\d{12}$/);
+  });
+});
+
 describe('Lambda Invoke emulator through @aws-sdk/client-lambda', () => {
   const invoke = (input: ConstructorParameters<typeof InvokeCommand>[0]) => lambdaSdk.send(new InvokeCommand(input));
   const text = (payload?: Uint8Array) => Buffer.from(payload ?? []).toString();
