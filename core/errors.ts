@@ -79,16 +79,24 @@ export class InvalidMessageError extends MailrouteError {
   readonly code = 'INVALID_MESSAGE';
   readonly retryable = false;
   readonly failover = false;
+  /** The first `MAX_ISSUES` problems; `moreIssues` counts the rest (a message with 100,000 bad tags stays readable). */
   readonly issues: FieldIssue[];
+  readonly moreIssues: number;
   constructor(issues: FieldIssue[], options: MailrouteErrorOptions = {}) {
-    const summary = issues.map((i) => `${i.path || '(message)'}: ${i.message}`).join('; ');
-    super(`Invalid message: ${summary}`, options);
-    this.issues = issues;
+    const kept = issues.slice(0, MAX_ISSUES);
+    const more = issues.length - kept.length;
+    const summary = kept.map((i) => `${i.path || '(message)'}: ${i.message}`).join('; ');
+    super(`Invalid message: ${summary}${more ? `; and ${more} more` : ''}`, options);
+    this.issues = kept;
+    this.moreIssues = more;
   }
   protected override details() {
-    return { issues: this.issues };
+    return { issues: this.issues, ...(this.moreIssues ? { moreIssues: this.moreIssues } : {}) };
   }
 }
+
+/** The most field issues an error carries: its text, an HTTP body and a dead-letter record stay small. */
+export const MAX_ISSUES = 100;
 
 /** The chosen provider cannot carry a feature the message uses; another provider may. */
 export class UnsupportedFeatureError extends MailrouteError {
@@ -287,6 +295,36 @@ export class SuppressedRecipientsError extends MailrouteError {
   }
   protected override details() {
     return { recipients: this.recipients };
+  }
+}
+
+/**
+ * The message's sender (`from`) is not on the configuration's `allowedSenders`, or not on the list of the route the
+ * message takes (`routes[].allowedSenders`): nothing was sent, and no retry or other provider would change that.
+ * `route` names the route whose list refused it, when it was a route's.
+ */
+export class SenderNotAllowedError extends MailrouteError {
+  readonly code = 'SENDER_NOT_ALLOWED';
+  readonly retryable = false;
+  readonly failover = false;
+  /** How many of the allowed entries the message lists; the rest are counted. */
+  static readonly LISTED = 10;
+  readonly sender: string;
+  readonly route?: string;
+  constructor(sender: string, allowed: string[], options: MailrouteErrorOptions & { route?: string } = {}) {
+    const shown = allowed.slice(0, SenderNotAllowedError.LISTED).join(', ');
+    const more =
+      allowed.length > SenderNotAllowedError.LISTED
+        ? `, and ${allowed.length - SenderNotAllowedError.LISTED} more`
+        : '';
+    const where = options.route === undefined ? '' : ` on route "${options.route}"`;
+    const list = options.route === undefined ? 'allowedSenders' : 'its allowedSenders';
+    super(`from: "${sender}" is not an allowed sender${where} (${list}: ${shown}${more})`, options);
+    this.sender = sender;
+    if (options.route !== undefined) this.route = options.route;
+  }
+  protected override details() {
+    return { sender: this.sender, ...(this.route === undefined ? {} : { route: this.route }) };
   }
 }
 

@@ -90,3 +90,16 @@ describe('error taxonomy', () => {
     });
   });
 });
+
+describe('InvalidMessageError with very many issues', () => {
+  it('keeps the first MAX_ISSUES and counts the rest, so its text, HTTP body and dead letter stay small', async () => {
+    const { InvalidMessageError, MAX_ISSUES } = await import('../../core/errors.ts');
+    const issues = Array.from({ length: 250 }, (_, i) => ({ path: `tags[${i}].name`, message: 'is not allowed' }));
+    const error = new InvalidMessageError(issues);
+    expect(error.issues).toHaveLength(MAX_ISSUES);
+    expect(error.message).toMatch(/tags\[99\]\.name: is not allowed; and 150 more$/);
+    expect(error.toJSON()).toMatchObject({ moreIssues: 150 });
+    expect(JSON.stringify(error.toJSON()).length).toBeLessThan(20_000);
+    expect(new InvalidMessageError(issues.slice(0, 2)).toJSON()).not.toHaveProperty('moreIssues');
+  });
+});
