@@ -859,19 +859,30 @@ function table(head: string[] | undefined, rows: string[][], limits: number[]): 
 async function serveCommand(args: string[], out: Out): Promise<number> {
   const { values } = parse('serve', SERVE_OPTIONS, args);
   const port = parsePort(values.port, '--port') ?? parsePort(process.env.PORT, 'PORT') ?? 3025;
-  const [{ createMailer, loadConfig, ConfigurationError }, { localEventsStore }, { startLocalApi }, { jsonLogger }] =
-    await Promise.all([
-      import('../index.ts'),
-      import('./events.ts'),
-      import('./serve.ts'),
-      import('../core/util/log.ts'),
-    ]);
+  const [
+    { createMailer, loadConfig, ConfigurationError },
+    { localEventsStore },
+    { startLocalApi, checkExposure },
+    { jsonLogger },
+    { httpSettings },
+  ] = await Promise.all([
+    import('../index.ts'),
+    import('./events.ts'),
+    import('./serve.ts'),
+    import('../core/util/log.ts'),
+    import('../core/config/http-config.ts'),
+  ]);
+  const host = values.host ?? '127.0.0.1';
+  // Before anything starts: beyond loopback, only with a token (and says why).
+  const apiToken = process.env.MAILROUTE_API_TOKEN || undefined;
+  checkExposure(host, apiToken);
   const { LocalSmtpAdapter } = await import('../providers/local/smtp.ts');
   const { config, source } = loadConfig({ file: values.config });
+  httpSettings(config); // MAILROUTE_PUBLIC_HOSTS and MAILROUTE_CORS_ORIGINS checked now, not at the first request
   const eventsStore = localEventsStore(config);
   const mailer = await createMailer(config, { logger: jsonLogger(), ...(eventsStore ? { eventsStore } : {}) });
-  const host = values.host ?? '127.0.0.1';
-  const api = await startLocalApi(mailer, { port, host }).catch(async (error: NodeJS.ErrnoException) => {
+  const listen = { port, host, ...(apiToken ? { apiToken } : {}) };
+  const api = await startLocalApi(mailer, listen).catch(async (error: NodeJS.ErrnoException) => {
     await mailer.close();
     if (error.code !== 'EADDRINUSE') throw error;
     throw new ConfigurationError(
@@ -889,8 +900,15 @@ async function serveCommand(args: string[], out: Out): Promise<number> {
     const capture = await first.captureServer();
     if (capture) out(`Local capture inbox: SMTP on ${capture.host}:${capture.port}, messages in ${capture.outboxDir}`);
   }
+  if (apiToken) {
+    out(
+      `Listening on ${host}; every request but GET /healthz must send Authorization: Bearer $MAILROUTE_API_TOKEN, and the web inbox asks for it as the password (any user name). Host names besides localhost: MAILROUTE_PUBLIC_HOSTS.`,
+    );
+  }
   out(`Send a message, then open ${api.url}/ to read what arrives (the web inbox), or run npx mailroute outbox:`);
-  out(curlExample(api.url));
+  const curl = curlExample(api.url);
+  const send = `${api.url}/v1/send`;
+  out(apiToken ? curl.replace(send, `${send} -H "authorization: Bearer $MAILROUTE_API_TOKEN"`) : curl);
   const stop = async () => {
     await api.close();
     await mailer.close();

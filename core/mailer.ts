@@ -3,15 +3,24 @@ import type { StateStore } from '../stores/store.ts';
 import { type MailrouteConfig, type ProviderConfig, validateConfig } from './config/config.ts';
 import type { Adapter, SendContext, SendResult } from './contract/adapter.ts';
 import type { ProviderRegistry } from './contract/provider-registry.ts';
-import { AmbiguousDeliveryError, isMailrouteError, SendInProgressError, type SuppressedRecipient } from './errors.ts';
+import {
+  AmbiguousDeliveryError,
+  InvalidMessageError,
+  isMailrouteError,
+  type MailrouteError,
+  SendInProgressError,
+  type SuppressedRecipient,
+} from './errors.ts';
 import { MailEvents } from './events/mail-events.ts';
 import { withManagedUnsubscribe } from './events/unsubscribe.ts';
 import { type PreparedMessage, prepareMessage } from './message/compose.ts';
-import { normalizeMessage } from './message/validate.ts';
+import type { NormalizedMessage } from './message/message.ts';
+import { normalizeMessage as validateAndNormalize } from './message/validate.ts';
 import { DEFAULT_RETRY, type FailoverOutcome, type RetryOptions, sendWithFailover } from './routing/failover.ts';
 import { HealthTracker } from './routing/health.ts';
 import { RateLimiter } from './routing/rate-limit.ts';
 import { type Plan, planRoute } from './routing/routing.ts';
+import { checkSender } from './routing/senders.ts';
 import { type Claim, IdempotencyGuard, payloadHash } from './state/idempotency.ts';
 import { ambiguousFacts, claimHooks, type SettleDeps, settleAttempt, settleNow } from './state/settle.ts';
 import { type Logger, silentLogger } from './util/log.ts';
@@ -134,7 +143,8 @@ export class Mailer {
   /** Which route and providers a message would use, and why, without sending it. */
   explain(input: unknown, options: SendOptions = {}): Plan & { health: Record<string, string> } {
     const message = normalizeMessage(input, this.providers);
-    const plan = planRoute(this.config, message, { ...options, random: this.random });
+    checkSender(this.config, message, options);
+    const plan = preparing('routed', () => planRoute(this.config, message, { ...options, random: this.random }));
     const health = Object.fromEntries(plan.candidates.map((c) => [c.name, this.health.state(c.name)]));
     return { ...plan, health };
   }
@@ -142,14 +152,15 @@ export class Mailer {
   async send(input: unknown, options: SendOptions = {}): Promise<SendResult> {
     const started = performance.now();
     const message = withManagedUnsubscribe(normalizeMessage(input, this.providers), this.config);
+    // Before the idempotency claim and the suppression screen: a sender refused here leaves no trace in the store.
+    checkSender(this.config, message, options);
     message.idempotencyKey ??= options.idempotencyKey;
     const validateMs = performance.now() - started;
     const key = message.idempotencyKey;
     // Before routing, so that no provider the route may pick mails a recipient suppressed on any of them.
     const suppressed = await this.events.screen(message);
     if (!key) {
-      const prepared = prepareMessage(message);
-      const plan = planRoute(this.config, message, { ...options, random: this.random });
+      const { prepared, plan } = this.prepare(message, options);
       const outcome = await this.dispatch(prepared, plan, options.deadline);
       const result = this.resultOf(prepared, plan, outcome, started, validateMs, suppressed);
       await this.events.recordSent(result, undefined);
@@ -160,7 +171,7 @@ export class Mailer {
       ? Math.max(1_000, options.deadline - Date.now())
       : (this.config.idempotency?.inProgressTtlMs ?? 60_000);
     const deadline = options.deadline ?? Date.now() + leaseMs;
-    const hash = payloadHash(input);
+    const hash = preparing('hashed', () => payloadHash(input));
     const begun = await this.idempotency.begin(key, hash, leaseMs);
     if (begun.kind === 'completed') {
       this.log.info('duplicate', { idempotencyKey: key, messageId: begun.result.messageId });
@@ -176,8 +187,7 @@ export class Mailer {
     let prepared: PreparedMessage;
     let plan: Plan;
     try {
-      prepared = prepareMessage(message);
-      plan = planRoute(this.config, message, { ...options, random: this.random });
+      ({ prepared, plan } = this.prepare(message, options));
     } catch (error) {
       if (begun.kind === 'new') await claim.release();
       throw error;
@@ -198,21 +208,50 @@ export class Mailer {
     return warnings.length ? { ...result, warnings } : result;
   }
 
-  private dispatch(prepared: PreparedMessage, plan: Plan, deadline?: number, claim?: Claim): Promise<FailoverOutcome> {
-    return sendWithFailover(
-      prepared,
-      plan,
-      {
-        adapter: (name) => this.adapter(name),
-        health: this.health,
-        limiter: (name) => this.limiter(name),
-        retry: this.retry,
-        log: this.log,
-        random: this.random,
-        ...(claim ? { hooks: claimHooks(claim, prepared) } : {}),
-      },
-      deadline,
-    );
+  /**
+   * Prepares a valid message (its MIME composed later, on first use) and picks its route. Whatever that throws
+   * outside the project's errors is an invalid message (see `preparing`), the lazy composition included.
+   */
+  private prepare(message: NormalizedMessage, options: SendOptions): { prepared: PreparedMessage; plan: Plan } {
+    return preparing('prepared', () => {
+      const prepared = composedOrInvalid(prepareMessage(message));
+      const plan = planRoute(this.config, message, { ...options, random: this.random });
+      return { prepared, plan };
+    });
+  }
+
+  /**
+   * Sends with failover. A send that failed because the MIME could not be composed fails with that composition's
+   * `InvalidMessageError` (an adapter reports it as its own failure, as if the provider were down): every provider
+   * that takes MIME would fail the same way on every retry. One that may have delivered keeps its own error.
+   */
+  private async dispatch(
+    prepared: PreparedMessage,
+    plan: Plan,
+    deadline?: number,
+    claim?: Claim,
+  ): Promise<FailoverOutcome> {
+    try {
+      return await sendWithFailover(
+        prepared,
+        plan,
+        {
+          adapter: (name) => this.adapter(name),
+          health: this.health,
+          limiter: (name) => this.limiter(name),
+          retry: this.retry,
+          log: this.log,
+          random: this.random,
+          ...(claim ? { hooks: claimHooks(claim, prepared) } : {}),
+        },
+        deadline,
+      );
+    } catch (error) {
+      const composition = compositionFailures.get(prepared);
+      if (!composition || (isMailrouteError(error) && error.mayHaveDelivered)) throw error;
+      const attempts = isMailrouteError(error) ? error.attempts : undefined;
+      throw attempts ? Object.assign(composition, { attempts }) : composition;
+    }
   }
 
   /**
@@ -327,6 +366,51 @@ export class Mailer {
     if (this.ownsStore) await this.store.close?.();
   }
 }
+
+/**
+ * Runs one step of preparing a message (validating, composing, routing, hashing). Those steps depend on the
+ * message and the configuration only, so what one throws outside the project's errors (a hostile value meeting a
+ * bug, a library's own error) would be thrown again by every retry: it is an `InvalidMessageError`, set aside at
+ * once with its reason (HTTP 400, a queue's dead letter), never an anonymous 500 or a record retried for ever.
+ */
+function preparing<T>(step: string, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw asInvalidMessage(step, error);
+  }
+}
+
+function asInvalidMessage(step: string, error: unknown): MailrouteError {
+  if (isMailrouteError(error)) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new InvalidMessageError([{ path: '', message: `could not be ${step}: ${reason}` }], { cause: error });
+}
+
+/** `normalizeMessage`, whatever else it throws an invalid message (see `preparing`). */
+function normalizeMessage(input: unknown, providers?: ProviderRegistry): NormalizedMessage {
+  return preparing('validated', () => validateAndNormalize(input, providers));
+}
+
+/**
+ * The MIME is composed lazily, inside an adapter, where an error outside the project's would count as the
+ * provider failing (retried, failed over, then retried by the queue): a composition that throws is an invalid
+ * message instead, the same wherever it is sent.
+ */
+function composedOrInvalid(prepared: PreparedMessage): PreparedMessage {
+  const { mime, encodedSize } = prepared;
+  const invalid = (error: unknown): Promise<never> => {
+    const failure = asInvalidMessage('composed', error);
+    compositionFailures.set(prepared, failure);
+    return Promise.reject(failure);
+  };
+  prepared.mime = () => mime().catch(invalid);
+  prepared.encodedSize = () => encodedSize().catch(invalid);
+  return prepared;
+}
+
+/** The composition error of each prepared message whose MIME could not be composed (see `Mailer.dispatch`). */
+const compositionFailures = new WeakMap<PreparedMessage, MailrouteError>();
 
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;

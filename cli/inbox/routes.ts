@@ -44,6 +44,11 @@ const MAX_FORM_BYTES = 8 * 1024;
 export interface InboxOptions {
   /** The address the server listens on: on loopback, requests must name a loopback host (no DNS rebinding). */
   host: string;
+  /**
+   * The server checked the Host already (`serve`, core/runtime/http-guard.ts: loopback names, the configured public
+   * hosts), so the inbox does not check it again, and a public host behind a reverse proxy is not refused here.
+   */
+  hostChecked?: boolean;
   /** The outbox directories; default: each local entry's, else the configuration's. */
   dirs?: string[];
 }
@@ -74,7 +79,7 @@ export class Inbox {
   constructor(mailer: Mailer, options: InboxOptions) {
     this.mailer = mailer;
     this.reader = new OutboxReader(options.dirs ?? inboxDirs(mailer.config));
-    this.loopback = isLoopbackName(options.host);
+    this.loopback = !options.hostChecked && isLoopbackName(options.host);
   }
 
   /**

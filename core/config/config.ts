@@ -7,6 +7,7 @@ import { ConfigurationError, type FieldIssue } from '../errors.ts';
 import { formatPath, valueAt } from '../message/paths.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { eventsFields } from './events-config.ts';
+import { httpFields } from './http-config.ts';
 import { type CommonEntry, commonRequirements, openEntrySchema } from './provider-entry.ts';
 import { routingFields, routingIssues } from './routing-config.ts';
 import {
@@ -18,6 +19,7 @@ import {
   secretRef,
 } from './secret-refs.ts';
 import { registerSecret, SECRET_FIELD } from './secrets.ts';
+import { sendersFields } from './senders-config.ts';
 import { unsubscribeFields } from './unsubscribe-config.ts';
 
 export { type CloudSecretRef, type SecretRef, secretRef };
@@ -29,8 +31,10 @@ function configSchemaOf(entry: z.ZodType) {
       defaultProvider: z.string().optional().describe('Name of the provider entry used when a send names none.'),
       outboxDir: z.string().optional().describe('Where the local capture inbox writes; default .mailroute/outbox.'),
       ...routingFields,
+      ...sendersFields,
       ...eventsFields,
       ...unsubscribeFields,
+      ...httpFields,
     })
     .strict();
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { FieldIssue } from '../errors.ts';
 import { secretRef } from './secret-refs.ts';
+import { allowedSendersField, sendersIssues } from './senders-config.ts';
 
 /** Per provider entry: what it may send and how fast. */
 export const providerRoutingFields = {
@@ -43,6 +44,9 @@ const route = z
       .boolean()
       .optional()
       .describe('After an ambiguous failure, send through the next provider anyway (a duplicate is acceptable).'),
+    allowedSenders: allowedSendersField.describe(
+      'The only senders a message on this route may have, within the top-level allowedSenders (same forms); anyone else is refused with SENDER_NOT_ALLOWED.',
+    ),
   })
   .strict();
 
@@ -139,11 +143,19 @@ export const routingFields = {
 
 type RoutingShape = {
   providers: { name: string; domains?: string[] }[];
-  routes?: { name: string; providers: string[]; weights?: Record<string, number> }[];
+  routes?: {
+    name: string;
+    providers: string[];
+    weights?: Record<string, number>;
+    senderDomains?: string[];
+    allowedSenders?: string[];
+  }[];
   defaultRoute?: string;
+  allowedSenders?: string[];
+  messageRoutes?: string[];
 };
 
-/** Cross-field checks: every name a route uses must exist. */
+/** Cross-field checks: every name a route uses must exist; the sender lists agree with the routes (`sendersIssues`). */
 export function routingIssues(config: RoutingShape): FieldIssue[] {
   const issues: FieldIssue[] = [];
   const providers = new Set(config.providers.map((p) => p.name));
@@ -163,5 +175,6 @@ export function routingIssues(config: RoutingShape): FieldIssue[] {
   if (config.defaultRoute && !routes.has(config.defaultRoute)) {
     issues.push({ path: 'defaultRoute', message: `names no route "${config.defaultRoute}"` });
   }
+  issues.push(...sendersIssues(config));
   return issues;
 }

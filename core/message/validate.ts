@@ -5,6 +5,7 @@ import type { ProviderRegistry } from '../contract/provider-registry.ts';
 import { type FieldIssue, InvalidMessageError } from '../errors.ts';
 import { type AddressInput, type MailAddress, parseAddress } from './address.ts';
 import { unsubscribeHeaders } from './compose.ts';
+import { jsonBoundsIssue } from './json-bounds.ts';
 import {
   messageSchemaFor,
   type NormalizedAttachment,
@@ -13,24 +14,62 @@ import {
 } from './message.ts';
 import { formatPath, valueAt } from './paths.ts';
 
-/** Headers a message sets through its own fields; setting them in `headers` would contradict those fields. */
+/**
+ * Headers a message may not give in `headers`, and why: those its own fields set (giving them would contradict those
+ * fields), and those only a signer, a relay or a receiver writes.
+ */
 const RESERVED_HEADERS = new Map<string, string>([
-  ['from', 'from'],
-  ['to', 'to'],
-  ['cc', 'cc'],
-  ['bcc', 'bcc'],
-  ['reply-to', 'replyTo'],
-  ['subject', 'subject'],
-  ['sender', 'from'],
-  ['message-id', 'idempotencyKey (the Message-ID is derived from it)'],
-  ['date', 'the send time'],
-  ['mime-version', 'the composer'],
-  ['content-type', 'text, html and attachments'],
-  ['content-transfer-encoding', 'the composer'],
-  ['return-path', 'the envelope sender (from)'],
-  ['list-unsubscribe', 'unsubscribe'],
-  ['list-unsubscribe-post', 'unsubscribe (oneClick)'],
+  ['from', 'it is set by from'],
+  ['to', 'it is set by to'],
+  ['cc', 'it is set by cc'],
+  ['bcc', 'it is set by bcc'],
+  ['reply-to', 'it is set by replyTo'],
+  ['subject', 'it is set by subject'],
+  ['sender', 'it is set by from'],
+  ['message-id', 'it is set by idempotencyKey (the Message-ID is derived from it)'],
+  ['date', 'it is set by the send time'],
+  ['mime-version', 'it is set by the composer'],
+  ['content-type', 'it is set by text, html and attachments'],
+  ['content-transfer-encoding', 'it is set by the composer'],
+  ['return-path', 'it is set by the envelope sender (from)'],
+  ['list-unsubscribe', 'it is set by unsubscribe'],
+  ['list-unsubscribe-post', 'it is set by unsubscribe (oneClick)'],
+  // Headers that speak for the sender's domain or for the receiving side: given by the caller, they would forge a
+  // signature, a verdict or a hop that receivers (and people reading the message) take as coming from elsewhere.
+  [
+    'dkim-signature',
+    'it is added by the signing domain (smtp.dkim, or the provider); one given here would claim to speak for a domain',
+  ],
+  ['domainkey-signature', 'it is added by the signing domain, never given with the message'],
+  [
+    'authentication-results',
+    'it is written by the receiving side after checking SPF, DKIM and DMARC (RFC 8601); given here it would forge that verdict',
+  ],
+  [
+    'received-spf',
+    'it is written by the receiving side after checking SPF (RFC 7208); given here it would forge that verdict',
+  ],
+  ['received', 'it is added by each mail server the message passes through, never by its sender'],
+  ['delivered-to', 'it is added by the receiving mail system when it delivers the message'],
+  ['x-original-to', 'it is added by the receiving mail system when it delivers the message'],
 ]);
+
+/** Whole families, by prefix: every `Resent-*` field, every `ARC-*` field. */
+const RESERVED_PREFIXES: [string, string][] = [
+  [
+    'resent-',
+    'Resent-* fields say who re-sent the message and when (RFC 5322 3.6.6): they would speak for a sender other than from',
+  ],
+  [
+    'arc-',
+    'ARC fields are added by the mail systems that handle the message (RFC 8617) to vouch for its authentication, never by its sender',
+  ],
+];
+
+/** Why a header may not be given in `headers`, or undefined when it may. */
+function reservedReason(lower: string): string | undefined {
+  return RESERVED_HEADERS.get(lower) ?? RESERVED_PREFIXES.find(([prefix]) => lower.startsWith(prefix))?.[1];
+}
 
 /** A URL goes in a header line whole (it cannot be folded): room for it, the mailto and the field name in 998. */
 const MAX_UNSUBSCRIBE_URL = 900;
@@ -46,12 +85,17 @@ export type ValidationResult = { ok: true; message: NormalizedMessage } | { ok: 
  * Checks a message and reports every problem at once, each with its field path and a sentence a person
  * understands. On success the message comes back normalized (lists, punycode domains, decoded attachments).
  * With a provider registry, `providerOptions` are checked against each provider's options, whatever the route;
- * without one, only their shape is.
+ * without one, only their shape is. A message over the bounds of core/message/json-bounds.ts (nested deeper than 64
+ * levels, over 100,000 values or 64 MiB of text) is refused with that one issue, before anything else is checked.
  */
 export function validateMessage(input: unknown, providers?: ProviderRegistry): ValidationResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return { ok: false, issues: [{ path: '', message: 'the message must be a JSON object' }] };
   }
+  // Before anything walks it: nested too deep, too many values or too large, it is refused in bounded time, never
+  // with a stack overflow (the schema, the idempotency hash) nor after seconds spent on a list of millions.
+  const bounds = jsonBoundsIssue(input);
+  if (bounds) return { ok: false, issues: [bounds] };
   const raw = input as Record<string, unknown>;
   const issues: FieldIssue[] = [];
   const { addresses, addressIssuePaths } = parseAddressFields(raw, issues);
@@ -174,8 +218,8 @@ function checkHeaders(headers: unknown, issues: FieldIssue[]): void {
   const seen = new Set<string>();
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
-    const field = RESERVED_HEADERS.get(lower);
-    if (field) issues.push({ path: `headers.${name}`, message: `is a reserved header: it is set by ${field}` });
+    const reason = reservedReason(lower);
+    if (reason) issues.push({ path: `headers.${name}`, message: `is a reserved header: ${reason}` });
     if (seen.has(lower)) issues.push({ path: `headers.${name}`, message: 'is given twice (header names ignore case)' });
     seen.add(lower);
   }

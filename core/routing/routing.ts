@@ -60,10 +60,17 @@ function entryLabels(config: MailrouteConfig, name: string): { provider?: string
   return entry ? { provider: entry.provider, mode: entry.mode } : {};
 }
 
-type ChosenRoute = { name: string; providers: string[]; weights?: Record<string, number>; allowDuplicates?: boolean };
+/** A configured route (with its own fields), or one made for the send (a named provider, every provider). */
+export type ChosenRoute = {
+  name: string;
+  providers: string[];
+  weights?: Record<string, number>;
+  allowDuplicates?: boolean;
+  allowedSenders?: string[];
+};
 
 /** Which route, and why: a provider or route named by the send, the sender's domain, the default, or everything. */
-function chooseRoute(
+export function chooseRoute(
   config: MailrouteConfig,
   message: NormalizedMessage,
   options: PlanOptions,

@@ -1,9 +1,11 @@
+import { httpSettings } from '../config/http-config.ts';
 import { ConfigurationError, isMailrouteError } from '../errors.ts';
 import { EVENT_SOURCES } from '../events/event.ts';
 import { type IntakeOptions, ingestEvents, isEventSource } from '../events/intake.ts';
 import { answerUnsubscribe, UNSUBSCRIBE_PATH } from '../events/unsubscribe.ts';
 import type { Mailer, SendOptions } from '../mailer.ts';
 import { errorToHttp, type HttpAnswer } from './http-api.ts';
+import { guardHttpRequest, type HttpGuardOptions, withCors } from './http-guard.ts';
 import { checkPayload, parsePayload } from './send-payload.ts';
 
 /** A request as any platform's HTTP trigger gives it, the body already decoded to text. */
@@ -30,6 +32,13 @@ export interface HttpRouteOptions {
    * function key, IAM), so no `events.webhookSecret` is asked for; SNS envelopes are verified by signature anyway.
    */
   events?: IntakeOptions & { authenticated?: boolean };
+  /**
+   * What the server says about the request (core/runtime/http-guard.ts): `local` for `serve` (the Host is checked),
+   * its API token. Public hosts and CORS origins not given are the configuration's `http` block and
+   * `MAILROUTE_PUBLIC_HOSTS` / `MAILROUTE_CORS_ORIGINS`. Without it, a cloud function's rules: the content type and
+   * the Origin are checked, the Host is the platform's, the platform authenticates the caller.
+   */
+  guard?: HttpGuardOptions;
 }
 
 const answer = (status: number, body: unknown, headers: Record<string, string> = {}): HttpAnswer => ({
@@ -45,13 +54,20 @@ const refuse = (status: number, error: unknown, headers: Record<string, string> 
 /**
  * The HTTP API every cloud function serves, the same as `npm start`: `GET /healthz` and `POST /v1/send`.
  * A send is done now, or (with `?mode=enqueue`, `Prefer: respond-async`, or `defaultMode: 'enqueue'`) checked,
- * put on the send queue and answered 202 with the queue's message id.
+ * put on the send queue and answered 202 with the queue's message id. Every request passes the guard first
+ * (core/runtime/http-guard.ts: Host, Origin, token, content type); a configured CORS origin gets its headers.
  */
 export async function routeHttpRequest(
   mailer: Mailer,
   request: HttpRequest,
   options: HttpRouteOptions = {},
 ): Promise<HttpAnswer> {
+  const guard = { ...httpSettings(mailer.config), ...options.guard };
+  const answer = guardHttpRequest(request, guard) ?? (await route(mailer, request, options));
+  return withCors(answer, request, guard);
+}
+
+async function route(mailer: Mailer, request: HttpRequest, options: HttpRouteOptions): Promise<HttpAnswer> {
   const { method, path } = request;
   if (path === '/healthz' && method === 'GET') return answer(200, { ok: true, providers: mailer.names() });
   if (path.startsWith('/v1/events/')) return eventsRoute(mailer, request, options.events);

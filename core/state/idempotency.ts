@@ -3,12 +3,14 @@ import type { StateStore } from '../../stores/store.ts';
 import type { Adapter, AttemptRecord, SendResult } from '../contract/adapter.ts';
 import {
   IdempotencyConflictError,
+  InvalidMessageError,
   isMailrouteError,
   type MailrouteError,
   SendInProgressError,
   StateNotRecordedError,
   StateStoreError,
 } from '../errors.ts';
+import { jsonBoundsIssue } from '../message/json-bounds.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
 import { sleep } from '../util/sleep.ts';
 
@@ -53,20 +55,106 @@ export interface IdempotencyOptions {
   log?: Logger;
 }
 
-/** A stable hash of a message's JSON, whatever the order of its keys. */
+/**
+ * A stable hash of a message's JSON, whatever the order of its keys: SHA-256 of its canonical JSON (keys sorted,
+ * `undefined` fields left out), the same bytes as ever, so that records written before still match. Bounded: a
+ * value over the message bounds (core/message/json-bounds.ts: nested deeper than 64 levels, over 100,000 values
+ * or 64 MiB of text, a BigInt) is an `InvalidMessageError` naming the field and the limit, never a stack overflow;
+ * within them it is written without recursion and fed to the hash in pieces, never built whole.
+ */
 export function payloadHash(input: unknown): string {
-  return createHash('sha256').update(canonicalJson(input)).digest('hex');
+  const issue = jsonBoundsIssue(input);
+  if (issue) throw new InvalidMessageError([issue]);
+  const hash = createHash('sha256');
+  let buffered = '';
+  writeCanonicalJson(input, (text) => {
+    buffered += text;
+    if (buffered.length >= HASH_CHUNK) {
+      hash.update(buffered);
+      buffered = '';
+    }
+  });
+  return hash.update(buffered).digest('hex');
 }
 
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+/** Characters given to the hash at once; also the longest piece a string is escaped in. */
+const HASH_CHUNK = 64 * 1024;
+
+/** A piece of punctuation to write, on the stack beside the values still to write. */
+class Text {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
   }
-  return JSON.stringify(value);
+}
+
+/** A value to write, and whether it is a list entry (where `undefined` is written as nothing, as `join` did). */
+interface Pending {
+  value: unknown;
+  inList: boolean;
+}
+
+/**
+ * Canonical JSON, written in order through `write`, with an explicit stack instead of recursion. What it writes is
+ * exactly what the recursive form wrote: lists as `[a,b]`, objects with their defined fields sorted by UTF-16 code
+ * units, every other value as `JSON.stringify` gives it (`undefined` as nothing in a list, `undefined` in an
+ * object, as the template it went through did).
+ */
+function writeCanonicalJson(value: unknown, write: (text: string) => void): void {
+  const stack: (Pending | Text)[] = [{ value, inList: false }];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    if (next instanceof Text) {
+      write(next.text);
+      continue;
+    }
+    const v = next.value;
+    if (Array.isArray(v)) {
+      write('[');
+      stack.push(new Text(']'));
+      for (let i = v.length - 1; i >= 0; i--) {
+        stack.push({ value: v[i], inList: true });
+        if (i > 0) stack.push(new Text(','));
+      }
+    } else if (v && typeof v === 'object') {
+      const entries = Object.entries(v as Record<string, unknown>)
+        .filter(([, field]) => field !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      write('{');
+      stack.push(new Text('}'));
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, field] = entries[i]!;
+        stack.push({ value: field, inList: false });
+        stack.push(new Text(':'));
+        stack.push({ value: key, inList: false });
+        if (i > 0) stack.push(new Text(','));
+      }
+    } else if (typeof v === 'string') writeJsonString(v, write);
+    else {
+      const text = JSON.stringify(v) as string | undefined;
+      write(text ?? (next.inList ? '' : 'undefined'));
+    }
+  }
+}
+
+/**
+ * `JSON.stringify(text)`, in pieces of at most HASH_CHUNK characters (a long string escaped whole could take six
+ * times its size). A piece never ends between the two halves of a surrogate pair, which would each be escaped as
+ * a lone surrogate.
+ */
+function writeJsonString(text: string, write: (text: string) => void): void {
+  if (text.length <= HASH_CHUNK) {
+    write(JSON.stringify(text));
+    return;
+  }
+  write('"');
+  for (let start = 0; start < text.length; ) {
+    let end = Math.min(start + HASH_CHUNK, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+    write(JSON.stringify(text.slice(start, end)).slice(1, -1));
+    start = end;
+  }
+  write('"');
 }
 
 /** Every store call goes through here: a raw SDK error never leaves this module, only a `StateStoreError`. */

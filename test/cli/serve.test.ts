@@ -83,11 +83,13 @@ describe('npm start', () => {
   it('answers 400 with the field errors for invalid JSON or an invalid message, and sends nothing', async () => {
     const url = /http:\/\/127\.0\.0\.1:\d+/.exec(printed)![0];
     const before = (await listOutbox(outbox)).length;
-    const badJson = await fetch(`${url}/v1/send`, { method: 'POST', body: '{"from": ' });
+    const json = { 'content-type': 'application/json' };
+    const badJson = await fetch(`${url}/v1/send`, { method: 'POST', headers: json, body: '{"from": ' });
     expect(badJson.status).toBe(400);
     expect(await badJson.json()).toMatchObject({ ok: false, error: { code: 'INVALID_JSON' } });
     const invalid = await fetch(`${url}/v1/send`, {
       method: 'POST',
+      headers: json,
       body: JSON.stringify({ to: 'a@example.com', subject: 'x\ny', text: 't' }),
     });
     expect(invalid.status).toBe(400);

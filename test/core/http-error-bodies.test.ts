@@ -15,7 +15,14 @@ const mailer = mailerFor({
 });
 afterAll(() => mailer.close());
 
-const request = (over: Partial<HttpRequest>): HttpRequest => ({ method: 'POST', path: '/v1/send', body: '', ...over });
+const JSON_TYPE = { 'content-type': 'application/json' };
+const request = (over: Partial<HttpRequest>): HttpRequest => ({
+  method: 'POST',
+  path: '/v1/send',
+  body: '',
+  headers: JSON_TYPE,
+  ...over,
+});
 const good = JSON.stringify({ from: 'a@example.com', to: 'b@example.com', subject: 'Hi', text: 'Hello' });
 
 describe('HTTP error bodies', () => {
@@ -30,6 +37,12 @@ describe('HTTP error bodies', () => {
       ['enqueue without a queue', request({ body: good, query: { mode: 'enqueue' } }), 500],
       ['an unknown event source', request({ path: '/v1/events/sendgrid', body: '{}' }), 404],
       ['a GET on an event source', request({ method: 'GET', path: '/v1/events/ses' }), 405],
+      ['a body that is not JSON by its type', request({ body: good, headers: { 'content-type': 'text/plain' } }), 415],
+      [
+        'a page of another site',
+        request({ body: good, headers: { ...JSON_TYPE, origin: 'https://evil.example' } }),
+        403,
+      ],
     ];
     for (const [what, req, status] of cases) {
       const answer = await routeHttpRequest(mailer, req);

@@ -57,6 +57,50 @@ describe('providerOptions of the built-in providers', () => {
     expect(readdirSync(outbox)).toHaveLength(sent);
   });
 
+  it('has a strict schema for every provider: one without options (gmail, oci, local) refuses any key, whatever it holds', async () => {
+    const emails = () => readdirSync(outbox).filter((f) => f.endsWith('.eml')).length;
+    const sent = emails();
+    const hostile = [1, 'x', null, [], { nested: { deeper: [1, { a: 2 }] } }, JSON.parse('{"__proto__":{"x":1}}')];
+    for (const provider of ['gmail', 'oci', 'local']) {
+      for (const value of hostile) {
+        const issues = await issuesOf(open(local).send({ ...base, providerOptions: { [provider]: { opt: value } } }));
+        expect(issues).toEqual([
+          { path: `providerOptions.${provider}.opt`, message: `${provider} does not support the option "opt"` },
+        ]);
+      }
+      // `__proto__` is a key like any other (JSON.parse makes it an own field), refused by name.
+      const proto = JSON.parse(`{"${provider}":{"__proto__":{"polluted":true}}}`);
+      expect(await issuesOf(open(local).send({ ...base, providerOptions: proto }))).toEqual([
+        {
+          path: `providerOptions.${provider}.__proto__`,
+          message: `${provider} does not support the option "__proto__"`,
+        },
+      ]);
+      await expect(open(local).send({ ...base, providerOptions: { [provider]: {} } })).resolves.toMatchObject({
+        name: 'capture',
+      });
+    }
+    // Every registered provider's options are strict, those with options included.
+    for (const { id } of builtInProviders.descriptors) {
+      expect(validateMessage({ ...base, providerOptions: { [id]: { notAnOption: true } } })).toEqual({
+        ok: false,
+        issues: [
+          { path: `providerOptions.${id}.notAnOption`, message: `${id} does not support the option "notAnOption"` },
+        ],
+      });
+    }
+    // Only the three with empty options were sent.
+    expect(emails()).toBe(sent + 3);
+  });
+
+  it('refuses options nested past the bounds of a message, naming the provider and the limit', () => {
+    const deep = JSON.parse(`{"gmail":${'{"a":'.repeat(5_000)}{}${'}'.repeat(5_000)}}`);
+    expect(validateMessage({ ...base, providerOptions: deep })).toEqual({
+      ok: false,
+      issues: [{ path: 'providerOptions.gmail', message: 'is nested deeper than the limit of 64 levels' }],
+    });
+  });
+
   it("checks a provider's options by shape whether or not it is on the route", async () => {
     const issues = await issuesOf(open(local).send({ ...base, providerOptions: { ses: { configurationSet: 'a b' } } }));
     expect(issues).toEqual([

@@ -44,6 +44,45 @@ describe('validateMessage', () => {
     expect(issues.find((i) => i.path === 'to[2]')?.message).toMatch(/not an email address/);
   });
 
+  it('refuses the headers that speak for the sender or the receiving side, each with why', () => {
+    const why: Record<string, string> = {
+      'Resent-From':
+        'Resent-* fields say who re-sent the message and when (RFC 5322 3.6.6): they would speak for a sender other than from',
+      'DKIM-Signature':
+        'it is added by the signing domain (smtp.dkim, or the provider); one given here would claim to speak for a domain',
+      'DomainKey-Signature': 'it is added by the signing domain, never given with the message',
+      'Authentication-Results':
+        'it is written by the receiving side after checking SPF, DKIM and DMARC (RFC 8601); given here it would forge that verdict',
+      'Received-SPF':
+        'it is written by the receiving side after checking SPF (RFC 7208); given here it would forge that verdict',
+      'ARC-Seal':
+        'ARC fields are added by the mail systems that handle the message (RFC 8617) to vouch for its authentication, never by its sender',
+      Received: 'it is added by each mail server the message passes through, never by its sender',
+      'Delivered-To': 'it is added by the receiving mail system when it delivers the message',
+      'X-Original-To': 'it is added by the receiving mail system when it delivers the message',
+      'Return-Path': 'it is set by the envelope sender (from)',
+    };
+    for (const [name, reason] of Object.entries(why)) {
+      expect(issuesOf({ ...base, headers: { [name]: 'x' } }), name).toEqual([
+        { path: `headers.${name}`, message: `is a reserved header: ${reason}` },
+      ]);
+    }
+    const families = [
+      ...['From', 'Sender', 'To', 'Cc', 'Bcc', 'Date', 'Message-ID', 'Reply-To'].map((f) => `Resent-${f}`),
+      ...['Seal', 'Message-Signature', 'Authentication-Results'].map((f) => `ARC-${f}`),
+    ];
+    for (const name of [...families, 'dkim-signature', 'RECEIVED', 'resent-from', 'arc-seal']) {
+      const [issue] = issuesOf({ ...base, headers: { [name]: 'x' } });
+      expect(issue, name).toMatchObject({
+        path: `headers.${name}`,
+        message: expect.stringMatching(/^is a reserved header: /),
+      });
+    }
+    // Names that only resemble them are the caller's to set.
+    const own = { 'X-Received-By': 'a', 'Archived-At': '<https://example.com/a>', 'X-ARC-Note': 'b', Resentment: 'c' };
+    expect(validateMessage({ ...base, headers: own }).ok).toBe(true);
+  });
+
   it('refuses CR, LF and NUL in addresses, names and header values', () => {
     expect(issuesOf({ ...base, to: 'a@example.com\r\nX-Evil: 1' }).map((i) => i.path)).toEqual(['to']);
     expect(issuesOf({ ...base, to: { name: 'Eve\nBcc: x@example.com', address: 'a@example.com' } })[0]!.path).toBe(

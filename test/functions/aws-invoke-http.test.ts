@@ -249,6 +249,94 @@ describe.each(['api-gateway', 'function-url'] as const)('HTTP handler, %s event'
     expect(copies(world.primary, subject('async'))).toBe(1);
   });
 
+  it('refuses what a page of another site can send: a text/plain body (415), a foreign Origin (403)', async () => {
+    const { http } = await cold();
+    const body = JSON.stringify(message(subject('cross-site')));
+    // A form (enctype text/plain) or a no-cors fetch of any page: a JSON-looking body under a type no preflight guards.
+    const plain = await http(
+      httpEvent(kind, { body, headers: { 'content-type': 'text/plain;charset=UTF-8' } }),
+      lambdaContext('mailroute-http'),
+    );
+    expect([plain.statusCode, parsed(plain)]).toEqual([
+      415,
+      {
+        ok: false,
+        error: {
+          code: 'UNSUPPORTED_MEDIA_TYPE',
+          message: 'POST /v1/send takes Content-Type: application/json only, not "text/plain;charset=UTF-8"',
+        },
+      },
+    ]);
+    const queued = await http(
+      httpEvent(kind, { body, query: { mode: 'enqueue' }, headers: { 'content-type': 'text/plain' } }),
+      lambdaContext('mailroute-http'),
+    );
+    expect(queued.statusCode).toBe(415);
+    const foreign = await http(
+      httpEvent(kind, { body, headers: { origin: 'https://evil.example' } }),
+      lambdaContext('mailroute-http'),
+    );
+    expect(foreign.statusCode).toBe(403);
+    expect(parsed(foreign)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN_ORIGIN' } });
+    expect(foreign.headers?.['access-control-allow-origin']).toBeUndefined();
+    expect(copies(world.primary, subject('cross-site'))).toBe(0);
+    expect(world.sqs.messages(SEND_QUEUE)).toHaveLength(0);
+
+    // The platform's own host is not checked (API Gateway and function URLs route by it); its own origin is itself.
+    const own = `https://${httpEvent(kind).headers.host}`;
+    const same = await http(
+      httpEvent(kind, { body: JSON.stringify(message(subject('same origin'))), headers: { origin: own } }),
+      lambdaContext('mailroute-http'),
+    );
+    expect(same.statusCode).toBe(200);
+    expect(copies(world.primary, subject('same origin'))).toBe(1);
+  });
+
+  it('CORS only for the configured origins (MAILROUTE_CORS_ORIGINS): their preflight and Allow-Origin', async () => {
+    vi.stubEnv('MAILROUTE_CORS_ORIGINS', 'https://app.example.com');
+    try {
+      const { http } = await cold();
+      const preflight = await http(
+        httpEvent(kind, {
+          method: 'OPTIONS',
+          headers: {
+            origin: 'https://app.example.com',
+            'access-control-request-method': 'POST',
+            'access-control-request-headers': 'content-type',
+          },
+        }),
+        lambdaContext('mailroute-http'),
+      );
+      expect(preflight.statusCode).toBe(204);
+      expect(preflight.headers).toMatchObject({
+        'access-control-allow-origin': 'https://app.example.com',
+        'access-control-allow-methods': 'GET, POST',
+        'access-control-allow-headers': expect.stringContaining('content-type'),
+        vary: 'origin',
+      });
+      const sent = await http(
+        httpEvent(kind, {
+          body: JSON.stringify(message(subject('cors'))),
+          headers: { origin: 'https://app.example.com' },
+        }),
+        lambdaContext('mailroute-http'),
+      );
+      expect(sent.statusCode).toBe(200);
+      expect(sent.headers).toMatchObject({ 'access-control-allow-origin': 'https://app.example.com' });
+      const other = await http(
+        httpEvent(kind, {
+          body: JSON.stringify(message(subject('cors other'))),
+          headers: { origin: 'https://other.example.com' },
+        }),
+        lambdaContext('mailroute-http'),
+      );
+      expect(other.statusCode).toBe(403);
+      expect(copies(world.primary, subject('cors other'))).toBe(0);
+    } finally {
+      vi.stubEnv('MAILROUTE_CORS_ORIGINS', '');
+    }
+  });
+
   it('GET /healthz, 404 for another path, 405 for another method', async () => {
     const { http } = await cold();
     const health = await http(httpEvent(kind, { method: 'GET', path: '/healthz' }), lambdaContext('mailroute-http'));

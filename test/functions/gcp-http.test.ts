@@ -114,12 +114,45 @@ describe('HTTP function (mailrouteHttp) on the Functions Framework', () => {
       code: 'INVALID_MESSAGE',
       issues: [expect.objectContaining({ path: 'to[1]' })],
     });
+    // A body that says it is not JSON is refused before it is parsed (415); one that says JSON and is not, by the
+    // Functions Framework's own parser (400, its HTML page), before the function runs.
     const notJson = await answer(await post('{"to": ', { headers: { 'content-type': 'text/plain' } }));
-    expect(notJson).toMatchObject({ status: 400, body: { ok: false, error: { code: 'INVALID_JSON' } } });
+    expect(notJson).toMatchObject({ status: 415, body: { ok: false, error: { code: 'UNSUPPORTED_MEDIA_TYPE' } } });
+    expect((await post('{"to": ')).status).toBe(400);
     // The enqueue path checks before it publishes: nothing reaches the topic.
     expect((await post(message('bad', { to: 'nope' }), { query: '?mode=enqueue' })).status).toBe(400);
     expect(world.pubsub.messages(world.sendTopic)).toEqual([]);
     expect(world.relay.received.filter((m) => m.raw.includes('Subject: bad'))).toEqual([]);
+  });
+
+  it('refuses what a page of another site can send: a text/plain body (415), a foreign Origin (403); sends nothing', async () => {
+    // What a form or a no-cors fetch of any page sends: a body that looks like JSON, under a type no preflight guards.
+    const body = JSON.stringify(message('gcp cross-site'));
+    const plain = await answer(await post(body, { headers: { 'content-type': 'text/plain;charset=UTF-8' } }));
+    expect(plain).toMatchObject({
+      status: 415,
+      body: { ok: false, error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: expect.stringContaining('text/plain') } },
+    });
+    const foreign = await answer(await post(body, { headers: { origin: 'https://evil.example' } }));
+    expect(foreign).toMatchObject({
+      status: 403,
+      body: {
+        ok: false,
+        error: { code: 'FORBIDDEN_ORIGIN', message: expect.stringContaining('https://evil.example') },
+      },
+    });
+    expect((await post(body, { query: '?mode=enqueue', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+    // No CORS unless configured: not even the preflight is answered as one.
+    const preflight = await fetch(`${fn.url}/v1/send`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).toBe(403);
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    expect(world.relay.received.filter((m) => m.raw.includes('Subject: gcp cross-site'))).toEqual([]);
+    expect(world.pubsub.messages(world.sendTopic)).toEqual([]);
+    // The Host is Cloud Run's: not checked here (a custom domain or the run.app name alike).
+    expect((await post(message('gcp any host'), { headers: { host: 'mailroute-abc-ew.a.run.app' } })).status).toBe(200);
   });
 
   it('enqueue mode publishes to the send topic (202 with the Pub/Sub message id); the queue function then sends it', async () => {

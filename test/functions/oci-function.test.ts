@@ -24,6 +24,8 @@ let output: string[];
 /** What another service put on the send queue, unvalidated (so invalid messages can be there too). */
 const put = async (content: string) => (await putOciQueueMessage(world.client, SEND_QUEUE, { content })).messageId;
 const json = (value: unknown) => JSON.stringify(value);
+/** What a client of the gateway sends with a message: the API takes JSON bodies only. */
+const JSON_BODY = { 'Content-Type': 'application/json' };
 
 /** The failed queue's messages as the tests compare them, by source message id. */
 function failed() {
@@ -255,7 +257,7 @@ describe('OCI function: API Gateway requests', () => {
     try {
       const response = await world.invoke(
         json(message('oci invalid http', { to: 'not an address', subject: 7 })),
-        gatewayHeaders('POST', '/mailroute/v1/send?mode=send'),
+        gatewayHeaders('POST', '/mailroute/v1/send?mode=send', JSON_BODY),
       );
       expect(response.headers['fn-http-status']).toBe('400');
       const { error } = JSON.parse(response.body);
@@ -269,7 +271,10 @@ describe('OCI function: API Gateway requests', () => {
 
   it('enqueue mode puts the exact JSON on the send queue and answers 202 with its message id', async () => {
     const body = json(message('oci enqueued', { idempotencyKey: 'oci-enqueue-1' }));
-    const response = await world.invoke(body, gatewayHeaders('POST', '/v1/send', { Prefer: 'respond-async' }));
+    const response = await world.invoke(
+      body,
+      gatewayHeaders('POST', '/v1/send', { ...JSON_BODY, Prefer: 'respond-async' }),
+    );
     expect(response.headers['fn-http-status']).toBe('202');
     expect(response.headers['fn-http-h-preference-applied']).toBe('respond-async');
     const answer = JSON.parse(response.body);
@@ -285,7 +290,7 @@ describe('OCI function: cold start', () => {
   it('reads each { ociVault } secret once, at cold start, with the signed Secrets API', async () => {
     const reads = world.vault.reads.length;
     for (const subject of ['oci vault 1', 'oci vault 2']) {
-      const response = await world.invoke(json(message(subject)), gatewayHeaders('POST', '/v1/send'));
+      const response = await world.invoke(json(message(subject)), gatewayHeaders('POST', '/v1/send', JSON_BODY));
       expect(response.headers['fn-http-status']).toBe('200');
     }
     // Two provider entries share the secret: one read for the container.
