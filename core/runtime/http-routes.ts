@@ -87,6 +87,9 @@ async function route(mailer: Mailer, request: HttpRequest, options: HttpRouteOpt
   const checked = checkPayload(request.body);
   if (!checked.ok) return refuse(400, checked.error);
   try {
+    // What the consumer would refuse at once is refused now, not accepted and dead-lettered later: the provider
+    // options against the registry, the sender against allowedSenders, the route a message names.
+    mailer.explain(checked.input);
     if (!options.enqueue)
       throw new ConfigurationError('enqueue mode is not available: this function has no send queue');
     const queueMessageId = await options.enqueue(request.body);
