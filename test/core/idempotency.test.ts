@@ -73,12 +73,15 @@ describe('IdempotencyGuard', () => {
   });
 
   it('takes over a claim that never reached a provider once its lease (and the skew tolerance) ran out', async () => {
+    // The clock is stepped, not waited on: "past the lease, inside the tolerance" is a 40 ms window that a busy
+    // machine could sleep right through.
+    vi.useFakeTimers({ toFake: ['Date'] });
     const guard = new IdempotencyGuard(new MemoryStore(), { clockSkewToleranceMs: 40 });
     const crashed = claimOf(await guard.begin('k', 'h', 30));
-    await new Promise((r) => setTimeout(r, 45));
+    vi.setSystemTime(Date.now() + 45);
     // Past the lease, inside the tolerance: still the first holder's.
     await expect(guard.begin('k', 'h', 30)).rejects.toBeInstanceOf(SendInProgressError);
-    await new Promise((r) => setTimeout(r, 40));
+    vi.setSystemTime(Date.now() + 40);
     const taken = await guard.begin('k', 'h', 10_000);
     expect(taken.kind).toBe('new');
     // The first holder wakes up: its hand-over is refused, so only the new holder can send.

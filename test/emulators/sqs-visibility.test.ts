@@ -77,10 +77,12 @@ describe('SQS emulator: visibility timeout', () => {
     );
     const [back] = await receive(QueueUrl, 1);
     expect(back?.Body).toBe('a');
+    const changedAt = Date.now();
     await client.send(
       new ChangeMessageVisibilityCommand({ QueueUrl, ReceiptHandle: back!.ReceiptHandle, VisibilityTimeout: 60 }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // Extended: in flight for 60 s from the change (not the 1 s of the receive), which a receive respects.
+    expect(sqs.messages('change')[0]?.invisibleUntil).toBeGreaterThanOrEqual(changedAt + 60_000);
     expect(await receive(QueueUrl)).toEqual([]);
   });
 

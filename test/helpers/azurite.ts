@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, stopChild } from './child-process.ts';
+import { stopChild } from './child-process.ts';
 
 /** Azurite's built-in development account: public, documented, and accepted by nothing but an emulator. */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
@@ -34,10 +33,12 @@ export interface Azurite {
 }
 
 const binDir = fileURLToPath(new URL('../../node_modules/.bin/', import.meta.url));
+const REPORT_LISTENING = fileURLToPath(new URL('./report-listening.ts', import.meta.url));
 
 /**
  * Azurite's services as child processes on loopback, in memory (`require('azurite')` does not load outside VS Code).
- * Each starts in about 0.7 s.
+ * Each starts in about 0.7 s, on port 0: the OS picks a free port as it binds, so no other process can take it
+ * first, and the port is read from the child's stderr (`report-listening.ts`).
  *
  * @example
  * const azurite = await startAzurite({ services: ['table', 'queue'] });
@@ -70,10 +71,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   try {
     await Promise.all(
       services.map(async (service) => {
-        const port = await freePort();
         const child = spawn(
           process.execPath,
           [
+            '--import',
+            REPORT_LISTENING,
             join(binDir, `azurite-${service}`),
             '--inMemoryPersistence',
             '--silent',
@@ -82,12 +84,12 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
             `--${service}Host`,
             '127.0.0.1',
             `--${service}Port`,
-            String(port),
+            '0',
           ],
           { cwd, stdio: ['ignore', 'ignore', 'pipe'] },
         );
         children.push(child);
-        await waitForListening(child, port, service);
+        const port = await listeningPort(child, service);
         const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
         if (service === 'table') azurite.tableEndpoint = endpoint;
         else azurite.queueEndpoint = endpoint;
@@ -101,29 +103,32 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   return azurite;
 }
 
-async function waitForListening(child: ChildProcess, port: number, service: string, timeoutMs = 25_000) {
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`azurite-${service} exited (${child.exitCode ?? child.signalCode}): ${stderr.trim()}`);
-    }
-    if (await canConnect(port)) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`azurite-${service} did not listen on 127.0.0.1:${port} within ${timeoutMs} ms: ${stderr.trim()}`);
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
+/** The port the child's server bound, from the line `report-listening.ts` writes; fails if the child exits first. */
+function listeningPort(child: ChildProcess, service: string, timeoutMs = 25_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    let settled = false;
+    const done = (error: Error | undefined, port?: number) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.removeListener('exit', exited);
+      if (error) reject(error);
+      else resolve(port!);
+    };
+    // Read to the end (a pipe nobody reads would stall the child once full); kept only until the port is known.
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      stderr += chunk.toString();
+      const port = /^mailroute-test-listening:(\d+)\n/m.exec(stderr)?.[1];
+      if (port) done(undefined, Number(port));
     });
-    socket.once('error', () => resolve(false));
+    const exited = (code: number | null, signal: string | null) =>
+      done(new Error(`azurite-${service} exited (${code ?? signal}): ${stderr.trim()}`));
+    child.once('exit', exited);
+    const timer = setTimeout(
+      () => done(new Error(`azurite-${service} did not listen within ${timeoutMs} ms: ${stderr.trim()}`)),
+      timeoutMs,
+    );
   });
 }

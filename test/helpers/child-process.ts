@@ -2,8 +2,10 @@ import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
 /**
- * A port the OS just handed out and took back, for a server started as a child process that cannot report a
- * port 0 choice (Azurite, redis-server): a small race, which the callers retry.
+ * A port the OS just handed out and took back: for a server started as a child process that cannot listen on
+ * port 0 (redis-server), which is started again on a new port when another process took this one first (a small
+ * race: see `startRedis`), and for an address nobody listens on. A server that can listen on port 0 should
+ * (Azurite does, see `startAzurite`).
  */
 export async function freePort(): Promise<number> {
   const server = createServer();

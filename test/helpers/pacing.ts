@@ -80,11 +80,22 @@ export interface PacedInstance {
   /** What the process said it sent, and the errors it met, by code. */
   sent: number;
   errors: Record<string, number>;
-  /** When the provider took each message (the outbox summaries' `receivedAt`), epoch ms. */
+  /**
+   * The slot the shared store granted each send, as the store answered: [send number, slot, when the answer came
+   * back] (epoch ms, the machine's one clock).
+   */
+  slots: [number, number, number][];
+  /** The store's refusals of a slot within the wait asked for: [that wait, the retry-after it answered], ms. */
+  refusals: [number, number][];
+  /** Each message the provider took: its send number and when it took it (the outbox summary's `receivedAt`). */
+  deliveries: { n: number; at: number }[];
+  /** When the provider took each message, epoch ms: `deliveries`' times. */
   times: number[];
   /** Its JSON log lines (stderr). */
   log: string;
 }
+
+type PacingResult = Pick<PacedInstance, 'sent' | 'errors' | 'slots' | 'refusals'>;
 
 /**
  * Starts `instances` sender processes on one shared store, each pacing the same `local` API provider (writing
@@ -132,14 +143,14 @@ export async function runPacedInstances(shared: SharedStore, options: PacingOpti
       child.stderr!.on('data', (chunk: Buffer) => {
         stderr += chunk.toString('utf8');
       });
-      const exited = new Promise<{ sent: number; errors: Record<string, number> }>((resolve, reject) => {
+      const exited = new Promise<PacingResult>((resolve, reject) => {
         child.once('error', reject);
         child.once('close', (code, signal) => {
           const last = stdout.trim().split('\n').at(-1);
           if (code !== 0 || !last) {
             reject(new Error(`pacing process exited with ${code ?? signal}: ${stdout}\n${stderr.slice(-4000)}`));
           } else {
-            resolve(JSON.parse(last) as { sent: number; errors: Record<string, number> });
+            resolve(JSON.parse(last) as PacingResult);
           }
         });
       });
@@ -151,7 +162,10 @@ export async function runPacedInstances(shared: SharedStore, options: PacingOpti
     for (const run of runs) run.child.stdin!.end(`${startAt}\n`);
     const results = await Promise.all(runs.map((run) => run.exited));
     return await Promise.all(
-      runs.map(async (run, i) => ({ ...results[i]!, times: await outboxTimes(run.outboxDir), log: run.log() })),
+      runs.map(async (run, i) => {
+        const deliveries = await outboxDeliveries(run.outboxDir);
+        return { ...results[i]!, deliveries, times: deliveries.map((d) => d.at), log: run.log() };
+      }),
     );
   } finally {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -159,7 +173,7 @@ export async function runPacedInstances(shared: SharedStore, options: PacingOpti
   }
 }
 
-async function outboxTimes(dir: string): Promise<number[]> {
+async function outboxDeliveries(dir: string): Promise<{ n: number; at: number }[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -169,8 +183,9 @@ async function outboxTimes(dir: string): Promise<number[]> {
   const summaries = names.filter((name) => name.endsWith('.json'));
   return Promise.all(
     summaries.map(async (name) => {
-      const { receivedAt } = JSON.parse(await readFile(join(dir, name), 'utf8')) as { receivedAt: string };
-      return Date.parse(receivedAt);
+      const summary = JSON.parse(await readFile(join(dir, name), 'utf8')) as { receivedAt: string; subject?: string };
+      // The subject is "<label> <send number>".
+      return { n: Number(summary.subject?.split(' ').at(-1)), at: Date.parse(summary.receivedAt) };
     }),
   );
 }

@@ -41,9 +41,12 @@ export interface RedisServer {
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const binary = findRedisServer();
   const password = options.password ?? randomBytes(12).toString('hex');
-  // The port is free when the OS hands it out, but another process may take it before redis-server binds it.
+  // redis-server cannot listen on port 0 (that turns TCP off), so it gets a port the OS just handed out, which
+  // another process may take before redis-server binds it: redis-server then exits ("Address already in use")
+  // and is started again on a new port. Whoever holds the port cannot pass for it: readiness is our password's
+  // PONG.
   let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt += 1) {
+  for (let attempt = 0; attempt < 5; attempt += 1) {
     const port = options.port ?? (await freePort());
     const child = spawn(
       binary,
@@ -85,7 +88,8 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       lastError = error;
       process.removeListener('exit', kill);
       await stopChild(child);
-      continue;
+      if (options.port === undefined && /address already in use/i.test(String(error))) continue;
+      throw error;
     }
     return {
       host: '127.0.0.1',

@@ -70,6 +70,8 @@ export interface TestSmtpServer {
   acceptDelayMs: number;
   /** Called the moment a message is taken, before the reply goes out: a test crashes its sender here. */
   onAccepted?: () => void;
+  /** Connections open now, as the server sees them: 0 once every client has gone (or been cut off). */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -98,6 +100,7 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
     dataTransactions: 0,
     acceptReply: 'OK: queued',
     acceptDelayMs: 0,
+    openConnections: () => server.connections.size,
     close: async () => {},
   };
   const faultAt = (stage: FaultStage, recipient?: string): Fault | undefined => {

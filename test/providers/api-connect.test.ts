@@ -19,10 +19,11 @@ import { failoverConfig, Mailers, mail, steps } from '../helpers/failover.ts';
 // API mode: setting a connection up (DNS, TCP, TLS) has its own bound, connectTimeoutMs. An endpoint that takes
 // the TCP connection and never completes TLS (the black hole, over https) received nothing: the adapter fails
 // with ProviderUnavailableError (failover at once, never AMBIGUOUS). A request that went out and got no answer
-// (the emulators' `hang`) stays ambiguous. Time bounds are generous upper bounds, never performance checks.
+// (the emulators' `hang`) stays ambiguous. Which bound ended a call shows in what happened (the error's class and
+// its words, the attempts), never in how long it took: a loaded machine is slow, not different. The lower bounds
+// on elapsed time (a bound did not cut the call short) are safe on any machine.
 
 const CONNECT_MS = 300;
-const ANSWERED_WITHIN_MS = 4_000;
 const SA = 'mailroute@project.iam.gserviceaccount.com';
 const SENDER = 'sender@example.com';
 const OCI = {
@@ -155,13 +156,14 @@ afterAll(async () => {
 async function attempt(entry: Record<string, unknown>, deadlineMs: number) {
   const mailer = mailers.create({ providers: [entry] });
   const prepared = await composeMessage(normalizeMessage(mail(`to ${String(entry.name)}`)));
-  const started = Date.now();
-  const error = await (await mailer.adapter()).send(prepared, { deadline: started + deadlineMs }).then(
+  // Elapsed time on the monotonic clock (the timers'), which no adjustment of the wall clock moves.
+  const started = performance.now();
+  const error = await (await mailer.adapter()).send(prepared, { deadline: Date.now() + deadlineMs }).then(
     () => undefined,
     (e: unknown) => e as MailrouteError,
   );
   if (!error) throw new Error('the send succeeded');
-  return { error, ms: Date.now() - started };
+  return { error, ms: performance.now() - started };
 }
 
 describe.each(Object.keys(PROVIDERS) as (keyof typeof PROVIDERS)[])('%s API', (name) => {
@@ -173,31 +175,34 @@ describe.each(Object.keys(PROVIDERS) as (keyof typeof PROVIDERS)[])('%s API', (n
     const { error, ms } = await attempt(silent(), 10_000);
     expect(error).toBeInstanceOf(ProviderUnavailableError);
     expect(error).toMatchObject({ failover: true, provider: name, mode: 'api' });
-    expect(error.message).toMatch(/nothing was sent/);
+    // Ended by connectTimeoutMs, not by the 10 s deadline (that is a TransientError, below).
+    expect(error.message).toMatch(new RegExp(`within ${CONNECT_MS} ms .*nothing was sent`));
     expect(ms).toBeGreaterThanOrEqual(CONNECT_MS - 20);
-    expect(ms).toBeLessThan(ANSWERED_WITHIN_MS);
     expect(blackHole.connections - before).toBe(1);
   });
 
   it('the deadline coming while connecting → TransientError: not sent, and not held against the provider', async () => {
-    const { error, ms } = await attempt({ ...silent(), connectTimeoutMs: 5_000 }, 300);
+    const { error } = await attempt({ ...silent(), connectTimeoutMs: 5_000 }, 300);
+    // Ended by the deadline's abort, not by connectTimeoutMs (that is a ProviderUnavailableError, above).
     expect(error).toBeInstanceOf(TransientError);
-    expect(ms).toBeLessThan(ANSWERED_WITHIN_MS);
+    expect(error.message).toMatch(/no connection was made, nothing was sent \(.*abort/i);
   });
 
   it('a request that went out and got no answer (hang) stays ambiguous', async () => {
     provider.hang();
     const { error, ms } = await attempt({ ...provider.entry('hung'), connectTimeoutMs: CONNECT_MS }, 800);
+    // Cut by the deadline (the emulator never answers), not by connectTimeoutMs: the connection was made.
     expect(error).toBeInstanceOf(AmbiguousDeliveryError);
+    expect(error.message).toMatch(/deadline|abort/i);
     expect(ms).toBeGreaterThanOrEqual(700);
-    expect(ms).toBeLessThan(ANSWERED_WITHIN_MS);
   });
 
   it('through a Mailer, a primary that never connects fails over to the secondary at once, 0 ambiguous', async () => {
     const mailer = mailers.create(failoverConfig([silent(), provider.entry('secondary')]));
-    const started = Date.now();
     const result = await mailer.send(mail('failover'), { deadline: Date.now() + 10_000 });
-    expect(Date.now() - started).toBeLessThan(ANSWERED_WITHIN_MS);
+    // At once: the primary's attempt ended by connectTimeoutMs (waiting for the deadline would have left the
+    // secondary no time, and the primary's error would be the deadline's).
+    expect(result.attempts?.[0]?.error?.message).toMatch(new RegExp(`within ${CONNECT_MS} ms`));
     expect(steps(result.attempts)).toEqual([
       ['primary', 'failed', 'PROVIDER_UNAVAILABLE'],
       ['secondary', 'sent', undefined],
@@ -210,9 +215,9 @@ describe('gmail API token endpoint', () => {
   it('a token endpoint that never completes TLS → ProviderUnavailableError: nothing was sent', async () => {
     const entry = PROVIDERS.gmail.entry('token-silent');
     const serviceAccount = { ...(entry.serviceAccount as object), tokenUrl: `${blackHole.url('https')}/token` };
-    const { error, ms } = await attempt({ ...entry, serviceAccount, connectTimeoutMs: CONNECT_MS }, 10_000);
+    const { error } = await attempt({ ...entry, serviceAccount, connectTimeoutMs: CONNECT_MS }, 10_000);
     expect(error).toBeInstanceOf(ProviderUnavailableError);
-    expect(ms).toBeLessThan(ANSWERED_WITHIN_MS);
+    expect(error.message).toMatch(new RegExp(`within ${CONNECT_MS} ms`));
     expect(gmail.store).toHaveLength(0);
   });
 });

@@ -14,6 +14,7 @@ import {
 import { createGmailApiClient } from '../../providers/gmail/api-client.ts';
 import { type GmailBounceOptions, gmailBounces } from '../../providers/gmail/bounces.ts';
 import type { GmailConfig } from '../../providers/gmail/config.ts';
+import { startHangingProxy } from '../helpers/hanging-proxy.ts';
 
 const SERVICE_ACCOUNT = 'mailroute@project.iam.gserviceaccount.com';
 const SENDER = 'sender@example.com';
@@ -312,10 +313,19 @@ describe('gmailBounces(): DSNs read from the sending mailbox', () => {
     controller.abort(new Error('poller stopped'));
     await expect(collect({ signal: controller.signal })).rejects.toThrow('poller stopped');
     // Aborted while Gmail holds the answer back: abandoned at once.
-    emulator.faults.add({ latencyMs: 3000, pathIncludes: '/users/me/messages' });
-    const started = Date.now();
-    await expect(collect({ signal: AbortSignal.timeout(200) })).rejects.toMatchObject({ name: 'TimeoutError' });
-    expect(Date.now() - started).toBeLessThan(2000);
+    // Gmail takes the request and never answers: the collection can only end by its signal, and the proxy sees
+    // the connection closed when the client really abandons the request (rather than only stops waiting).
+    const quiet = await startHangingProxy(emulator.url);
+    try {
+      quiet.hang((req) => (req.url ?? '').includes('/users/me/messages'));
+      await expect(collect({ endpoint: quiet.url, signal: AbortSignal.timeout(200) })).rejects.toMatchObject({
+        name: 'TimeoutError',
+      });
+      expect(quiet.held()).toBe(1);
+      await quiet.released();
+    } finally {
+      await quiet.close();
+    }
   });
 });
 
