@@ -14,6 +14,7 @@ import type { ProviderRegistry } from './core/contract/provider-registry.ts';
 import { Mailer, type MailerOptions, type SendOptions } from './core/mailer.ts';
 import { messageSchemaFor } from './core/message/message.ts';
 import * as validate from './core/message/validate.ts';
+import type { Logger } from './core/util/log.ts';
 import { builtInProviders } from './providers/index.ts';
 import { createStore } from './stores/index.ts';
 
@@ -99,6 +100,17 @@ export async function createMailer(given?: MailrouteConfig, options: MailerOptio
     providers,
     ...(store ? { store, ownsStore: building } : {}),
   });
+}
+
+/**
+ * A function's cold-start deliverability check (see `core/deliverability/cold-start.ts`): one warning line when a
+ * route can reach a provider whose mail would fail DMARC; loaded and run in the background, never blocking a send.
+ */
+export function coldStartDnsCheck(config: MailrouteConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): void {
+  if (env.MAILROUTE_DNS_CHECK === 'off') return;
+  void import('./core/deliverability/cold-start.ts').then((m) =>
+    m.coldStartDnsCheck(config, builtInProviders, logger, env),
+  );
 }
 
 let defaultMailer: Promise<Mailer> | undefined;

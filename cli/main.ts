@@ -93,6 +93,28 @@ const CONFIG_OPTIONS = {
     type: 'boolean',
     help: 'Also opens each provider (connection, TLS, authentication) without sending anything.',
   },
+  dns: {
+    type: 'boolean',
+    help: 'Also runs the deliverability checks of `mailroute doctor` (SPF, DKIM, DMARC of every route).',
+  },
+  resolver: { type: 'string', value: 'HOST:PORT', help: 'With --dns: the DNS server to query.' },
+} as const satisfies Options;
+
+const DOCTOR_OPTIONS = {
+  domain: {
+    type: 'string',
+    value: 'DOMAIN',
+    help: 'Checks this sender domain only (else every one the configuration names).',
+  },
+  route: { type: 'string', value: 'NAME', help: 'Checks this route only.' },
+  resolver: {
+    type: 'string',
+    value: 'HOST:PORT',
+    help: 'Queries this DNS server (comma-separated for several); else MAILROUTE_DNS_SERVERS, else the system resolver.',
+  },
+  'no-api': { type: 'boolean', help: "Uses the providers' documented patterns only, without asking their APIs." },
+  json: { type: 'boolean', help: 'Prints the report as JSON.' },
+  config: CONFIG_OPTION,
 } as const satisfies Options;
 
 const EXPLAIN_OPTIONS = {
@@ -169,11 +191,29 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   config: {
     summary: 'checks the configuration and prints it with its secrets redacted.',
-    usage: ['config check [--config FILE] [--connect]'],
+    usage: ['config check [--config FILE] [--connect] [--dns [--resolver HOST:PORT]]'],
     options: CONFIG_OPTIONS,
     subcommands: ['check'],
-    notes: ['Prints { ok, source, config, missingSecrets?, connect? }; exits 0 when everything is in order, else 1.'],
+    notes: [
+      'Prints { ok, source, config, missingSecrets?, connect?, dns? }; exits 0 when everything is in order, else 1.',
+      'With --dns, ok is false when a route can reach a provider whose mail would fail DMARC (see `doctor`).',
+    ],
     run: configCommand,
+  },
+  doctor: {
+    summary: 'checks SPF, DKIM and DMARC of every sender domain for every provider each route can fail over to.',
+    usage: ['doctor [--domain DOMAIN] [--route NAME] [--resolver HOST:PORT] [--no-api] [--json] [--config FILE]'],
+    options: DOCTOR_OPTIONS,
+    notes: [
+      "Asks each provider's API for its records when the entry's credentials allow (SES GetEmailIdentity, OCI email",
+      'domains, ACS domain resources), else uses its documented pattern, and says which. Prints a table per sender',
+      'domain and route, with the DNS records to publish; exits 1 when a route can reach a provider whose mail would',
+      'fail DMARC for a domain it sends for, else 0.',
+    ],
+    run: async (args, out) => {
+      const { values } = parse('doctor', DOCTOR_OPTIONS, args);
+      return (await import('./doctor.ts')).doctorCommand(values, out);
+    },
   },
   explain: {
     summary: 'prints the route and the providers, in order, a message would take, and why, without sending it.',
@@ -577,18 +617,24 @@ async function explainCommand(args: string[], out: Out): Promise<number> {
 
 async function configCommand(args: string[], out: Out): Promise<number> {
   const { values } = parse('config check', CONFIG_OPTIONS, args.slice(1));
+  if (values.resolver && !values.dns) throw new UsageError('--resolver is for config check --dns');
   // The package's loadConfig: validated against the built-in providers, so `config check` names every field.
   const { createMailer, loadConfig, missingSecrets, redactConfig } = await import('../index.ts');
   const { config, source } = loadConfig({ file: values.config });
   const missing = missingSecrets(config);
   const report: Record<string, unknown> = { ok: missing.length === 0, source, config: redactConfig(config) };
   if (missing.length) report.missingSecrets = missing;
+  if (values.dns) {
+    const dns = await (await import('./doctor.ts')).diagnose(config, { resolver: values.resolver });
+    report.dns = dns;
+    if (!dns.ok) report.ok = false;
+  }
   if (values.connect && missing.length === 0) {
     const mailer = await createMailer(config);
     try {
       const connect = await mailer.verify();
       report.connect = connect;
-      report.ok = connect.every((c) => c.ok);
+      report.ok = report.ok !== false && connect.every((c) => c.ok);
     } finally {
       await mailer.close();
     }

@@ -3,6 +3,7 @@ import type { MailrouteConfig } from '../config/config.ts';
 import type { CommonEntry } from '../config/provider-entry.ts';
 import { ConfigurationError, type FieldIssue } from '../errors.ts';
 import type { Adapter, Capabilities, Limits, Mode } from './adapter.ts';
+import type { DeliverabilityDescriptor } from './deliverability.ts';
 
 /** A validated entry of one provider: the fields every entry has, and the provider's own. */
 export type ProviderEntry<Fields extends z.ZodRawShape> = CommonEntry & z.output<z.ZodObject<Fields>>;
@@ -36,6 +37,11 @@ export interface ProviderDescriptor<
   readonly options: z.ZodObject<Options, z.core.$strict>;
   /** The modes it has; an entry may only name one of these. */
   readonly modes: Partial<Record<Mode, ModeDescriptor<ProviderEntry<Fields>>>>;
+  /**
+   * What the provider needs in DNS to send for a domain with an aligned DMARC pass (`mailroute doctor`): a lazy
+   * `import()` of its `deliverability.ts`. Absent for a provider that sends nowhere (the local capture inbox).
+   */
+  readonly deliverability?: DeliverabilityDescriptor<ProviderEntry<Fields>>;
 }
 
 /** Types a descriptor, keeping its modes as given, so its adapters can read their limits from it. */

@@ -25,6 +25,11 @@ export interface MailerRecipe {
   create(config: MailrouteConfig, options: { logger: Logger }): Promise<Mailer>;
   /** The Mailer's own logger: `FunctionLog.mailer`. */
   logger: Logger;
+  /**
+   * Once the mailer is built, in the background: the deliverability check (`coldStartDnsCheck` of index.ts), which
+   * logs one warning when a route can reach a provider whose mail would fail DMARC. Never awaited.
+   */
+  dnsCheck?(config: MailrouteConfig, logger: Logger, env: Env): unknown;
 }
 
 /**
@@ -50,7 +55,9 @@ async function build(recipe: MailerRecipe, env: Env): Promise<Mailer> {
   let config = await recipe.config(env);
   if (recipe.adjust) config = recipe.adjust(config, env);
   await recipe.secrets?.(config, env);
-  return recipe.create(config, { logger: recipe.logger });
+  const mailer = await recipe.create(config, { logger: recipe.logger });
+  recipe.dnsCheck?.(config, recipe.logger, env);
+  return mailer;
 }
 
 /** Where a cloud keeps the configuration when `MAILROUTE_CONFIG` is not set: an SSM parameter, a Vault secret. */

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Fault, FaultPlan, readBody } from '../common/faults.ts';
 import { authority, closeServer, listen } from '../common/http.ts';
+import { CONTROL_BASE, handleEmailControl, type OciEmailDomainSetup } from './email-control.ts';
 import { errorFor, invalidParameter, sendJson, sendOciError } from './oci-errors.ts';
 import { authenticate, createOciServer, playOciFault } from './serve.ts';
 import { keysById, type OciApiKey } from './signature.ts';
@@ -14,6 +15,8 @@ export interface OciEmulatorOptions {
   keys: OciApiKey[];
   /** Addresses on the tenancy's suppression list, reported back in `suppressedRecipients`. */
   suppressed?: string[];
+  /** The email domains (with DKIM keys and return paths) the control plane (`/20170907`) answers from. */
+  emailDomains?: OciEmailDomainSetup[];
 }
 
 export interface OciStoredEmail {
@@ -35,12 +38,17 @@ export interface OciStoredEmail {
 }
 
 export interface OciEmulator {
-  /** `http://host:port`: set `client.endpoint = url` (the SDK appends `/20220926`). */
+  /**
+   * `http://host:port`: set `client.endpoint = url`; the submission client appends `/20220926`, the control-plane
+   * EmailClient `/20170907`, both served here.
+   */
   url: string;
   store: OciStoredEmail[];
   faults: FaultPlan;
   /** The suppression list, lower-cased; tests may change it while the emulator runs. */
   suppressed: Set<string>;
+  /** Replaces the email domains the control plane knows (`emailDomainWithDkim` builds a typical one). */
+  setEmailDomains(domains: OciEmailDomainSetup[]): void;
   /** Forgets stored emails, accepted message ids and faults. */
   reset(): void;
   close(): Promise<void>;
@@ -58,6 +66,7 @@ interface Context {
   faults: FaultPlan;
   suppressed: Set<string>;
   accepted: Map<string, Accepted>;
+  control: { domains: OciEmailDomainSetup[] };
 }
 
 const BASE = '/20220926';
@@ -65,7 +74,8 @@ const OPERATIONS = new Set([`${BASE}/actions/submitEmail`, `${BASE}/actions/subm
 
 /**
  * Starts an OCI Email Delivery submission API (20220926) emulator on loopback that the unmodified
- * oci-emaildataplane client talks to, request signatures checked.
+ * oci-emaildataplane client talks to, request signatures checked, and on the same port the read side of the
+ * control plane (20170907: email domains, DKIM keys, return paths) that oci-email's EmailClient reads.
  * @example
  * const oci = await startOciEmulator({ keys: [{ keyId: `${tenancy}/${user}/${fingerprint}`, publicKeyPem }] });
  * client.endpoint = oci.url;
@@ -78,6 +88,7 @@ export async function startOciEmulator(options: OciEmulatorOptions): Promise<Oci
     faults: new FaultPlan(),
     suppressed: new Set((options.suppressed ?? []).map((address) => address.toLowerCase())),
     accepted: new Map(),
+    control: { domains: [...(options.emailDomains ?? [])] },
   };
   const server = createOciServer((req, res, requestId) => handle(context, req, res, requestId));
   const port = await listen(server, options.port, host);
@@ -86,6 +97,9 @@ export async function startOciEmulator(options: OciEmulatorOptions): Promise<Oci
     store: context.store,
     faults: context.faults,
     suppressed: context.suppressed,
+    setEmailDomains: (domains) => {
+      context.control.domains = [...domains];
+    },
     reset: () => reset(context),
     close: () => closeServer(server),
   };
@@ -103,6 +117,10 @@ async function handle(context: Context, req: IncomingMessage, res: ServerRespons
 
   const body = await playOciFault(context.faults, path, req, res, requestId);
   if (!body) return;
+  if (path.startsWith(`${CONTROL_BASE}/`)) {
+    if (authenticate(req, res, body, context.keys, requestId) === undefined) return;
+    return handleEmailControl(context.control, req, res, requestId);
+  }
   if (!OPERATIONS.has(path)) return sendOciError(res, errorFor(404), requestId);
   if (req.method !== 'POST') return sendOciError(res, errorFor(405), requestId);
 

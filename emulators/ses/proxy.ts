@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import sesLocal from 'aws-ses-v2-local';
 import { type Fault, FaultPlan, playLatencyAndDrop, readBody } from '../common/faults.ts';
 import { resolveSesError, sendSesError } from './errors.ts';
+import type { SesIdentity } from './identities.ts';
 
 /** aws-ses-v2-local's `GET /store` answer. */
 export interface SesStore {
@@ -65,7 +66,36 @@ export interface SesEmulator {
    * the answer back (and it still delivers them when their client has gone away, as SES would).
    */
   received(): number;
+  /**
+   * Sets (or, with undefined, deletes) the identity `GetEmailIdentity` answers for `name` (a domain or an address,
+   * matched without regard to case).
+   */
+  setIdentity(name: string, identity: SesIdentity | undefined): void;
   close(): Promise<void>;
+}
+
+export interface SesEmulatorOptions {
+  host?: string;
+  port?: number;
+  account?: Partial<SesAccount>;
+  /** The identities `GetEmailIdentity` knows, by name; any other name is a NotFoundException. */
+  identities?: Record<string, SesIdentity>;
+  /**
+   * IAM keys the emulator trusts. When given, every request's SigV4 signature is verified against them, as SES
+   * does: an unknown access key is refused with UnrecognizedClientException, a wrong secret with
+   * SignatureDoesNotMatch (both 403). Without them only the presence of an AWS `Authorization` header is checked,
+   * as aws-ses-v2-local checks it.
+   */
+  credentials?: { accessKeyId: string; secretAccessKey: string }[];
+}
+
+interface ProxyState {
+  faults: FaultPlan;
+  backendPort: number;
+  counter: { received: number };
+  account: SesAccount;
+  identities: Map<string, SesIdentity>;
+  secrets: Map<string, string> | undefined;
 }
 
 type StartSesLocal = (config?: { host?: string; port?: number }) => Promise<Server>;
@@ -85,17 +115,20 @@ const startSesLocal: StartSesLocal =
  * const ses = await startSesEmulator();
  * ses.faults.add({ errorCode: 'MessageRejected' });
  */
-export async function startSesEmulator(
-  options: { host?: string; port?: number; account?: Partial<SesAccount> } = {},
-): Promise<SesEmulator> {
+export async function startSesEmulator(options: SesEmulatorOptions = {}): Promise<SesEmulator> {
   const host = options.host ?? '127.0.0.1';
   const account: SesAccount = { ...DEFAULT_SES_ACCOUNT, ...options.account };
   const backend = await startSesLocal({ host: '127.0.0.1', port: 0 });
   const backendPort = (backend.address() as AddressInfo).port;
   const faults = new FaultPlan();
   const counter = { received: 0 };
+  const identities = new Map(Object.entries(options.identities ?? {}).map(([name, id]) => [name.toLowerCase(), id]));
+  const secrets = options.credentials
+    ? new Map(options.credentials.map((c) => [c.accessKeyId, c.secretAccessKey]))
+    : undefined;
+  const state: ProxyState = { faults, backendPort, counter, account, identities, secrets };
   const proxy = createServer((req, res) => {
-    handle(req, res, faults, backendPort, counter, account).catch((error: unknown) => {
+    handle(req, res, state).catch((error: unknown) => {
       if (!res.headersSent) sendSesError(res, 500, 'InternalServiceErrorException');
       else res.destroy(error as Error);
     });
@@ -113,6 +146,10 @@ export async function startSesEmulator(
     },
     faults,
     received: () => counter.received,
+    setIdentity: (name, identity) => {
+      if (identity) identities.set(name.toLowerCase(), identity);
+      else identities.delete(name.toLowerCase());
+    },
     close: async () => {
       await Promise.all([closeServer(proxy), closeServer(backend)]);
     },
@@ -126,14 +163,8 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-async function handle(
-  req: IncomingMessage,
-  res: ServerResponse,
-  faults: FaultPlan,
-  backendPort: number,
-  counter: { received: number },
-  account: SesAccount,
-): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, state: ProxyState): Promise<void> {
+  const { faults, backendPort, counter, account } = state;
   const path = req.url ?? '/';
   const body = await readBody(req);
   if (path === '/_emulator/received') {
@@ -152,6 +183,12 @@ async function handle(
       return sendSesError(res, status, code, fault.retryAfter, fault.message);
     }
   }
+  if (state.secrets && !isBackendControl) {
+    const refusal = verifySigV4(req, body, state.secrets);
+    if (refusal) return sendSesError(res, 403, refusal.code, undefined, refusal.message);
+  }
+  const identity = IDENTITY_PATH.exec(path.split('?')[0] ?? '');
+  if (req.method === 'GET' && identity?.[1]) return getEmailIdentity(req, res, identity[1], state.identities);
   if (req.method === 'GET' && path.split('?')[0] === '/v2/email/account' && !process.env.AWS_SES_ACCOUNT) {
     return getAccount(req, res, backendPort, account);
   }
@@ -177,6 +214,103 @@ async function getAccount(req: IncomingMessage, res: ServerResponse, backendPort
   const body = { ...account, SendQuota: { ...account.SendQuota, SentLast24Hours: sent } };
   res.writeHead(200, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() });
   res.end(JSON.stringify(body));
+}
+
+/** `GET /v2/email/identities/{EmailIdentity}`: one path segment, which aws-ses-v2-local does not answer. */
+const IDENTITY_PATH = /^\/v2\/email\/identities\/([^/]+)$/;
+
+/**
+ * GetEmailIdentity, answered by the proxy from its configured identities (aws-ses-v2-local has no identities):
+ * the identity's `GetEmailIdentityResponse`, or the model's NotFoundException (404). The request is checked as
+ * GetAccount's is.
+ */
+function getEmailIdentity(
+  req: IncomingMessage,
+  res: ServerResponse,
+  encoded: string,
+  identities: Map<string, SesIdentity>,
+) {
+  const authorization = req.headers.authorization;
+  if (!authorization) return sendSesError(res, 403, 'MissingAuthenticationTokenException');
+  if (!authorization.startsWith('AWS')) return sendSesError(res, 403, 'IncompleteSignatureException');
+  let name: string;
+  try {
+    name = decodeURIComponent(encoded);
+  } catch {
+    return sendSesError(res, 400, 'BadRequestException');
+  }
+  const identity = identities.get(name.toLowerCase());
+  if (!identity)
+    return sendSesError(res, 404, 'NotFoundException', undefined, `Email identity ${name} does not exist.`);
+  res.writeHead(200, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() });
+  res.end(JSON.stringify(identity));
+}
+
+/** RFC 3986 encoding, as SigV4 canonicalizes paths and query strings. */
+const escapeUri = (value: string) =>
+  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/**
+ * Verifies an `AWS4-HMAC-SHA256` Authorization header (SigV4, as the AWS SDK signs rest-json requests: the path
+ * URI-escaped once more, the query sorted, the headers named in SignedHeaders, the body's SHA-256) against the
+ * trusted keys. Returns the refusal SES would answer, or undefined when the signature holds.
+ */
+function verifySigV4(
+  req: IncomingMessage,
+  body: Buffer,
+  secrets: Map<string, string>,
+): { code: string; message: string } | undefined {
+  const header = req.headers.authorization ?? '';
+  if (!header) return { code: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' };
+  const match = /^AWS4-HMAC-SHA256 Credential=([^,]+), ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)$/.exec(header);
+  if (!match) {
+    return {
+      code: 'IncompleteSignatureException',
+      message: "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.",
+    };
+  }
+  const [, credential = '', signedHeaders = '', signature = ''] = match;
+  const [accessKeyId = '', date = '', region = '', service = '', terminator = ''] = credential.split('/');
+  const secret = secrets.get(accessKeyId);
+  if (!secret) {
+    return { code: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' };
+  }
+  const amzDate = String(req.headers['x-amz-date'] ?? '');
+  if (service !== 'ses' || terminator !== 'aws4_request' || !amzDate.startsWith(date)) {
+    return { code: 'SignatureDoesNotMatch', message: 'Credential should be scoped to a valid region and service.' };
+  }
+  const url = new URL(req.url ?? '/', 'http://emulator');
+  const canonicalPath = url.pathname
+    .split('/')
+    .map((segment) => escapeUri(segment))
+    .join('/');
+  const query = [...url.searchParams]
+    .map(([key, value]) => `${escapeUri(key)}=${escapeUri(value)}`)
+    .sort()
+    .join('&');
+  const names = signedHeaders.split(';');
+  const headerLines = names.map((name) => {
+    const value = req.headers[name];
+    const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+    return `${name}:${text
+      .replace(/[\r\n]/g, ' ')
+      .replace(/[ \t]+/g, ' ')
+      .trim()}`;
+  });
+  const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+  const canonical = [req.method, canonicalPath, query, ...headerLines, '', signedHeaders, sha256(body)].join('\n');
+  const scope = `${date}/${region}/${service}/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
+  let key: Buffer = createHmac('sha256', `AWS4${secret}`).update(date).digest();
+  for (const part of [region, service, 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
+  const expected = createHmac('sha256', key).update(toSign).digest();
+  const given = Buffer.from(signature, 'hex');
+  if (given.length === expected.length && timingSafeEqual(given, expected)) return undefined;
+  return {
+    code: 'SignatureDoesNotMatch',
+    message:
+      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+  };
 }
 
 function forward(req: IncomingMessage, body: Buffer, res: ServerResponse, backendPort: number): Promise<void> {

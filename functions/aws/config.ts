@@ -3,7 +3,7 @@ import type { MailrouteConfig } from '../../core/config/config.ts';
 import { loadCloudSecrets } from '../../core/config/secret-loader.ts';
 import { isCloudSecretRef, secretRefsIn } from '../../core/config/secret-refs.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
-import { createMailer } from '../../index.ts';
+import { coldStartDnsCheck, createMailer } from '../../index.ts';
 import { log } from './log.ts';
 import { parameterOf, parameters, prefetchConfig, readConfigParameter } from './ssm.ts';
 
@@ -31,6 +31,7 @@ export const mailer = mailerOnce({
     await loadCloudSecrets(config, parameterOf, parameters, { firstIssueOnly: true });
   },
   create: createMailer,
+  dnsCheck: coldStartDnsCheck,
   logger: log.mailer,
 });
 

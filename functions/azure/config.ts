@@ -2,7 +2,7 @@ import { refuseSecretRefs } from '../../core/config/secret-loader.ts';
 import { describeSecretRef, isCloudSecretRef } from '../../core/config/secret-refs.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
-import { createMailer } from '../../index.ts';
+import { coldStartDnsCheck, createMailer } from '../../index.ts';
 import { instanceLog } from './log.ts';
 import { tableStore } from './storage.ts';
 
@@ -35,5 +35,6 @@ export const mailer = mailerOnce({
       return UNRESOLVED_KEY_VAULT_REFERENCE.test(env[ref.env] ?? '') ? unresolved(ref.env) : undefined;
     }),
   create: createMailer,
+  dnsCheck: coldStartDnsCheck,
   logger: instanceLog.mailer,
 });

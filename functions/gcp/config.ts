@@ -5,7 +5,7 @@ import { describeSecretRef, isCloudSecretRef } from '../../core/config/secret-re
 import { ConfigurationError } from '../../core/errors.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
 import { protectRedisUrl, withDeploymentStore } from '../../core/runtime/state-store.ts';
-import { createMailer } from '../../index.ts';
+import { coldStartDnsCheck, createMailer } from '../../index.ts';
 import { log } from './log.ts';
 
 /** The variable infra/gcp mounts the shared state store's Redis URL in (a Secret Manager secret). */
@@ -24,6 +24,7 @@ export const mailer = mailerOnce({
   secrets: (config) =>
     refuseSecretRefs(config, (ref) => (isCloudSecretRef(ref) ? `${describeSecretRef(ref)} ${NOT_READ}` : undefined)),
   create: createMailer,
+  dnsCheck: coldStartDnsCheck,
   logger: log.mailer,
 });
 

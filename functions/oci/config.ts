@@ -2,7 +2,7 @@ import type { Context } from '@fnproject/fdk';
 import { loadCloudSecrets } from '../../core/config/secret-loader.ts';
 import { secretRefsIn } from '../../core/config/secret-refs.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
-import { createMailer } from '../../index.ts';
+import { coldStartDnsCheck, createMailer } from '../../index.ts';
 import { log } from './log.ts';
 import { checkRedisUrl, withRedisStore } from './store.ts';
 import { vaultReader } from './vault.ts';
@@ -28,6 +28,7 @@ export const mailer = mailerOnce({
     checkRedisUrl(config);
   },
   create: createMailer,
+  dnsCheck: coldStartDnsCheck,
   logger: log.mailer,
 });
 

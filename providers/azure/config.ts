@@ -23,6 +23,27 @@ export const azureFields = {
     .positive()
     .optional()
     .describe('API mode: poll interval when the service gives no retry-after; default 2000.'),
+  emailService: z
+    .object({
+      subscriptionId: z.guid(),
+      resourceGroup: z.string().min(1),
+      name: z.string().min(1),
+      armEndpoint: z
+        .url({ protocol: /^https$/ })
+        .optional()
+        .describe('Azure Resource Manager endpoint; default https://management.azure.com (sovereign clouds differ).'),
+      authorityHost: z
+        .url({ protocol: /^https$/ })
+        .optional()
+        .describe(
+          'Microsoft Entra authority host; default https://login.microsoftonline.com (sovereign clouds differ).',
+        ),
+    })
+    .strict()
+    .optional()
+    .describe(
+      'The Email Communication Service holding the sender domains, for `mailroute doctor` to read their DNS records (Azure Resource Manager; needs Reader on it). Signs in with `entra`, else DefaultAzureCredential.',
+    ),
 };
 
 export type AzureConfig = ProviderEntry<typeof azureFields>;

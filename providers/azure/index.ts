@@ -26,4 +26,6 @@ export const azure = defineProvider({
       create: async (entry) => new (await import('./api.ts')).AzureApiAdapter(entry),
     },
   },
+  // `mailroute doctor`: what it needs in DNS, from its API when the entry's credentials allow.
+  deliverability: { expect: async (...args) => (await import('./deliverability.ts')).expectSetup(...args) },
 });

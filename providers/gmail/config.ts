@@ -19,6 +19,13 @@ export const gmailFields = {
     .optional()
     .describe('Service account with domain-wide delegation (API mode and SMTP XOAUTH2).'),
   user: z.string().optional().describe('The Workspace user to send as (the JWT sub).'),
+  dkimSelector: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'must be a DNS label such as "google"')
+    .optional()
+    .describe(
+      'The DKIM selector set up for the domain in the Admin console (Apps > Gmail > Authenticate email); default "google". Read by `mailroute doctor`.',
+    ),
   lookup: z
     .boolean()
     .optional()

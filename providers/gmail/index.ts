@@ -25,4 +25,6 @@ export const gmail = defineProvider({
       create: async (entry) => new (await import('./api.ts')).GmailApiAdapter(entry),
     },
   },
+  // `mailroute doctor`: what it needs in DNS, from its API when the entry's credentials allow.
+  deliverability: { expect: async (...args) => (await import('./deliverability.ts')).expectSetup(...args) },
 });

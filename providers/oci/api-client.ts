@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type AuthenticationDetailsProvider,
   CircuitBreaker,
+  type ClientConfiguration,
   NoRetryConfigurationDetails,
   ResourcePrincipalAuthenticationDetailsProvider,
   SimpleAuthenticationDetailsProvider,
@@ -59,7 +60,7 @@ function quietRetryNotices(): void {
  * Resource principal exists only inside OCI Functions (it reads OCI_RESOURCE_PRINCIPAL_* variables that the
  * platform sets), so this branch is not exercised by the tests here.
  */
-function authProvider(config: OciConfig, key: OciApiKeyMaterial | undefined): AuthenticationDetailsProvider {
+export function authProvider(config: OciConfig, key: OciApiKeyMaterial | undefined): AuthenticationDetailsProvider {
   if (config.auth === 'resourcePrincipal') {
     try {
       return ResourcePrincipalAuthenticationDetailsProvider.builder();
@@ -83,25 +84,28 @@ function authProvider(config: OciConfig, key: OciApiKeyMaterial | undefined): Au
 }
 
 /**
- * An EmailDPClient with the SDK's retries and circuit breaker off, per client: the environment switches for
- * both are read only when oci-common is first imported, and retrying or failing over is the router's decision.
+ * The client configuration every OCI client here takes: the SDK's retries and circuit breaker off, per client (the
+ * environment switches for both are read only when oci-common is first imported, and retrying or failing over is
+ * the router's decision), and each fetch given the signal of the `withCallSignal` call it runs in.
  */
+export function ociClientConfiguration(): ClientConfiguration {
+  return {
+    retryConfiguration: NoRetryConfigurationDetails,
+    circuitBreaker: new CircuitBreaker({ disableClientCircuitBreaker: true }),
+    httpOptions: {
+      get signal() {
+        return sdkCalls.getStore()?.signal;
+      },
+    },
+  };
+}
+
+/** An EmailDPClient configured by `ociClientConfiguration`, for the entry's region or endpoint. */
 export function createOciEmailClient(config: OciConfig, key: OciApiKeyMaterial | undefined): EmailDPClient {
   const provider = authProvider(config, key);
   let client: EmailDPClient;
   try {
-    client = new EmailDPClient(
-      { authenticationDetailsProvider: provider },
-      {
-        retryConfiguration: NoRetryConfigurationDetails,
-        circuitBreaker: new CircuitBreaker({ disableClientCircuitBreaker: true }),
-        httpOptions: {
-          get signal() {
-            return sdkCalls.getStore()?.signal;
-          },
-        },
-      },
-    );
+    client = new EmailDPClient({ authenticationDetailsProvider: provider }, ociClientConfiguration());
   } catch (error) {
     // The request signer parses the private key here: a malformed key or a wrong passphrase fails now.
     throw new ConfigurationError(`${config.name}: the API signing key could not be loaded`, {

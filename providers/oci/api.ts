@@ -148,7 +148,8 @@ export class OciApiAdapter implements Adapter {
 /** The service answered (an OciError with a status), as opposed to a failed or aborted fetch. */
 const answered = (error: unknown) => typeof (error as { statusCode?: unknown } | null)?.statusCode === 'number';
 
-function apiKeyOf(config: OciConfig): OciApiKeyMaterial | undefined {
+/** The entry's API key with its secrets resolved from the environment (also used by `deliverability.ts`). */
+export function apiKeyOf(config: OciConfig): OciApiKeyMaterial | undefined {
   const key = config.apiKey;
   if (!key) return undefined;
   return {

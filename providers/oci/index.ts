@@ -30,4 +30,6 @@ export const oci = defineProvider({
       create: async (entry) => new (await import('./api.ts')).OciApiAdapter(entry),
     },
   },
+  // `mailroute doctor`: what it needs in DNS, from its API when the entry's credentials allow.
+  deliverability: { expect: async (...args) => (await import('./deliverability.ts')).expectSetup(...args) },
 });

@@ -92,7 +92,11 @@ export class SesApiAdapter implements Adapter {
   }
 }
 
-function createSesClient(config: SesConfig, env: NodeJS.ProcessEnv): SESv2Client {
+/**
+ * The SESv2Client an entry describes: its region and endpoint, its keys (secrets resolved from `env`) or the SDK's
+ * default provider chain, one attempt, connect-bounded agents. Also used by `deliverability.ts` for GetEmailIdentity.
+ */
+export function createSesClient(config: SesConfig, env: NodeJS.ProcessEnv): SESv2Client {
   const keys = config.credentials;
   const agents = connectAgents(config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   return new SESv2Client({

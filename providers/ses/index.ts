@@ -28,4 +28,6 @@ export const ses = defineProvider({
       create: async (entry) => new (await import('./api.ts')).SesApiAdapter(entry),
     },
   },
+  // `mailroute doctor`: what it needs in DNS, from its API when the entry's credentials allow.
+  deliverability: { expect: async (...args) => (await import('./deliverability.ts')).expectSetup(...args) },
 });

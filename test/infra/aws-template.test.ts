@@ -19,6 +19,7 @@ interface Resource {
   Properties: Record<string, any>;
 }
 interface Statement {
+  Sid?: string;
   Effect: string;
   Action?: string | string[];
   NotAction?: unknown;
@@ -218,7 +219,7 @@ describe('IAM', () => {
   });
 
   it('allows SES sends on the configured identity (and optional configuration set) only', () => {
-    const ses = statementsFor('ses');
+    const ses = statementsFor('ses').filter((s) => s.Sid !== 'ReadSesIdentityForDnsCheck');
     expect(ses).toHaveLength(1);
     expect(asList(ses[0]!.Action).sort()).toEqual(['ses:SendEmail', 'ses:SendRawEmail']);
     const arns = resourceArns(ses[0]!).map(subOf);
@@ -227,6 +228,13 @@ describe('IAM', () => {
       // The configuration set's ARN, only when the sesConfigurationSet param is set (a CloudFormation condition).
       stackArn('ses', 'configuration-set/'),
     ]);
+  });
+
+  it('lets the cold-start DNS check read the configured SES identity, and nothing else', () => {
+    const read = statementsFor('ses').filter((s) => s.Sid === 'ReadSesIdentityForDnsCheck');
+    expect(read).toHaveLength(1);
+    expect(asList(read[0]!.Action)).toEqual(['ses:GetEmailIdentity']);
+    expect(resourceArns(read[0]!).map(subOf)).toEqual([stackArn('ses', 'identity/example.com')]);
   });
 
   it('allows DynamoDB item reads and writes on the state table only', () => {
