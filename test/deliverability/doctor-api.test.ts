@@ -151,6 +151,35 @@ describe('doctor with the providers’ APIs', () => {
     });
   });
 
+  it('OCI custom return path: SPF aligns on it once its MX and SPF include are published; a wrong MX is named', async () => {
+    const setup = emailDomainWithDkim('example.com', { compartmentId: COMPARTMENT, dkimState: null, returnPath: true });
+    oci.setEmailDomains([setup]);
+    const mx = 'bmta.email.us-ashburn-1.oci.oraclecloud.com';
+    const zone = new DomainZone('example.com')
+      .dmarc('reject')
+      .add('iad.rp', { type: 'MX', value: mx, priority: 10 })
+      .add('iad.rp', { type: 'TXT', value: 'v=spf1 include:rp.oracleemaildelivery.com ~all' });
+    dns.setZone(world(zone));
+    const good = only(await doctor([ociEntry()]));
+    expect(good).toMatchObject({ envelope: 'iad.rp.example.com', dmarcPass: true, aligned: ['spf'] });
+
+    const wrong = new DomainZone('example.com')
+      .dmarc('reject')
+      .add('iad.rp', { type: 'MX', value: 'mx.elsewhere.example', priority: 10 })
+      .add('iad.rp', { type: 'TXT', value: 'v=spf1 include:eu.rp.oracleemaildelivery.com ~all' });
+    dns.setZone(world(wrong));
+    const report = await doctor([ociEntry()]);
+    const p = only(report);
+    expect(p.dmarcPass).toBe(false); // no DKIM key, and SPF does not authorize the Ashburn senders
+    expect(p.checks.find((c) => c.check === 'mx')?.says).toMatch(/mx\.elsewhere\.example, not bmta\.email/);
+    expect(report.domains[0]?.records).toContainEqual({
+      name: 'iad.rp.example.com',
+      type: 'TXT',
+      value: 'v=spf1 include:eu.rp.oracleemaildelivery.com include:rp.oracleemaildelivery.com ~all',
+      action: 'replace',
+    });
+  });
+
   it('OCI: no email domain for the sender domain fails, with the step to create one', async () => {
     oci.setEmailDomains([]);
     dns.setZone(world(new DomainZone('example.com').dmarc('reject')));
