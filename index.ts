@@ -8,15 +8,13 @@
  */
 
 import * as config from './core/config/config.ts';
-import { type MailrouteConfig, resolveSecret } from './core/config/config.ts';
 import type { SendResult } from './core/contract/adapter.ts';
 import type { ProviderRegistry } from './core/contract/provider-registry.ts';
-import { Mailer, type MailerOptions, type SendOptions } from './core/mailer.ts';
+import type { Mailer, SendOptions } from './core/mailer.ts';
 import { messageSchemaFor } from './core/message/message.ts';
 import * as validate from './core/message/validate.ts';
-import type { Logger } from './core/util/log.ts';
+import { createMailer } from './create-mailer.ts';
 import { builtInProviders } from './providers/index.ts';
-import { createStore } from './stores/index.ts';
 
 export * from './core/config/config.ts';
 export * from './core/contract/adapter.ts';
@@ -27,6 +25,7 @@ export * from './core/mailer.ts';
 export * from './core/message/compose.ts';
 export * from './core/message/message.ts';
 export * from './core/message/validate.ts';
+export { coldStartDnsCheck, createMailer } from './create-mailer.ts';
 export { builtInProviders, createAdapter } from './providers/index.ts';
 export { createStore } from './stores/index.ts';
 
@@ -61,56 +60,6 @@ export function validateMessage(input: unknown, providers: ProviderRegistry = bu
 /** Like `validateMessage`, but throws `InvalidMessageError` listing every problem. */
 export function normalizeMessage(input: unknown, providers: ProviderRegistry = builtInProviders) {
   return validate.normalizeMessage(input, providers);
-}
-
-/**
- * A mailer for a given configuration, or for the one `loadConfig()` finds (file, environment, or the default),
- * with the state store the configuration names (DynamoDB, Azure Table, Redis; else this process's memory). The
- * configuration is checked against the built-in providers (or `options.providers`) when the mailer is built.
- */
-export async function createMailer(given?: MailrouteConfig, options: MailerOptions = {}): Promise<Mailer> {
-  const cfg = given ?? loadConfig().config;
-  let store = options.store;
-  const building = !store && cfg.store !== undefined && cfg.store.type !== 'memory';
-  if (!store && cfg.store && cfg.store.type !== 'memory') {
-    const s = cfg.store;
-    store = await createStore(
-      s.type === 'azure-table'
-        ? {
-            type: 'azure-table',
-            tableName: s.tableName,
-            ...(s.endpoint ? { endpoint: s.endpoint } : {}),
-            ...(s.connectionString
-              ? { connectionString: resolveSecret(s.connectionString, 'store.connectionString') }
-              : {}),
-          }
-        : s.type === 'redis'
-          ? {
-              type: 'redis',
-              url: resolveSecret(s.url, 'store.url'),
-              ...(s.keyPrefix === undefined ? {} : { keyPrefix: s.keyPrefix }),
-            }
-          : s,
-    );
-  }
-  // A store built here is this mailer's own: closing the mailer closes its connections.
-  const providers = options.providers ?? builtInProviders;
-  return new Mailer(cfg, providers.createAdapter, {
-    ...options,
-    providers,
-    ...(store ? { store, ownsStore: building } : {}),
-  });
-}
-
-/**
- * A function's cold-start deliverability check (see `core/deliverability/cold-start.ts`): one warning line when a
- * route can reach a provider whose mail would fail DMARC; loaded and run in the background, never blocking a send.
- */
-export function coldStartDnsCheck(config: MailrouteConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): void {
-  if (env.MAILROUTE_DNS_CHECK === 'off') return;
-  void import('./core/deliverability/cold-start.ts').then((m) =>
-    m.coldStartDnsCheck(config, builtInProviders, logger, env),
-  );
 }
 
 let defaultMailer: Promise<Mailer> | undefined;

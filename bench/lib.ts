@@ -4,9 +4,20 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/** One line of the summary table at the top of RESULTS.md: a measure, its goal, and what this run measured. */
+export interface SummaryRow {
+  measure: string;
+  goal: string;
+  now: string;
+  /** Whether the goal is met; undefined when the measure has no pass/fail goal. */
+  met?: boolean;
+}
+
 export interface BenchSection {
   title: string;
   markdown: string;
+  /** The section's measures that have a goal, for the summary table at the top of RESULTS.md. */
+  summary?: SummaryRow[];
 }
 
 export function median(values: number[]): number {

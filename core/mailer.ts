@@ -1,6 +1,6 @@
 import { MemoryStore } from '../stores/memory.ts';
 import type { StateStore } from '../stores/store.ts';
-import { type MailrouteConfig, type ProviderConfig, validateConfig } from './config/config.ts';
+import { type MailrouteConfig, type ProviderConfig, validateConfig } from './config/schema.ts';
 import type { Adapter, SendContext, SendResult } from './contract/adapter.ts';
 import type { ProviderRegistry } from './contract/provider-registry.ts';
 import {

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { formatPath } from '../message/paths.ts';
-import { registerSecret } from './secrets.ts';
 
 const LITERAL = 'a secret must be a reference such as { env: "VARIABLE" }, never the value itself';
 
@@ -66,35 +65,9 @@ export type SecretRef = z.infer<typeof secretRef>;
 /** A reference that only a cloud runtime can read: resolved at cold start, before the first send. */
 export type CloudSecretRef = Exclude<SecretRef, { env: string }>;
 
-export function isCloudSecretRef(ref: SecretRef): ref is CloudSecretRef {
-  return !('env' in ref);
-}
-
-/** Where a reference points, for error messages: it names a place, never a value. */
-export function describeSecretRef(ref: SecretRef): string {
-  if ('env' in ref) return `environment variable ${ref.env}`;
-  if ('ssm' in ref) return `SSM parameter ${ref.ssm}`;
-  if ('ociVault' in ref) return `OCI Vault secret ${ref.ociVault}`;
-  return `Secrets Manager secret ${ref.secretsManager}${ref.key === undefined ? '' : ` (key "${ref.key}")`}`;
-}
-
-const provided = new Map<string, string>();
-
-function keyOf(ref: CloudSecretRef): string {
-  if ('ociVault' in ref) return `ociVault:${ref.ociVault}`;
-  return 'ssm' in ref ? `ssm:${ref.ssm}` : `secretsManager:${ref.secretsManager}#${ref.key ?? ''}`;
-}
-
-/** Hands over the value a cloud runtime read for a reference; registered for redaction at once. */
-export function provideSecret(ref: CloudSecretRef, value: string): void {
-  registerSecret(value);
-  provided.set(keyOf(ref), value);
-}
-
-/** The value provided for a cloud reference, if the runtime has read it. */
-export function providedSecret(ref: CloudSecretRef): string | undefined {
-  return provided.get(keyOf(ref));
-}
+// What needs no schema (telling references apart, the values a cloud runtime read, resolving one) is in
+// secret-values.ts, which a function's handlers load without zod.
+export { describeSecretRef, isCloudSecretRef, providedSecret, provideSecret } from './secret-values.ts';
 
 /**
  * Every secret reference in a (validated) configuration, with the path of its field.
@@ -106,7 +79,8 @@ export function secretRefsIn(config: unknown): { path: string; ref: SecretRef }[
   const out: { path: string; ref: SecretRef }[] = [];
   const walk = (node: unknown, path: PropertyKey[]) => {
     if (typeof node !== 'object' || node === null) return;
-    const ref = secretRef.safeParse(node);
+    // Without zod's compiled fast path (as validateConfig): a configuration's references are walked once.
+    const ref = secretRef.safeParse(node, { jitless: true });
     if (ref.success) {
       out.push({ path: formatPath(path), ref: ref.data });
       return;

@@ -6,7 +6,7 @@ import {
   UnsupportedFeatureError,
 } from '../errors.ts';
 import type { PreparedMessage } from '../message/compose.ts';
-import { allRecipients } from '../message/message.ts';
+import { allRecipients } from '../message/recipients.ts';
 
 export type Mode = 'smtp' | 'api';
 

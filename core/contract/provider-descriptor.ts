@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { MailrouteConfig } from '../config/config.ts';
 import type { CommonEntry } from '../config/provider-entry.ts';
+import type { MailrouteConfig } from '../config/schema.ts';
 import { ConfigurationError, type FieldIssue } from '../errors.ts';
 import type { Adapter, Capabilities, Limits, Mode } from './adapter.ts';
 import type { DeliverabilityDescriptor } from './deliverability.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { MailrouteConfig, ProviderConfig } from '../config/config.ts';
 import { commonEntryFields } from '../config/provider-entry.ts';
+import type { MailrouteConfig, ProviderConfig } from '../config/schema.ts';
 import { ConfigurationError, type FieldIssue } from '../errors.ts';
 import type { Adapter, Mode } from './adapter.ts';
 import type { ProviderDescriptor } from './provider-descriptor.ts';

@@ -1,4 +1,4 @@
-import type { MailrouteConfig } from '../config/config.ts';
+import type { MailrouteConfig } from '../config/schema.ts';
 import type { ProviderRegistry } from '../contract/provider-registry.ts';
 import type { Logger } from '../util/log.ts';
 

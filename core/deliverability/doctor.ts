@@ -1,4 +1,4 @@
-import { type MailrouteConfig, type ProviderConfig, resolveSecret } from '../config/config.ts';
+import { type MailrouteConfig, type ProviderConfig, resolveSecret } from '../config/schema.ts';
 import { parseSenderEntry } from '../config/senders-config.ts';
 import type { DomainSetup } from '../contract/deliverability.ts';
 import type { ProviderRegistry } from '../contract/provider-registry.ts';

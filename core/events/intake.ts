@@ -1,17 +1,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Agent } from 'node:https';
-import { parse as parseYaml } from 'yaml';
-import { resolveSecret } from '../config/config.ts';
+import { resolveSecret } from '../config/schema.ts';
 import { EventRejectedError } from '../errors.ts';
 import type { Mailer } from '../mailer.ts';
-import { looksLikeJwt, verifyEventGridToken } from './entra.ts';
 import { EVENT_SOURCES, type EventSource, type MailEvent } from './event.ts';
 import type { AppliedEvent } from './mail-events.ts';
-import { confirmSubscription, snsMessage, verifySnsEnvelope } from './sns.ts';
 import { eventGridEvents } from './sources/acs.ts';
-import { dsnEvents } from './sources/dsn.ts';
 import { ociLogEvents } from './sources/oci.ts';
 import { sesEventBridgeEvents, sesEvents } from './sources/ses.ts';
+
+// What only some requests need is loaded when one does: the DSN parser (mailparser), SNS signature verification,
+// Event Grid's Entra token check (jose), YAML. A function that only sends never loads them.
 
 /** A delivery event (or a batch) as a transport hands it over. */
 export interface EventRequest {
@@ -60,9 +59,10 @@ export async function ingestEvents(
 ): Promise<IntakeAnswer> {
   if (source === 'dsn') {
     await authenticate(mailer, source, request, options);
+    const { dsnEvents } = await import('./sources/dsn.ts');
     return applied(mailer, await dsnEvents(request.body));
   }
-  return ingestPayload(mailer, source, parseBody(source, request), request, options);
+  return ingestPayload(mailer, source, await parseBody(source, request), request, options);
 }
 
 /** Like `ingestEvents`, for a payload a platform already decoded (a Lambda SNS record, an EventBridge event). */
@@ -98,6 +98,7 @@ async function ingestSes(
   }
   const type = (payload as { Type?: unknown } | null)?.Type;
   if (type === 'Notification' || type === 'SubscriptionConfirmation' || type === 'UnsubscribeConfirmation') {
+    const { confirmSubscription, snsMessage, verifySnsEnvelope } = await import('./sns.ts');
     const envelope = await verifySnsEnvelope(payload, {
       topicArns: topicArns(mailer, options.env),
       ...(options.snsAgent ? { requestAgent: options.snsAgent } : {}),
@@ -149,9 +150,12 @@ async function authenticate(
   if (request.authenticated) return;
   const bearer = /^Bearer\s+(.+)$/i.exec(request.headers?.authorization ?? '')?.[1];
   const entra = source === 'acs' ? mailer.config.events?.eventGridEntra : undefined;
-  if (entra && bearer !== undefined && looksLikeJwt(bearer)) {
-    await verifyEventGridToken(bearer, entra);
-    return;
+  if (entra && bearer !== undefined) {
+    const { looksLikeJwt, verifyEventGridToken } = await import('./entra.ts');
+    if (looksLikeJwt(bearer)) {
+      await verifyEventGridToken(bearer, entra);
+      return;
+    }
   }
   const ref = mailer.config.events?.webhookSecret;
   if (!ref) {
@@ -178,7 +182,7 @@ async function authenticate(
   }
 }
 
-function parseBody(source: EventSource, request: EventRequest): unknown {
+async function parseBody(source: EventSource, request: EventRequest): Promise<unknown> {
   const text = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : request.body;
   try {
     return JSON.parse(text);
@@ -186,6 +190,7 @@ function parseBody(source: EventSource, request: EventRequest): unknown {
     if (request.authenticated) {
       // A file given by hand may be JSON as documentation prints it (a trailing comma): YAML reads that.
       try {
+        const { parse: parseYaml } = await import('yaml');
         return parseYaml(text);
       } catch {
         // reported below

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { StateStore } from '../../stores/store.ts';
-import type { MailrouteConfig } from '../config/config.ts';
+import type { MailrouteConfig } from '../config/schema.ts';
 import type { SendResult } from '../contract/adapter.ts';
 import { isMailrouteError, type SuppressedRecipient, SuppressedRecipientsError } from '../errors.ts';
 import type { NormalizedMessage } from '../message/message.ts';

@@ -1,9 +1,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { type MailrouteConfig, resolveSecret } from '../config/config.ts';
+import type { MailrouteConfig } from '../config/schema.ts';
+import { resolveSecret } from '../config/secret-values.ts';
 import { ConfigurationError, InvalidMessageError } from '../errors.ts';
 import type { Mailer } from '../mailer.ts';
 import { unsubscribeHeaders } from '../message/compose.ts';
-import { allRecipients, type NormalizedMessage } from '../message/message.ts';
+import type { NormalizedMessage } from '../message/message.ts';
+import { allRecipients } from '../message/recipients.ts';
 import { maskAddress } from '../util/log.ts';
 import { suppressionAddress } from './suppression.ts';
 

@@ -1,8 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import MailComposer from 'nodemailer/lib/mail-composer';
-import { encodeWord } from 'nodemailer/lib/mime-funcs';
 import { InvalidMessageError } from '../errors.ts';
-import { allRecipients, type NormalizedMessage, type UnsubscribeSpec } from './message.ts';
+import type { NormalizedMessage, UnsubscribeSpec } from './message.ts';
+import { allRecipients } from './recipients.ts';
 
 /**
  * A message ready to send. Its MIME is composed once, on first use, by nodemailer's composer: adapters that
@@ -108,7 +107,19 @@ export async function composeMessage(message: NormalizedMessage, date: Date = ne
   return Object.assign(prepared, { raw }) as ComposedMessage;
 }
 
-function build(message: NormalizedMessage, messageId: string, date: Date): Promise<Buffer> {
+/**
+ * nodemailer's composer, loaded the first time a message is composed: a message that goes out as structured fields
+ * (SES Simple content, ACS, OCI's structured submission) never loads it.
+ */
+const composerModules = () =>
+  Promise.all([import('nodemailer/lib/mail-composer'), import('nodemailer/lib/mime-funcs')]).then(
+    ([composer, funcs]) => ({ MailComposer: composer.default, encodeWord: funcs.encodeWord }),
+  );
+let composing: ReturnType<typeof composerModules> | undefined;
+
+async function build(message: NormalizedMessage, messageId: string, date: Date): Promise<Buffer> {
+  composing ??= composerModules();
+  const { MailComposer, encodeWord } = await composing;
   const composer = new MailComposer({
     from: message.from,
     to: message.to,

@@ -218,6 +218,4 @@ export interface NormalizedMessage {
   providerOptions: Record<string, Record<string, unknown>>;
 }
 
-export function allRecipients(m: NormalizedMessage): MailAddress[] {
-  return [...m.to, ...m.cc, ...m.bcc];
-}
+export { allRecipients } from './recipients.ts';

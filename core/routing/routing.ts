@@ -1,4 +1,4 @@
-import type { MailrouteConfig } from '../config/config.ts';
+import type { MailrouteConfig } from '../config/schema.ts';
 import { ConfigurationError, InvalidMessageError } from '../errors.ts';
 import type { NormalizedMessage } from '../message/message.ts';
 

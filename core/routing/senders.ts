@@ -1,4 +1,4 @@
-import type { MailrouteConfig } from '../config/config.ts';
+import type { MailrouteConfig } from '../config/schema.ts';
 import { formatSenderEntry, parseSenderEntry, type SenderEntry, senderMatches } from '../config/senders-config.ts';
 import { ConfigurationError, InvalidMessageError, SenderNotAllowedError } from '../errors.ts';
 import type { NormalizedMessage } from '../message/message.ts';

@@ -1,10 +1,11 @@
-import { httpSettings } from '../config/http-config.ts';
+import { httpLimits, httpSettings } from '../config/http-config.ts';
 import { ConfigurationError, isMailrouteError } from '../errors.ts';
 import { EVENT_SOURCES } from '../events/event.ts';
 import { type IntakeOptions, ingestEvents, isEventSource } from '../events/intake.ts';
 import { answerUnsubscribe, UNSUBSCRIBE_PATH } from '../events/unsubscribe.ts';
 import type { Mailer, SendOptions } from '../mailer.ts';
 import { errorToHttp, type HttpAnswer } from './http-api.ts';
+import { bodyTooLarge, inflightBudget, type Reservation, serverBusy } from './http-body.ts';
 import { guardHttpRequest, type HttpGuardOptions, withCors } from './http-guard.ts';
 import { checkPayload, parsePayload } from './send-payload.ts';
 
@@ -12,6 +13,10 @@ import { checkPayload, parsePayload } from './send-payload.ts';
 export interface HttpRequest {
   method: string;
   path: string;
+  /**
+   * The body's text. A send now takes it out of the request (leaves `''`) once parsed, so that the text of a large
+   * message is not held beside the message while it is sent, by this request or by any caller still holding it.
+   */
   body: string;
   /** Lower-case names. */
   headers?: Record<string, string | undefined>;
@@ -39,6 +44,12 @@ export interface HttpRouteOptions {
    * the Origin are checked, the Host is the platform's, the platform authenticates the caller.
    */
   guard?: HttpGuardOptions;
+  /**
+   * The caller has already held the body to the limits (`serve`: its Content-Length refused or counted as it
+   * arrived, its bytes reserved in the in-flight budget before reading). Without it the body, already read by the
+   * platform, is measured and reserved here, before it is parsed.
+   */
+  bodyAdmitted?: boolean;
 }
 
 const answer = (status: number, body: unknown, headers: Record<string, string> = {}): HttpAnswer => ({
@@ -63,8 +74,37 @@ export async function routeHttpRequest(
   options: HttpRouteOptions = {},
 ): Promise<HttpAnswer> {
   const guard = { ...httpSettings(mailer.config), ...options.guard };
-  const answer = guardHttpRequest(request, guard) ?? (await route(mailer, request, options));
-  return withCors(answer, request, guard);
+  // What the answer's CORS headers need, apart from the request: the request's body may be taken while routing.
+  const asked = {
+    method: request.method,
+    path: request.path,
+    ...(request.headers ? { headers: request.headers } : {}),
+  };
+  const refused = guardHttpRequest(asked, guard);
+  if (refused) return withCors(refused, asked, guard);
+  let reservation: Reservation | undefined;
+  if (!options.bodyAdmitted && request.body) {
+    // The platform read the body (AWS's 6 MB, Google's 32 MiB, OCI's 6 MB, Azure's 100 MB at most): it is held
+    // to the limit and reserved before it is parsed, sent and composed, which hold it several times over.
+    const limits = httpLimits(mailer.config);
+    const size = Buffer.byteLength(request.body, 'utf8');
+    if (size > limits.maxBodyBytes) return withCors(bodyTooLarge(limits, size, 'body'), asked, guard);
+    const budget = inflightBudget(limits.maxInflightBytes);
+    reservation = budget.reserve(size);
+    if (!reservation) return withCors(serverBusy(limits, budget, size), asked, guard);
+  }
+  try {
+    return withCors(await route(mailer, request, options), asked, guard);
+  } finally {
+    reservation?.release();
+  }
+}
+
+/** The body's text, taken out of the request (see `HttpRequest.body`). */
+function takeBody(request: HttpRequest): string {
+  const body = request.body;
+  request.body = '';
+  return body;
 }
 
 async function route(mailer: Mailer, request: HttpRequest, options: HttpRouteOptions): Promise<HttpAnswer> {
@@ -82,7 +122,7 @@ async function route(mailer: Mailer, request: HttpRequest, options: HttpRouteOpt
   }
   const preferAsync = /(^|[\s,;])respond-async($|[\s,;=])/i.test(request.headers?.prefer ?? '');
   const mode = asked ?? (preferAsync ? 'enqueue' : (options.defaultMode ?? 'send'));
-  if (mode === 'send') return sendNow(mailer, request.body, options.send);
+  if (mode === 'send') return sendNow(mailer, request, options.send);
 
   const checked = checkPayload(request.body);
   if (!checked.ok) return refuse(400, checked.error);
@@ -108,8 +148,8 @@ async function route(mailer: Mailer, request: HttpRequest, options: HttpRouteOpt
  * 200 with the result, or the error's status and JSON; an error outside the project's classes (a bug) is thrown
  * rather than turned into an anonymous 500, so the caller logs it before answering.
  */
-async function sendNow(mailer: Mailer, body: string, options: SendOptions = {}): Promise<HttpAnswer> {
-  const parsed = parsePayload(body);
+async function sendNow(mailer: Mailer, request: HttpRequest, options: SendOptions = {}): Promise<HttpAnswer> {
+  const parsed = parsePayload(takeBody(request));
   if (!parsed.ok) return refuse(400, parsed.error);
   try {
     return answer(200, { ok: true, result: await mailer.send(parsed.input, options) });

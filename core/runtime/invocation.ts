@@ -6,7 +6,7 @@ import type { Mailer } from '../mailer.ts';
 import { maskAddress } from '../util/log.ts';
 import { deadlinesBefore } from './deadline.ts';
 import { errorToHttp, type HttpAnswer } from './http-api.ts';
-import { type HttpRequest, type HttpRouteOptions, routeHttpRequest } from './http-routes.ts';
+import type { HttpRequest, HttpRouteOptions } from './http-routes.ts';
 import type { FunctionLog, LogFields } from './log.ts';
 import {
   type DeadLetterSink,
@@ -16,7 +16,7 @@ import {
   type QueueRecord,
   type RecordOutcome,
 } from './queue-batch.ts';
-import { type SendAnswer, sendPayload } from './send-payload.ts';
+import type { SendAnswer } from './send-payload.ts';
 import type { SendOutcome } from './send-report.ts';
 
 /** What every trigger of every cloud gives the runtime; the rest is the mapping of its payload and answer. */
@@ -68,7 +68,10 @@ export async function answerHttp(
 ): Promise<HttpAnswer> {
   try {
     const { deadline } = deadlinesOf(run);
-    const answer = await routeHttpRequest(await run.mailer(), request, {
+    // The routes (and the guard, the event intake, the unsubscribe page behind them) load with the first request:
+    // a queue or invoke function never needs them.
+    const [{ routeHttpRequest }, mailer] = await Promise.all([import('./http-routes.ts'), run.mailer()]);
+    const answer = await routeHttpRequest(mailer, request, {
       defaultMode: (run.env ?? process.env).MAILROUTE_HTTP_MODE === 'enqueue' ? 'enqueue' : 'send',
       ...(run.enqueue ? { enqueue: run.enqueue } : {}),
       ...(run.events ? { events: run.events } : {}),
@@ -163,7 +166,8 @@ function eventRecord({ event, suppression }: AppliedEvent): LogFields {
 export async function answerInvoke(payload: unknown, run: Invocation): Promise<SendAnswer> {
   try {
     const { deadline } = deadlinesOf(run);
-    const answer = await sendPayload(await run.mailer(), payload, deadline === undefined ? {} : { deadline });
+    const [{ sendPayload }, mailer] = await Promise.all([import('./send-payload.ts'), run.mailer()]);
+    const answer = await sendPayload(mailer, payload, deadline === undefined ? {} : { deadline });
     run.log.send(answer, { trigger: 'invoke' });
     return answer;
   } catch (error) {

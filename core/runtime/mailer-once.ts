@@ -1,4 +1,4 @@
-import { type MailrouteConfig, parseConfig, validateConfig } from '../config/config.ts';
+import type { MailrouteConfig } from '../config/schema.ts';
 import { ConfigurationError } from '../errors.ts';
 import type { Mailer } from '../mailer.ts';
 import type { Logger } from '../util/log.ts';
@@ -76,7 +76,7 @@ export interface ConfigStore {
  * store could not be read.
  */
 export async function routingConfig(env: Env, store?: ConfigStore): Promise<MailrouteConfig> {
-  if (env.MAILROUTE_CONFIG) return parseConfig(env.MAILROUTE_CONFIG, 'MAILROUTE_CONFIG');
+  if (env.MAILROUTE_CONFIG) return configFromText(env.MAILROUTE_CONFIG, 'MAILROUTE_CONFIG');
   const name = store ? env[store.setting] : undefined;
   if (store && name) {
     const source = store.describe(name);
@@ -84,11 +84,60 @@ export async function routingConfig(env: Env, store?: ConfigStore): Promise<Mail
       const message = `${source} could not be read (${(error as Error)?.message ?? String(error)})`;
       throw new ConfigurationError(message, { cause: error, issues: [{ path: store.setting, message }] });
     });
-    return typeof value === 'string' ? parseConfig(value, source) : validateConfig(value, source);
+    if (typeof value === 'string') return configFromText(value, source);
+    return (await import('../config/schema.ts')).validateConfig(value, source);
   }
   const other = store ? ` or ${store.setting}` : '';
   const message = `is not set: give the routing configuration as JSON or YAML${store ? `, or set ${store.setting}` : ''}`;
   throw new ConfigurationError(`no configuration: set MAILROUTE_CONFIG (JSON or YAML)${other}`, {
     issues: [{ path: 'MAILROUTE_CONFIG', message }],
   });
+}
+
+/**
+ * Configuration text as `parseConfig` reads it (YAML, of which JSON is a part), without loading a YAML parser for
+ * JSON: text that `JSON.parse` takes, and in which no object repeats a key (which YAML refuses), is the same data
+ * either way. Any other text goes to `parseConfig`, for its value or its error.
+ */
+async function configFromText(text: string, source: string): Promise<MailrouteConfig> {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return (await import('../config/config.ts')).parseConfig(text, source);
+  }
+  if (repeatsKey(text)) return (await import('../config/config.ts')).parseConfig(text, source);
+  return (await import('../config/schema.ts')).validateConfig(data, source);
+}
+
+/** Whether valid JSON text has an object with a key twice (escapes decoded: `"a"` and `"\u0061"` are one key). */
+function repeatsKey(json: string): boolean {
+  const objects: (Set<string> | undefined)[] = [];
+  let keyNext = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (json[end] !== '"') end += json[end] === '\\' ? 2 : 1;
+      if (keyNext) {
+        const keys = objects.at(-1)!;
+        const key = JSON.parse(json.slice(i, end + 1)) as string;
+        if (keys.has(key)) return true;
+        keys.add(key);
+        keyNext = false;
+      }
+      i = end;
+    } else if (c === '{') {
+      objects.push(new Set());
+      keyNext = true;
+    } else if (c === '[') {
+      objects.push(undefined);
+    } else if (c === '}' || c === ']') {
+      objects.pop();
+      keyNext = false;
+    } else if (c === ',') {
+      keyNext = objects.at(-1) !== undefined;
+    }
+  }
+  return false;
 }

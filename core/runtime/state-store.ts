@@ -1,4 +1,4 @@
-import type { MailrouteConfig } from '../config/config.ts';
+import type { MailrouteConfig } from '../config/schema.ts';
 import { registerSecret } from '../config/secrets.ts';
 import type { Logger } from '../util/log.ts';
 

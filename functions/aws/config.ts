@@ -1,18 +1,30 @@
 import type { Context } from 'aws-lambda';
-import type { MailrouteConfig } from '../../core/config/config.ts';
-import { loadCloudSecrets } from '../../core/config/secret-loader.ts';
-import { isCloudSecretRef, secretRefsIn } from '../../core/config/secret-refs.ts';
+import type { MailrouteConfig } from '../../core/config/schema.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
-import { coldStartDnsCheck, createMailer } from '../../index.ts';
 import { log } from './log.ts';
-import { parameterOf, parameters, prefetchConfig, readConfigParameter } from './ssm.ts';
 
-prefetchConfig();
+// The mailer's modules (the configuration's schema, the secret references, createMailer and the providers'
+// descriptors) load with the first invocation, which builds the mailer: nothing of them is needed before.
+const mailerModule = () => import('../../create-mailer.ts');
+const secretModules = () =>
+  Promise.all([import('../../core/config/secret-refs.ts'), import('../../core/config/secret-loader.ts')]);
+
+/** SSM through `@middy/ssm` (and the SSM client), loaded only when the configuration or a secret is read there. */
+let ssmModule: Promise<typeof import('./ssm.ts')> | undefined;
+const ssm = () => (ssmModule ??= import('./ssm.ts'));
+
+// At INIT: the configuration parameter's read starts (middy prefetches), unless MAILROUTE_CONFIG is given.
+if (!process.env.MAILROUTE_CONFIG && process.env.MAILROUTE_CONFIG_SSM) {
+  ssm().then(
+    (m) => m.prefetchConfig(),
+    () => undefined, // the first invocation loads it again, and reports what fails
+  );
+}
 
 const configParameter = {
   setting: 'MAILROUTE_CONFIG_SSM',
   describe: (name: string) => `SSM parameter ${name}`,
-  read: readConfigParameter,
+  read: async (name: string) => (await ssm()).readConfigParameter(name),
 };
 
 /**
@@ -25,13 +37,18 @@ export const mailer = mailerOnce({
   config: (env) => routingConfig(env, configParameter),
   adjust: (config, env) => withStateTable(config, env.MAILROUTE_STORE_TABLE),
   secrets: async (config) => {
-    const fromEnv = secretRefsIn(config).flatMap((r) => (isCloudSecretRef(r.ref) ? [] : [r.path]));
+    const [{ isCloudSecretRef, secretRefsIn }, { loadCloudSecrets }] = await secretModules();
+    const refs = secretRefsIn(config);
+    const fromEnv = refs.flatMap((r) => (isCloudSecretRef(r.ref) ? [] : [r.path]));
     if (fromEnv.length)
       log.warn('secrets read from the environment; prefer { ssm } or { secretsManager }', { fromEnv });
-    await loadCloudSecrets(config, parameterOf, parameters, { firstIssueOnly: true });
+    if (refs.some(({ ref }) => 'ssm' in ref || 'secretsManager' in ref)) {
+      const { parameterOf, parameters } = await ssm();
+      await loadCloudSecrets(config, parameterOf, parameters, { firstIssueOnly: true });
+    }
   },
-  create: createMailer,
-  dnsCheck: coldStartDnsCheck,
+  create: async (config, options) => (await mailerModule()).createMailer(config, options),
+  dnsCheck: (config, logger, env) => mailerModule().then((m) => m.coldStartDnsCheck(config, logger, env)),
   logger: log.mailer,
 });
 

@@ -1,4 +1,4 @@
-import { type MessageAttributeValue, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { ConfigurationError } from '../../core/errors.ts';
 import { deadLetterFields } from '../../core/runtime/dead-letter.ts';
 import type { DeadLetterSink } from '../../core/runtime/queue-batch.ts';
@@ -27,6 +27,7 @@ export function deadLetterTo(queueUrl: string | undefined): DeadLetterSink {
       ? { MessageGroupId: record.groupId ?? 'dead-letter', MessageDeduplicationId: record.id }
       : {};
     const message = { QueueUrl: queueUrl, MessageBody: body, MessageAttributes: attributes, ...fifo };
-    await sqs().send(new SendMessageCommand(message), call.signal ? { abortSignal: call.signal } : {});
+    const [{ SendMessageCommand }, client] = await Promise.all([import('@aws-sdk/client-sqs'), sqs()]);
+    await client.send(new SendMessageCommand(message), call.signal ? { abortSignal: call.signal } : {});
   };
 }

@@ -1,4 +1,4 @@
-import { type IntakeOptions, ingestPayload } from '../../core/events/intake.ts';
+import type { IntakeOptions } from '../../core/events/intake.ts';
 import type { AppliedEvent } from '../../core/events/mail-events.ts';
 import { answerHttp, runEvents } from '../../core/runtime/invocation.ts';
 import { endOf, mailer } from './config.ts';
@@ -32,6 +32,8 @@ export function eventsHandler(intake: IntakeOptions = {}) {
     }
     const applied: AppliedEvent[] = [];
     let refused = 0;
+    // The intake (parsers, SNS verification) loads with the first event, as the mailer does.
+    const { ingestPayload } = await import('../../core/events/intake.ts');
     for (const { trigger, payload, trusted, eventId } of eventDeliveries(event)) {
       const request = trusted ? { authenticated: true } : {};
       const ingest = (m: Parameters<typeof ingestPayload>[0]) => ingestPayload(m, 'ses', payload, request, intake);

@@ -1,11 +1,19 @@
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Metrics, MetricUnit as Units } from '@aws-lambda-powertools/metrics';
 import type { Attempt } from '../../core/errors.ts';
 import type { AppliedEvent } from '../../core/events/mail-events.ts';
 import { type ProviderTally, tallyAttempts } from '../../core/runtime/send-report.ts';
 
-/** CloudWatch EMF, namespace `mailroute`; no default `service` dimension. */
-const metrics = new Metrics({ namespace: 'mailroute', serviceName: 'mailroute' });
-metrics.clearDefaultDimensions();
+/**
+ * CloudWatch EMF, namespace `mailroute`; no default `service` dimension. Loaded and set up with the first metrics to
+ * write, not at INIT: an invocation that counted nothing writes nothing.
+ */
+let emf: Promise<{ metrics: Metrics; MetricUnit: typeof Units }> | undefined;
+const emfWriter = () =>
+  (emf ??= import('@aws-lambda-powertools/metrics').then(({ Metrics, MetricUnit }) => {
+    const metrics = new Metrics({ namespace: 'mailroute', serviceName: 'mailroute' });
+    metrics.clearDefaultDimensions();
+    return { metrics, MetricUnit };
+  }));
 const tallies = new Map<string, ProviderTally>();
 /** Delivery events applied, by `provider type`; refusals by source. */
 const events = new Map<string, number>();
@@ -23,26 +31,28 @@ export const countEvents = (applied: readonly AppliedEvent[]): void => {
 /** Counts deliveries (SNS messages, events) refused before anything was applied: forged, tampered, unknown. */
 export const countRefused = (source: string, n = 1): void => void add(refused, source, n);
 
-/** One EMF line: these dimensions, these counts (and latencies). */
-function publish(dimensions: Record<string, string>, counts: Record<string, number>, latencyMs: number[] = []) {
-  for (const [name, value] of Object.entries(dimensions)) metrics.addDimension(name, value);
-  for (const [name, value] of Object.entries(counts)) metrics.addMetric(name, MetricUnit.Count, value);
-  for (const ms of latencyMs) metrics.addMetric('latency', MetricUnit.Milliseconds, ms);
-  metrics.publishStoredMetrics();
-}
-
 /**
  * Writes this invocation's metrics, then starts afresh: one EMF line per provider entry (`sent`, `failed`,
  * `throttled`, `failover`, `latency`), one per event provider and type (`events`), one per refused source
- * (`EventsRefused`).
+ * (`EventsRefused`). The counts are taken (and the next invocation's started) before the writer is loaded.
  */
-export function publishMetrics(): void {
+export async function publishMetrics(): Promise<void> {
+  const lines: [Record<string, string>, Record<string, number>, number[]?][] = [];
   for (const [provider, { sent, failed, throttled, failover, latencyMs }] of tallies)
-    publish({ provider }, { sent, failed, throttled, failover }, latencyMs);
+    lines.push([{ provider }, { sent, failed, throttled, failover }, latencyMs]);
   for (const [key, count] of events) {
     const [provider = '', type = ''] = key.split(' ');
-    publish({ provider, type }, { events: count });
+    lines.push([{ provider, type }, { events: count }]);
   }
-  for (const [source, count] of refused) publish({ source }, { EventsRefused: count });
+  for (const [source, count] of refused) lines.push([{ source }, { EventsRefused: count }]);
   for (const counts of [tallies, events, refused]) counts.clear();
+  if (lines.length === 0) return;
+  const { metrics, MetricUnit } = await emfWriter();
+  // One EMF line each: these dimensions, these counts (and latencies).
+  for (const [dimensions, counts, latencyMs = []] of lines) {
+    for (const [name, value] of Object.entries(dimensions)) metrics.addDimension(name, value);
+    for (const [name, value] of Object.entries(counts)) metrics.addMetric(name, MetricUnit.Count, value);
+    for (const ms of latencyMs) metrics.addMetric('latency', MetricUnit.Milliseconds, ms);
+    metrics.publishStoredMetrics();
+  }
 }

@@ -4,12 +4,22 @@ import { runBatch } from '../../core/runtime/invocation.ts';
 import { endOf, mailer } from './config.ts';
 import { deadLetterTo } from './dead-letter.ts';
 import { lambda, log } from './log.ts';
-import { payloadPolicyFromEnv, s3PayloadResolver } from './s3-payload.ts';
+import type { ResolveCall } from './s3-payload.ts';
 import { toQueueRecord } from './sqs.ts';
 
 const deadLetter = deadLetterTo(process.env.MAILROUTE_DLQ_URL);
-/** S3 references: only `MAILROUTE_PAYLOAD_BUCKET`/`_PREFIX`, owned by `MAILROUTE_PAYLOAD_BUCKET_OWNER`. */
-const resolvePayload = s3PayloadResolver(payloadPolicyFromEnv());
+/**
+ * S3 references: only `MAILROUTE_PAYLOAD_BUCKET`/`_PREFIX`, owned by `MAILROUTE_PAYLOAD_BUCKET_OWNER` (the settings
+ * as they are at INIT). The resolver (and the providers' size limits it checks against) loads with the first body
+ * that may be one: every reference names `mailrouteS3Ref` (client/s3-reference.ts); any other body is a message.
+ */
+const payloadEnv = { ...process.env };
+let resolver: Promise<(body: string, call?: ResolveCall) => Promise<string>> | undefined;
+async function resolvePayload(body: string, call: ResolveCall): Promise<string> {
+  if (!body.includes('mailrouteS3Ref')) return body;
+  resolver ??= import('./s3-payload.ts').then((m) => m.s3PayloadResolver(m.payloadPolicyFromEnv(payloadEnv)));
+  return (await resolver)(body, call);
+}
 
 /**
  * SQS trigger (with `ReportBatchItemFailures`): the batch is sent by the runtime (core/runtime/invocation.ts) with

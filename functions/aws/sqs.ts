@@ -1,12 +1,16 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { createSqsProducer, type SqsProducer } from '../../client/sqs-producer.ts';
+import type { SqsProducer } from '../../client/sqs-producer.ts';
 import { ConfigurationError, isMailrouteError, ProviderUnavailableError } from '../../core/errors.ts';
 import type { QueueRecord } from '../../core/runtime/queue-batch.ts';
 
-let client: SQSClient | undefined;
-/** One client per container: region, credentials and endpoint from the Lambda environment. */
-export const sqs = () => (client ??= new SQSClient({}));
+let client: Promise<SQSClient> | undefined;
+/**
+ * One client per container: region, credentials and endpoint from the Lambda environment. The SDK is loaded with
+ * the first message written to a queue (a dead letter, an enqueued send): most containers never write one.
+ */
+export const sqs = (): Promise<SQSClient> =>
+  (client ??= import('@aws-sdk/client-sqs').then(({ SQSClient }) => new SQSClient({})));
 
 /** An SQS record as the cloud-neutral batch sees it: the message id (idempotency key), body, FIFO group. */
 export function toQueueRecord({ messageId: id, body, attributes }: SQSRecord): QueueRecord {
@@ -23,7 +27,7 @@ export function enqueueTo(queueUrl: string | undefined): (body: string) => Promi
   let producer: SqsProducer | undefined;
   return async (body) => {
     if (!queueUrl) throw new ConfigurationError('MAILROUTE_QUEUE_URL is not set: enqueue mode needs the send queue');
-    producer ??= createSqsProducer({ queueUrl, client: sqs() });
+    producer ??= (await import('../../client/sqs-producer.ts')).createSqsProducer({ queueUrl, client: await sqs() });
     try {
       return (await producer.enqueue(JSON.parse(body))).messageId;
     } catch (error) {

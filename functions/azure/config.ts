@@ -1,10 +1,12 @@
-import { refuseSecretRefs } from '../../core/config/secret-loader.ts';
-import { describeSecretRef, isCloudSecretRef } from '../../core/config/secret-refs.ts';
+import { describeSecretRef, isCloudSecretRef } from '../../core/config/secret-values.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
-import { coldStartDnsCheck, createMailer } from '../../index.ts';
 import { instanceLog } from './log.ts';
 import { tableStore } from './storage.ts';
+
+// The mailer's modules (the configuration's schema, createMailer and the providers' descriptors) load with the
+// first invocation, which builds the mailer: nothing of them is needed before.
+const mailerModule = () => import('../../create-mailer.ts');
 
 /** What an app setting holds when the platform could not resolve its Key Vault reference (no access, no secret). */
 const UNRESOLVED_KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i;
@@ -29,12 +31,12 @@ export const mailer = mailerOnce({
   },
   adjust: (config, env) =>
     env.MAILROUTE_STORE_TABLE ? { ...config, store: tableStore(env.MAILROUTE_STORE_TABLE, env) } : config,
-  secrets: (config, env) =>
-    refuseSecretRefs(config, (ref) => {
+  secrets: async (config, env) =>
+    (await import('../../core/config/secret-loader.ts')).refuseSecretRefs(config, (ref) => {
       if (isCloudSecretRef(ref)) return `${describeSecretRef(ref)} ${notOnAzure}`;
       return UNRESOLVED_KEY_VAULT_REFERENCE.test(env[ref.env] ?? '') ? unresolved(ref.env) : undefined;
     }),
-  create: createMailer,
-  dnsCheck: coldStartDnsCheck,
+  create: async (config, options) => (await mailerModule()).createMailer(config, options),
+  dnsCheck: (config, logger, env) => mailerModule().then((m) => m.coldStartDnsCheck(config, logger, env)),
   logger: instanceLog.mailer,
 });

@@ -1,5 +1,4 @@
 import { app, type EventGridEvent, type InvocationContext } from '@azure/functions';
-import { ingestPayload } from '../../core/events/intake.ts';
 import { runEvents } from '../../core/runtime/invocation.ts';
 import { ACS_EVENTS_FUNCTION } from './bindings.ts';
 import { mailer } from './config.ts';
@@ -16,6 +15,8 @@ import { invocationLog } from './log.ts';
  */
 export async function acsEvents(event: EventGridEvent, context: InvocationContext): Promise<void> {
   const run = { mailer, log: invocationLog(context), end: functionEnd(), marginMs: MARGIN_MS };
+  // The intake (the ACS parser) loads with the first event, as the mailer does.
+  const { ingestPayload } = await import('../../core/events/intake.ts');
   const ingest = (m: Parameters<typeof ingestPayload>[0]) => ingestPayload(m, 'acs', [event], { authenticated: true });
   const outcome = await runEvents(run, ingest, { trigger: 'eventgrid', eventId: event.id, eventType: event.eventType });
   if (outcome.status === 'refused') throw new Error(`Event Grid event ${event.id} refused: ${outcome.error.message}`);

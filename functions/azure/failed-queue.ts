@@ -1,4 +1,3 @@
-import { sendQueueText } from '../../client/azure-queue-text.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { deadLetterFields } from '../../core/runtime/dead-letter.ts';
 import type { DeadLetterSink } from '../../core/runtime/queue-batch.ts';
@@ -20,6 +19,7 @@ export function failedQueueSink(env: NodeJS.ProcessEnv = process.env): DeadLette
     const { receiveCount, issues, ...fields } = deadLetterFields(record, reason, failure);
     const count = receiveCount ? { dequeueCount: receiveCount } : {};
     const failed = { ...fields, ...count, failedAt: new Date().toISOString(), ...(issues ? { issues } : {}) };
+    const { sendQueueText } = await import('../../client/azure-queue-text.ts');
     await sendQueueText(await queueClient(queueName, env), JSON.stringify(failed), {
       timeToLiveSeconds: -1,
       ...(call.signal ? { abortSignal: call.signal } : {}),

@@ -1,5 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import type { HttpLimits } from '../../core/config/http-config.ts';
 import { UNSUBSCRIBE_PATH } from '../../core/events/unsubscribe.ts';
+import { errorToHttp } from '../../core/runtime/http-api.ts';
 import { answerHttp } from '../../core/runtime/invocation.ts';
 import { HTTP_ROUTES, PUBLIC_HTTP_ROUTES } from './bindings.ts';
 import { mailer } from './config.ts';
@@ -25,7 +27,33 @@ export async function httpApi(request: HttpRequest, context: InvocationContext):
   const log = invocationLog(context);
   const end = functionEnd(HTTP_ANSWER_LIMIT_MS);
   const run = { mailer, log, end, marginMs: MARGIN_MS, enqueue: (text: string) => enqueueToSendQueue(text), events };
-  return toAzureResponse(await answerHttp(await fromAzureRequest(request), run));
+  const read = await readRequest(request, log);
+  if ('refused' in read) return toAzureResponse(read.refused);
+  return toAzureResponse(await answerHttp(read.request, run));
+}
+
+/**
+ * The body limit of the configuration (`http.maxBodyBytes`, `MAILROUTE_HTTP_MAX_BODY_BYTES`): the instance's mailer
+ * holds it. A mailer that cannot be built leaves the environment's limit (or the default), and `answerHttp` answers
+ * its error.
+ */
+async function limits(): Promise<HttpLimits> {
+  const config = await mailer().then(
+    (built) => built.config,
+    () => ({}),
+  );
+  // Imported here, not at the top: http-config.ts holds zod schemas, which load with the mailer, never at import.
+  return (await import('../../core/config/http-config.ts')).httpLimits(config);
+}
+
+/** The request, its body read up to the limit; or the answer refusing it (413), or a wrong limit setting (500). */
+async function readRequest(request: HttpRequest, log: ReturnType<typeof invocationLog>) {
+  try {
+    return await fromAzureRequest(request, await limits());
+  } catch (error) {
+    log.failure(error);
+    return { refused: errorToHttp(error) };
+  }
 }
 
 /**
@@ -36,7 +64,9 @@ export async function httpApi(request: HttpRequest, context: InvocationContext):
 export async function unsubscribeApi(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const log = invocationLog(context);
   const end = functionEnd(HTTP_ANSWER_LIMIT_MS);
-  const neutral = await fromAzureRequest(request);
+  const read = await readRequest(request, log);
+  if ('refused' in read) return toAzureResponse(read.refused);
+  const neutral = read.request;
   if (neutral.path !== UNSUBSCRIBE_PATH) {
     const error = { code: 'NOT_FOUND', message: `no route ${neutral.path} here` };
     return toAzureResponse({ status: 404, headers: {}, body: { ok: false, error } });

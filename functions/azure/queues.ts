@@ -1,6 +1,5 @@
 import type { TriggerMetadata } from '@azure/functions';
-import { QueueClient } from '@azure/storage-queue';
-import { createStorageQueueProducer } from '../../client/azure.ts';
+import type { QueueClient } from '@azure/storage-queue';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { QueueRecord } from '../../core/runtime/queue-batch.ts';
 import { SEND_QUEUE_SETTING } from './bindings.ts';
@@ -8,10 +7,14 @@ import { storageAccess } from './storage.ts';
 
 const clients = new Map<string, Promise<QueueClient>>();
 
-/** One client per queue per instance; `@azure/identity` (about 1 s to load) only when the identity is used. */
+/**
+ * One client per queue per instance, the Storage Queue SDK loaded with the first (a dead letter, an enqueued send:
+ * most instances never write one); `@azure/identity` (about 1 s to load) only when the identity is used.
+ */
 export function queueClient(queueName: string, env: NodeJS.ProcessEnv = process.env): Promise<QueueClient> {
   const make = async () => {
     const access = storageAccess(env);
+    const { QueueClient } = await import('@azure/storage-queue');
     if ('connectionString' in access) return new QueueClient(access.connectionString, queueName);
     const { DefaultAzureCredential } = await import('@azure/identity');
     const credential = new DefaultAzureCredential(access.clientId ? { managedIdentityClientId: access.clientId } : {});
@@ -45,6 +48,7 @@ export function toQueueRecord(item: unknown, metadata: TriggerMetadata = {}): Qu
 export async function enqueueToSendQueue(text: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const queueName = env[SEND_QUEUE_SETTING];
   if (!queueName) throw new ConfigurationError(`${SEND_QUEUE_SETTING} is not set: enqueue mode needs the send queue`);
+  const { createStorageQueueProducer } = await import('../../client/azure.ts');
   const producer = createStorageQueueProducer({ queueClient: await queueClient(queueName, env) });
   return (await producer.enqueue(JSON.parse(text))).messageId;
 }

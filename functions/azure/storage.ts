@@ -1,4 +1,4 @@
-import type { MailrouteConfig } from '../../core/config/config.ts';
+import type { MailrouteConfig } from '../../core/config/schema.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { STORAGE_CONNECTION } from './bindings.ts';
 

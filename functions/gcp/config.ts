@@ -1,12 +1,14 @@
-import type { MailrouteConfig } from '../../core/config/config.ts';
 import { positiveIntSetting } from '../../core/config/env-settings.ts';
-import { refuseSecretRefs } from '../../core/config/secret-loader.ts';
-import { describeSecretRef, isCloudSecretRef } from '../../core/config/secret-refs.ts';
+import type { MailrouteConfig } from '../../core/config/schema.ts';
+import { describeSecretRef, isCloudSecretRef } from '../../core/config/secret-values.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
 import { protectRedisUrl, withDeploymentStore } from '../../core/runtime/state-store.ts';
-import { coldStartDnsCheck, createMailer } from '../../index.ts';
 import { log } from './log.ts';
+
+// The mailer's modules (the configuration's schema, createMailer and the providers' descriptors) load with the
+// first invocation, which builds the mailer: nothing of them is needed before.
+const mailerModule = () => import('../../create-mailer.ts');
 
 /** The variable infra/gcp mounts the shared state store's Redis URL in (a Secret Manager secret). */
 export const REDIS_URL_VARIABLE = 'MAILROUTE_STORE_REDIS_URL';
@@ -21,10 +23,12 @@ const NOT_READ =
 export const mailer = mailerOnce({
   config: (env) => routingConfig(env),
   adjust: withRedisStore,
-  secrets: (config) =>
-    refuseSecretRefs(config, (ref) => (isCloudSecretRef(ref) ? `${describeSecretRef(ref)} ${NOT_READ}` : undefined)),
-  create: createMailer,
-  dnsCheck: coldStartDnsCheck,
+  secrets: async (config) =>
+    (await import('../../core/config/secret-loader.ts')).refuseSecretRefs(config, (ref) =>
+      isCloudSecretRef(ref) ? `${describeSecretRef(ref)} ${NOT_READ}` : undefined,
+    ),
+  create: async (config, options) => (await mailerModule()).createMailer(config, options),
+  dnsCheck: (config, logger, env) => mailerModule().then((m) => m.coldStartDnsCheck(config, logger, env)),
   logger: log.mailer,
 });
 

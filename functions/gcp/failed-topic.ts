@@ -30,6 +30,6 @@ export function failedTopicSink(read: ReadEvent): DeadLetterSink {
       sourceMessageId,
     };
     if (receiveCount) attributes.deliveryAttempt = String(receiveCount);
-    await failedTopic().publish({ data: read.original, attributes }, undefined, call);
+    await (await failedTopic()).publish({ data: read.original, attributes }, undefined, call);
   };
 }

@@ -15,9 +15,16 @@ const strings = (record: Record<string, unknown>) =>
       .filter(([, v]) => typeof v === 'string'),
   );
 
-/** The framework's (Express) request as the neutral router takes it: the raw body as text, lower-case headers. */
+/**
+ * The framework's (Express) request as the neutral router takes it: the raw body as text, lower-case headers. The
+ * framework has read the body already (Cloud Run takes 32 MiB at most) and kept it twice, as bytes and parsed:
+ * both are let go here, so that the send holds the text alone, which the router holds to `http.maxBodyBytes` and
+ * the in-flight budget before parsing it, then lets go of in turn.
+ */
 function toHttpRequest(req: functions.Request): HttpRequest {
   const body = req.rawBody?.toString('utf8') ?? (typeof req.body === 'string' ? req.body : '');
+  req.rawBody = undefined;
+  req.body = undefined;
   return { method: req.method, path: req.path, body, headers: strings(req.headers), query: strings(req.query) };
 }
 
@@ -28,7 +35,7 @@ function write(res: functions.Response, answer: HttpAnswer): void {
   res.send(body);
 }
 
-const enqueue = async (text: string) => (await sendTopic().enqueue(JSON.parse(text))).messageId;
+const enqueue = async (text: string) => (await (await sendTopic()).enqueue(JSON.parse(text))).messageId;
 
 /**
  * HTTP function (IAM-only: deployed with `--no-allow-unauthenticated`): `POST /v1/send`, `GET /healthz`, the API of

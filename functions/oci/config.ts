@@ -1,11 +1,14 @@
 import type { Context } from '@fnproject/fdk';
-import { loadCloudSecrets } from '../../core/config/secret-loader.ts';
-import { secretRefsIn } from '../../core/config/secret-refs.ts';
 import { mailerOnce, routingConfig } from '../../core/runtime/mailer-once.ts';
-import { coldStartDnsCheck, createMailer } from '../../index.ts';
 import { log } from './log.ts';
 import { checkRedisUrl, withRedisStore } from './store.ts';
 import { vaultReader } from './vault.ts';
+
+// The mailer's modules (the configuration's schema, the secret references, createMailer and the providers'
+// descriptors) load with the first invocation, which builds the mailer: nothing of them is needed before.
+const mailerModule = () => import('../../create-mailer.ts');
+const secretModules = () =>
+  Promise.all([import('../../core/config/secret-refs.ts'), import('../../core/config/secret-loader.ts')]);
 
 const configSecret = {
   setting: 'MAILROUTE_CONFIG_OCI_VAULT',
@@ -22,13 +25,14 @@ export const mailer = mailerOnce({
   config: (env) => routingConfig(env, configSecret),
   adjust: withRedisStore,
   secrets: async (config, env) => {
+    const [{ secretRefsIn }, { loadCloudSecrets }] = await secretModules();
     const foreign = secretRefsIn(config).filter(({ ref }) => 'ssm' in ref || 'secretsManager' in ref);
     if (foreign.length) log.warn('secrets an OCI function cannot read', { fields: foreign.map((r) => r.path) });
     await loadCloudSecrets(config, (ref) => ('ociVault' in ref ? ref.ociVault : undefined), vaultReader(env));
     checkRedisUrl(config);
   },
-  create: createMailer,
-  dnsCheck: coldStartDnsCheck,
+  create: async (config, options) => (await mailerModule()).createMailer(config, options),
+  dnsCheck: (config, logger, env) => mailerModule().then((m) => m.coldStartDnsCheck(config, logger, env)),
   logger: log.mailer,
 });
 

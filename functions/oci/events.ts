@@ -1,5 +1,4 @@
 import type { Context } from '@fnproject/fdk';
-import { ingestPayload } from '../../core/events/intake.ts';
 import { runEvents } from '../../core/runtime/invocation.ts';
 import { fnEnd, mailer } from './config.ts';
 import { log } from './log.ts';
@@ -37,6 +36,8 @@ export function emailDeliveryLogRecords(payload: string): unknown[] | undefined 
  */
 export async function handleEvents(records: unknown[], context: Context): Promise<Record<string, unknown>> {
   const run = { mailer, log, end: fnEnd(context) };
+  // The intake (the OCI log parser) loads with the first log records, as the mailer does.
+  const { ingestPayload } = await import('../../core/events/intake.ts');
   const ingest = (m: Parameters<typeof ingestPayload>[0]) => ingestPayload(m, 'oci', records, { authenticated: true });
   const outcome = await runEvents(run, ingest, { trigger: 'connector-hub', records: records.length });
   if (outcome.status === 'refused') return { records: records.length, events: 0, refused: outcome.error.message };

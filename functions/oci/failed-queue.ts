@@ -1,7 +1,5 @@
 import type { AuthenticationDetailsProvider } from 'oci-common';
 import type { QueueClient } from 'oci-queue';
-import { createOciQueueClient, putOciQueueMessage } from '../../client/oci.ts';
-import { ociAuthFromEnv } from '../../client/oci-sdk.ts';
 import { deadLetterFields } from '../../core/runtime/dead-letter.ts';
 import type { DeadLetterSink } from '../../core/runtime/queue-batch.ts';
 import { queueOf } from './queues.ts';
@@ -25,6 +23,11 @@ export function failedQueueSink(env: NodeJS.ProcessEnv = process.env): DeadLette
   return async (record, reason, failure, call = {}) => {
     const { queueId, endpoint } = queueOf(env, 'MAILROUTE_FAILED_QUEUE', 'nowhere to put a permanent failure');
     if (written.has(record.id)) return;
+    // The OCI SDK loads with the first dead letter: most instances never write one.
+    const [{ createOciQueueClient, putOciQueueMessage }, { ociAuthFromEnv }] = await Promise.all([
+      import('../../client/oci.ts'),
+      import('../../client/oci-sdk.ts'),
+    ]);
     auth ??= ociAuthFromEnv(env);
     if (!call.signal) client ??= createOciQueueClient(endpoint, auth);
     const through = call.signal ? createOciQueueClient(endpoint, auth, { signal: call.signal }) : client!;

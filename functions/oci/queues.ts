@@ -1,5 +1,4 @@
-import { createOciQueueProducer, type OciQueueProducer } from '../../client/oci.ts';
-import { ociAuthFromEnv } from '../../client/oci-sdk.ts';
+import type { OciQueueProducer } from '../../client/oci.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 
 /** The queue (`<prefix>_ID`) and its messages endpoint (`<prefix>_ENDPOINT`); a missing one is named. */
@@ -22,7 +21,14 @@ export function sendQueueEnqueuer(env: NodeJS.ProcessEnv = process.env): (body: 
   let producer: OciQueueProducer | undefined;
   return async (body) => {
     const { queueId, endpoint } = queueOf(env, 'MAILROUTE_QUEUE', 'enqueue mode needs the send queue');
-    producer ??= createOciQueueProducer({ queueId, endpoint, authenticationDetailsProvider: ociAuthFromEnv(env) });
+    if (!producer) {
+      // The OCI SDK loads with the first enqueued send.
+      const [{ createOciQueueProducer }, { ociAuthFromEnv }] = await Promise.all([
+        import('../../client/oci.ts'),
+        import('../../client/oci-sdk.ts'),
+      ]);
+      producer ??= createOciQueueProducer({ queueId, endpoint, authenticationDetailsProvider: ociAuthFromEnv(env) });
+    }
     return (await producer.enqueue(JSON.parse(body))).messageId;
   };
 }

@@ -1,5 +1,5 @@
-import type { MailrouteConfig } from '../../core/config/config.ts';
-import { providedSecret } from '../../core/config/secret-refs.ts';
+import type { MailrouteConfig } from '../../core/config/schema.ts';
+import { providedSecret } from '../../core/config/secret-values.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { protectRedisUrl, withDeploymentStore } from '../../core/runtime/state-store.ts';
 import { log } from './log.ts';

@@ -1,5 +1,4 @@
-import { SecretsClient } from 'oci-secrets';
-import { ociAuthFromEnv, ociClientConfiguration } from '../../client/oci-sdk.ts';
+import type { SecretsClient } from 'oci-secrets';
 import { ConfigurationError } from '../../core/errors.ts';
 
 /**
@@ -8,17 +7,25 @@ import { ConfigurationError } from '../../core/errors.ts';
  * secrets endpoint, else the region comes from the resource principal or `MAILROUTE_OCI_REGION`.
  */
 export function vaultReader(env: NodeJS.ProcessEnv): (secretId: string) => Promise<string> {
-  let client: SecretsClient | undefined;
+  let client: Promise<SecretsClient> | undefined;
   return async (secretId) => {
-    client ??= secretsClient(env);
-    const { secretBundle } = await client.getSecretBundle({ secretId });
+    client ??= secretsClient(env).catch((error: unknown) => {
+      client = undefined;
+      throw error;
+    });
+    const { secretBundle } = await (await client).getSecretBundle({ secretId });
     const content = secretBundle.secretBundleContent as { contentType?: string; content?: string } | undefined;
     if (content?.contentType !== 'BASE64') throw new Error(`unexpected content type ${content?.contentType}`);
     return Buffer.from(content.content ?? '', 'base64').toString('utf8');
   };
 }
 
-function secretsClient(env: NodeJS.ProcessEnv): SecretsClient {
+/** The Vault client; the OCI SDK loads with the first secret read (only a configuration with `{ ociVault }` has one). */
+async function secretsClient(env: NodeJS.ProcessEnv): Promise<SecretsClient> {
+  const [{ SecretsClient }, { ociAuthFromEnv, ociClientConfiguration }] = await Promise.all([
+    import('oci-secrets'),
+    import('../../client/oci-sdk.ts'),
+  ]);
   const client = new SecretsClient({ authenticationDetailsProvider: ociAuthFromEnv(env) }, ociClientConfiguration());
   if (env.MAILROUTE_OCI_VAULT_ENDPOINT) client.endpoint = env.MAILROUTE_OCI_VAULT_ENDPOINT;
   else if (env.MAILROUTE_OCI_REGION) client.regionId = env.MAILROUTE_OCI_REGION;

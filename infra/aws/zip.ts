@@ -1,4 +1,5 @@
-import { posix } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, posix, relative, sep } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 
 export interface ZipEntry {
@@ -75,4 +76,15 @@ export function staticImportClosure(files: Map<string, string>, entry: string): 
     }
   }
   return [...seen];
+}
+
+/** The bytes an ESM entry loads before its first line runs (`staticImportClosure`), in a directory of modules. */
+export function upFrontBytes(dir: string, entry: string): number {
+  const files = new Map<string, string>();
+  for (const found of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!found.isFile() || !found.name.endsWith('.mjs')) continue;
+    const path = join(found.parentPath, found.name);
+    files.set(relative(dir, path).split(sep).join('/'), readFileSync(path, 'utf8'));
+  }
+  return staticImportClosure(files, entry).reduce((sum, file) => sum + Buffer.byteLength(files.get(file)!), 0);
 }

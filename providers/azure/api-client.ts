@@ -1,6 +1,6 @@
 import { EmailClient, type EmailClientOptions } from '@azure/communication-email';
 import { ClientSecretCredential, type TokenCredential } from '@azure/identity';
-import { resolveSecret } from '../../core/config/config.ts';
+import { resolveSecret } from '../../core/config/schema.ts';
 import { registerSecret } from '../../core/config/secrets.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { connectAgents, proxyConfigured } from '../http/agents.ts';

@@ -1,6 +1,6 @@
 import type { DnsRecord, DomainResource } from '@azure/arm-communication';
 import type { ClientSecretCredentialOptions, TokenCredential } from '@azure/identity';
-import { resolveSecret } from '../../core/config/config.ts';
+import { resolveSecret } from '../../core/config/schema.ts';
 import { redactSecrets } from '../../core/config/secrets.ts';
 import type {
   DeliverabilityContext,

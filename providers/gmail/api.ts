@@ -1,4 +1,4 @@
-import { resolveSecret } from '../../core/config/config.ts';
+import { resolveSecret } from '../../core/config/schema.ts';
 import type { Adapter, AdapterSendResult, Capabilities, Limits, SendContext } from '../../core/contract/adapter.ts';
 import { configuredLimits } from '../../core/contract/adapter.ts';
 import { unvalidatedEntry } from '../../core/contract/provider-descriptor.ts';

@@ -1,5 +1,5 @@
 import type { gmail_v1 } from '@googleapis/gmail';
-import { resolveSecret } from '../../core/config/config.ts';
+import { resolveSecret } from '../../core/config/schema.ts';
 import { AuthenticationError, ConfigurationError, isMailrouteError } from '../../core/errors.ts';
 import { untilAborted } from '../../core/util/deadline.ts';
 import { connectAgents, proxyConfigured } from '../http/agents.ts';

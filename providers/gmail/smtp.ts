@@ -1,4 +1,4 @@
-import { resolveSecret } from '../../core/config/config.ts';
+import { resolveSecret } from '../../core/config/schema.ts';
 import { unvalidatedEntry } from '../../core/contract/provider-descriptor.ts';
 import { configuredLimits, SmtpAdapter } from '../smtp/adapter.ts';
 import type { SmtpAuth } from '../smtp/engine.ts';

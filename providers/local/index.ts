@@ -1,4 +1,4 @@
-import type { MailrouteConfig } from '../../core/config/config.ts';
+import type { MailrouteConfig } from '../../core/config/schema.ts';
 import { ALL_CAPABILITIES, type Mode } from '../../core/contract/adapter.ts';
 import { defineProvider } from '../../core/contract/provider-descriptor.ts';
 import { type LocalConfig, localFields, localOptions } from './config.ts';

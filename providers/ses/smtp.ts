@@ -1,4 +1,4 @@
-import { resolveSecret } from '../../core/config/config.ts';
+import { resolveSecret } from '../../core/config/schema.ts';
 import { registerSecret } from '../../core/config/secrets.ts';
 import { unvalidatedEntry } from '../../core/contract/provider-descriptor.ts';
 import { optionsFor } from '../../core/contract/provider-options.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { ProviderConfig } from '../../core/config/config.ts';
-import { resolveSecret } from '../../core/config/config.ts';
+import type { ProviderConfig } from '../../core/config/schema.ts';
+import { resolveSecret } from '../../core/config/schema.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { SmtpEngineOptions } from './engine.ts';
 

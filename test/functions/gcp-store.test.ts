@@ -1,13 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type MailrouteConfig, redactConfig, validateConfig } from '../../core/config/config.ts';
-import type * as Index from '../../index.ts';
+import type * as CreateMailer from '../../create-mailer.ts';
 
 // The Redis store that infra/gcp provides: a Secret Manager secret mounted as MAILROUTE_STORE_REDIS_URL becomes the
 // configuration's `store` at cold start, unless the configuration names one. createMailer is replaced, so what the
 // cold start hands it is what is checked (no Redis server is needed).
 
 const createMailer = vi.hoisted(() => vi.fn(async (_config: unknown) => ({ close: async () => {} })));
-vi.mock('../../index.ts', async (importOriginal) => ({ ...(await importOriginal<typeof Index>()), createMailer }));
+vi.mock('../../create-mailer.ts', async (importOriginal) => ({
+  ...(await importOriginal<typeof CreateMailer>()),
+  createMailer,
+}));
 
 const PASSWORD = 'memorystore-auth-4f1c9e27-b1d0';
 const URL_VALUE = `rediss://:${PASSWORD}@10.20.0.4:6378`;

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type MailrouteConfig, redactConfig } from '../../core/config/config.ts';
+import type * as CreateMailer from '../../create-mailer.ts';
 import { type OciVaultEmulator, startOciVaultEmulator } from '../../emulators/oci-vault/server.ts';
-import type * as Index from '../../index.ts';
 import { apiKey, FINGERPRINT, keyId, SMTP_PASSWORD, SMTP_PASSWORD_SECRET, TENANCY, USER } from './oci-world.ts';
 
 // The Redis store that infra/oci provides: MAILROUTE_STORE_REDIS_URL_SECRET (a Vault secret OCID in the function's
@@ -10,7 +10,10 @@ import { apiKey, FINGERPRINT, keyId, SMTP_PASSWORD, SMTP_PASSWORD_SECRET, TENANC
 // is checked (no Redis server is needed); Vault is the emulator, the requests signed as the function would.
 
 const createMailer = vi.hoisted(() => vi.fn(async (_config: unknown) => ({ close: async () => {} })));
-vi.mock('../../index.ts', async (importOriginal) => ({ ...(await importOriginal<typeof Index>()), createMailer }));
+vi.mock('../../create-mailer.ts', async (importOriginal) => ({
+  ...(await importOriginal<typeof CreateMailer>()),
+  createMailer,
+}));
 
 const REDIS_SECRET = 'ocid1.vaultsecret.oc1.eu-frankfurt-1.amaaaaaamailrouteredisurl';
 const PASSWORD = 'oci-cache-pass-7d2e-91ab';
