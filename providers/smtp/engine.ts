@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { createTransport } from 'nodemailer';
 import DKIM from 'nodemailer/lib/dkim';
 import type { SendContext } from '../../core/contract/adapter.ts';
@@ -84,7 +84,10 @@ export class SmtpEngine {
     const handshake = new HandshakeTimer(this.handshakeMs);
     const handover: Handover = { size: raw.length, done: false, onStart: () => handshake.ready() };
     const signal = deadline ? AbortSignal.any([deadline, handshake.signal]) : handshake.signal;
-    const mail = { raw, envelope, signal, [HANDOVER]: handover };
+    // The message as a one-shot stream, not the buffer: nodemailer's pool keeps the first message of each pooled
+    // connection reachable from that connection's handlers until it closes, and a stream it has read holds nothing
+    // (a buffer would stay in memory for the connection's life). It is read once: maxRequeues is 0.
+    const mail = { raw: new PassThrough().end(raw), envelope, signal, [HANDOVER]: handover };
     const sending = this.pool.sendMail(mail as Parameters<Pool['sendMail']>[0]);
     this.inFlight.add(sending);
     try {
