@@ -355,7 +355,7 @@ export async function run(): Promise<BenchSection> {
         }),
       ),
       '',
-      'CPU `send()` adds per message over the raw call with its input built per message: ',
+      'CPU `send()` adds per message over the raw call with its input built per message:',
       ...results.map(
         (r) =>
           `- ${r.label}: ${fmt(r.cpuMs('send') - r.cpuMs('rawCompose'), 2)} ms (over the input built once: ${fmt(r.cpuMs('send') - r.cpuMs('raw'), 2)} ms)`,

@@ -284,8 +284,8 @@ export async function run(): Promise<BenchSection> {
   const sideLabel: Record<Side, (sdk: string) => string> = {
     mailer: () => '`Mailer.send()`',
     adapter: () => 'adapter `send(prepared)`',
-    sdk: (sdk) => `raw ${sdk}, input built per message`,
-    sdkOnce: (sdk) => `raw ${sdk}, input built once`,
+    sdk: (sdk) => `${sdk}, input built per message`,
+    sdkOnce: (sdk) => `${sdk}, input built once`,
   };
   const scenarios = (run: ProviderRun) =>
     [
