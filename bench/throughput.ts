@@ -1,6 +1,8 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { createInterface } from 'node:readline';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createSqsProducer } from '../client/sqs-producer.ts';
 import type { SesStore } from '../emulators/ses/index.ts';
@@ -14,7 +16,9 @@ import type { InstanceReport } from './workers/throughput-instance.ts';
  * which adds 50 ms to every SendEmail. `BENCH_THROUGHPUT_MESSAGES` sets the burst (default 5,000) for trial runs.
  */
 const MESSAGES = Number(process.env.BENCH_THROUGHPUT_MESSAGES ?? 5000);
-const INSTANCES = [1, 2, 4, 8];
+const INSTANCES = (process.env.BENCH_THROUGHPUT_INSTANCES ?? '1,2,4,8').split(',').map(Number);
+/** A file the instances' stdout (Powertools logs, EMF) is appended to, for a trial run; none by default. */
+const INSTANCE_LOG = process.env.BENCH_THROUGHPUT_LOG;
 const LATENCY_MS = 50;
 /** Records of one batch the handler sends at once: `MAILROUTE_CONCURRENCY` (default 10), at most the batch size. */
 const BATCH_SIZE = 10;
@@ -110,6 +114,8 @@ interface RunResult {
   wait: number[];
   service: number[];
   reports: InstanceReport[];
+  /** Warning and error lines the instances logged, and the first few of them. */
+  problems: { count: number; first: string[] };
 }
 
 export async function run(): Promise<BenchSection> {
@@ -135,6 +141,13 @@ export async function run(): Promise<BenchSection> {
     await Promise.all([stop(sqs.child), stop(ses.child)]);
   }
 
+  async function dlqDepth(url: string): Promise<number> {
+    const { Attributes } = await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
+    );
+    return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+  }
+
   /** One measure: a fresh queue, the burst enqueued, then `n` instances drain it. */
   async function drain(n: number, dlqUrl: string): Promise<RunResult> {
     const name = `mailroute-bench-send-${n}`;
@@ -142,6 +155,8 @@ export async function run(): Promise<BenchSection> {
       new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: String(VISIBILITY_TIMEOUT_S) } }),
     );
     const prefix = `tp${n}-`;
+    const problems = { count: 0, first: [] as string[] };
+    const dlqBefore = await dlqDepth(dlqUrl);
 
     // The instances: cold start and warm-up batches before anything is measured.
     const env: NodeJS.ProcessEnv = {
@@ -171,7 +186,16 @@ export async function run(): Promise<BenchSection> {
       // Powertools' JSON log lines and EMF metrics go to stdout, as in Lambda; written, not kept.
       const child = fork(`${WORKERS}throughput-instance.ts`, [JSON.stringify(args)], {
         env,
-        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+      });
+      // Read, not kept: only the warnings and errors are counted, the first few quoted in the report (what went
+      // wrong in a run that lost or retried messages); all of it appended to BENCH_THROUGHPUT_LOG when set.
+      const log = INSTANCE_LOG ? createWriteStream(INSTANCE_LOG, { flags: 'a' }) : undefined;
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        log?.write(`${line}\n`);
+        if (!/"level":"(WARN|ERROR)"/.test(line)) return;
+        problems.count++;
+        if (problems.first.length < 3) problems.first.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
       });
       instances.push(child);
       return child;
@@ -262,9 +286,6 @@ export async function run(): Promise<BenchSection> {
       wait.push(got - enqueuedAt[i]!);
       service.push(at - got);
     }
-    const { Attributes: dlq } = await client.send(
-      new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
-    );
     return {
       instances: n,
       producerMs,
@@ -277,7 +298,9 @@ export async function run(): Promise<BenchSection> {
       sesCpuMs: sesCpu2 - sesCpu1,
       lost,
       duplicates,
-      deadLettered: Number(dlq?.ApproximateNumberOfMessages ?? 0),
+      // The dead-letter queue is shared by the runs: this run's share.
+      deadLettered: (await dlqDepth(dlqUrl)) - dlqBefore,
+      problems,
       itemFailures: done.reduce((s, r) => s + r.itemFailures, 0),
       invocationErrors: done.reduce((s, r) => s + r.invocationErrors, 0),
       e2e,
@@ -405,7 +428,7 @@ function report(results: RunResult[], load0: number): string {
       const rss = Math.max(...r.reports.map((x) => x.maxRssMb));
       const empty = r.reports.reduce((s, x) => s + x.emptyReceives, 0);
       const batches = r.reports.reduce((s, x) => s + x.batches, 0);
-      return `- ${r.instances}: ${fmt(Math.min(...recs))}–${fmt(Math.max(...recs))} records, ${fmt(batches)} batches, ${fmt(empty)} empty receives, max RSS ${fmt(rss)} MB; ${r.itemFailures} retried, ${r.invocationErrors} failed invocations, ${r.deadLettered} dead-lettered; producer ${fmt((MESSAGES / r.producerMs) * 1000)} msg/s (${fmt(r.producerMs / 1000, 1)} s), ${perMsg(r.producerCpuMs)} ms CPU/msg, SQS emulator ${perMsg(r.producerSqsCpuMs)} ms/msg`;
+      return `- ${r.instances}: ${fmt(Math.min(...recs))}–${fmt(Math.max(...recs))} records, ${fmt(batches)} batches, ${fmt(empty)} empty receives, max RSS ${fmt(rss)} MB; ${r.itemFailures} retried, ${r.invocationErrors} failed invocations, ${r.deadLettered} dead-lettered; producer ${fmt((MESSAGES / r.producerMs) * 1000)} msg/s (${fmt(r.producerMs / 1000, 1)} s), ${perMsg(r.producerCpuMs)} ms CPU/msg, SQS emulator ${perMsg(r.producerSqsCpuMs)} ms/msg; ${r.problems.count} warning or error lines logged${r.problems.first.length ? `, the first: ${r.problems.first.map((l) => `\`${l.replaceAll('`', "'")}\``).join('; ')}` : ''}`;
     }),
     '',
     'Goals:',

@@ -3,7 +3,7 @@ import { ProviderUnavailableError } from '../../core/errors.ts';
 import type { PreparedMessage } from '../../core/message/compose.ts';
 import type { LocalConfig } from './config.ts';
 import { local } from './index.ts';
-import { storeInOutbox } from './outbox.ts';
+import { outboxAttachments, storeInOutbox } from './outbox.ts';
 
 /** The local capture inbox in API mode: the composed message is written straight to the outbox. */
 export class LocalApiAdapter implements Adapter {
@@ -22,7 +22,14 @@ export class LocalApiAdapter implements Adapter {
 
   async send(prepared: PreparedMessage, _context: SendContext): Promise<AdapterSendResult> {
     try {
-      const summary = await storeInOutbox(this.outboxDir, await prepared.mime(), prepared.envelope, 'api');
+      const raw = await prepared.mime();
+      const summary = await storeInOutbox(
+        this.outboxDir,
+        raw,
+        prepared.envelope,
+        'api',
+        outboxAttachments(prepared.message.attachments),
+      );
       return {
         providerMessageId: summary.id,
         accepted: prepared.envelope.to,

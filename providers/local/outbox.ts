@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { simpleParser } from 'mailparser';
+import { type AddressObject, type HeaderValue, MailParser } from 'mailparser';
 
 export const DEFAULT_OUTBOX_DIR = '.mailroute/outbox';
 
@@ -44,36 +44,103 @@ export async function storeInOutbox(
   raw: Buffer,
   envelope: { from: string; to: string[] },
   via: 'smtp' | 'api',
+  attachments?: OutboxSummary['attachments'],
 ): Promise<OutboxSummary> {
   await mkdir(dir, { recursive: true });
   const receivedAt = new Date();
   const id = `${receivedAt.toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
-  const parsed = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true });
-  const list = (v: typeof parsed.to) =>
-    v ? (Array.isArray(v) ? v : [v]).flatMap((a) => a.value.map((x) => x.address ?? '')) : [];
+  const parsed = await summarize(raw, attachments);
   const summary: OutboxSummary = {
     id,
     file: join(dir, `${id}.eml`),
     receivedAt: receivedAt.toISOString(),
     via,
     envelope,
-    ...(parsed.messageId ? { messageId: parsed.messageId } : {}),
-    ...(parsed.from?.value[0]?.address ? { from: parsed.from.value[0].address } : {}),
-    ...(parsed.from?.value[0]?.name ? { fromName: parsed.from.value[0].name } : {}),
-    to: list(parsed.to),
-    cc: list(parsed.cc),
-    ...(parsed.subject === undefined ? {} : { subject: parsed.subject }),
+    ...parsed,
     size: raw.length,
-    attachments: parsed.attachments.map((a) => ({
-      ...(a.filename ? { filename: a.filename } : {}),
-      contentType: a.contentType,
-      size: a.size,
-      ...(a.cid ? { contentId: a.cid } : {}),
-    })),
   };
   await writeAtomically(join(dir, `${id}.eml`), raw);
   await writeAtomically(join(dir, `${id}.json`), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
+}
+
+/** A summary's attachments from the message that was composed (the summary need not parse them out of the MIME). */
+export function outboxAttachments(
+  attachments: readonly { filename: string; contentType: string; content: Buffer; contentId?: string }[],
+): OutboxSummary['attachments'] {
+  return attachments.map((a) => ({
+    filename: a.filename,
+    contentType: a.contentType,
+    size: a.content.length,
+    ...(a.contentId ? { contentId: a.contentId } : {}),
+  }));
+}
+
+type ParsedSummary = Pick<OutboxSummary, 'messageId' | 'from' | 'fromName' | 'to' | 'cc' | 'subject' | 'attachments'>;
+
+/**
+ * The summary's fields from the MIME, read as a stream: headers, and each attachment's decoded size counted as it
+ * goes by and let go (simpleParser would hold every attachment whole, a second copy of a large message's bytes).
+ * When the sender knows the attachments (API mode composed them), only the header section is parsed: streaming a
+ * 50 MB body through the parser still doubled the peak memory of the send.
+ */
+function summarize(raw: Buffer, known?: OutboxSummary['attachments']): Promise<ParsedSummary> {
+  if (known) {
+    const end = raw.indexOf('\r\n\r\n');
+    if (end >= 0) raw = raw.subarray(0, end + 4);
+  }
+  return new Promise((resolvePromise, reject) => {
+    const parser = new MailParser({
+      skipHtmlToText: true,
+      skipTextToHtml: true,
+      skipTextLinks: true,
+      checksumAlgo: false,
+    });
+    let headers: Map<string, HeaderValue> = new Map();
+    const attachments: ParsedSummary['attachments'] = [];
+    parser.on('headers', (h: Map<string, HeaderValue>) => {
+      headers = h;
+    });
+    parser.on('data', (data: { type: string }) => {
+      if (data.type !== 'attachment') return;
+      const a = data as unknown as {
+        content: NodeJS.ReadableStream;
+        release: () => void;
+        filename?: string;
+        contentType: string;
+        cid?: string;
+        size?: number;
+      };
+      a.content.on('end', () => {
+        attachments.push({
+          ...(a.filename ? { filename: a.filename } : {}),
+          contentType: a.contentType,
+          size: a.size ?? 0,
+          ...(a.cid ? { contentId: a.cid } : {}),
+        });
+        a.release();
+      });
+      a.content.resume();
+    });
+    parser.on('error', reject);
+    parser.on('end', () => {
+      const list = (v: HeaderValue | undefined) =>
+        v ? ([] as AddressObject[]).concat(v as AddressObject).flatMap((a) => a.value.map((x) => x.address ?? '')) : [];
+      const from = (headers.get('from') as AddressObject | undefined)?.value[0];
+      const messageId = headers.get('message-id');
+      const subject = headers.get('subject');
+      resolvePromise({
+        ...(typeof messageId === 'string' && messageId ? { messageId } : {}),
+        ...(from?.address ? { from: from.address } : {}),
+        ...(from?.name ? { fromName: from.name } : {}),
+        to: list(headers.get('to')),
+        cc: list(headers.get('cc')),
+        ...(typeof subject === 'string' ? { subject } : {}),
+        attachments: known ?? attachments,
+      });
+    });
+    parser.end(raw);
+  });
 }
 
 async function writeAtomically(path: string, data: Buffer | string): Promise<void> {
