@@ -3,6 +3,7 @@ import { type Stats, statSync, unlinkSync } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { cloneData } from '../core/util/clone.ts';
 import { listSorted } from './memory.ts';
 // The same contract types as the other stores import, on purpose: each implements store.ts's StateStore.
 import {
@@ -89,7 +90,7 @@ export class FileStore implements StateStore {
   async get<T>(key: string): Promise<StoredRecord<T> | undefined> {
     const record = (await this.read()).get(key);
     if (!isLive(record)) return undefined;
-    return structuredClone(record) as StoredRecord<T>;
+    return cloneData(record) as StoredRecord<T>;
   }
 
   async put<T>(key: string, value: T, options?: WriteOptions): Promise<string | undefined> {

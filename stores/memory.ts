@@ -1,4 +1,5 @@
 import { gcraReserve } from '../core/routing/rate-limit.ts';
+import { cloneData } from '../core/util/clone.ts';
 // The same contract types as the other stores import, on purpose: each implements store.ts's StateStore.
 import {
   expiryFrom,
@@ -23,7 +24,7 @@ export class MemoryStore implements StateStore {
   async get<T>(key: string): Promise<StoredRecord<T> | undefined> {
     const record = this.records.get(key);
     if (!isLive(record)) return undefined;
-    return structuredClone(record) as StoredRecord<T>;
+    return cloneData(record) as StoredRecord<T>;
   }
 
   async put<T>(key: string, value: T, options?: WriteOptions): Promise<string | undefined> {
@@ -71,7 +72,7 @@ export class MemoryStore implements StateStore {
     const version = String(this.counter);
     this.records.set(key, {
       key,
-      value: structuredClone(value),
+      value: cloneData(value),
       version,
       ...(expiresAt === undefined ? {} : { expiresAt }),
     });
@@ -104,6 +105,6 @@ export function listSorted<T>(
   const keys = [...records.keys()]
     .filter((key) => key.startsWith(prefix) && (after === undefined || key > after) && isLive(records.get(key), now))
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const page = keys.slice(0, limit).map((key) => structuredClone(records.get(key)!) as StoredRecord<T>);
+  const page = keys.slice(0, limit).map((key) => cloneData(records.get(key)!) as StoredRecord<T>);
   return keys.length > limit ? { records: page, cursor: keys[limit - 1]! } : { records: page };
 }

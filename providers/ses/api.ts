@@ -6,7 +6,8 @@ import { TransientError } from '../../core/errors.ts';
 import type { PreparedMessage } from '../../core/message/compose.ts';
 import { callSignal, deadlinePassed } from '../../core/util/deadline.ts';
 import { connectAgents } from '../http/agents.ts';
-import { ConnectWatch, DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
+import { ConnectWatch, DEFAULT_CONNECT_TIMEOUT_MS, watchedOptions } from '../http/connect-watch.ts';
+import { WatchedHttpHandler } from '../http/smithy-handler.ts';
 import { translateSesError } from './api-errors.ts';
 import { buildSendEmailInput } from './api-request.ts';
 import type { SesConfig } from './config.ts';
@@ -51,8 +52,9 @@ export class SesApiAdapter implements Adapter {
     const abortSignal = this.callSignal(context);
     const watch = new ConnectWatch();
     try {
-      const output = await watch.run(() =>
-        this.client.send(new SendEmailCommand(input), abortSignal ? { abortSignal } : {}),
+      const output = await this.client.send(
+        new SendEmailCommand(input),
+        watchedOptions(watch, abortSignal ? { abortSignal } : {}),
       );
       return {
         ...(output.MessageId ? { providerMessageId: output.MessageId } : {}),
@@ -70,7 +72,7 @@ export class SesApiAdapter implements Adapter {
     const abortSignal = this.callSignal(context);
     const watch = new ConnectWatch();
     try {
-      await watch.run(() => this.client.send(new GetAccountCommand({}), abortSignal ? { abortSignal } : {}));
+      await this.client.send(new GetAccountCommand({}), watchedOptions(watch, abortSignal ? { abortSignal } : {}));
     } catch (error) {
       throw translateSesError(error, { provider: this.provider, mode: this.mode }, watch, { operation: 'GetAccount' });
     }
@@ -119,6 +121,7 @@ export function createSesClient(config: SesConfig, env: NodeJS.ProcessEnv): SESv
     maxAttempts: 1,
     // smithy's connectionTimeout stops at TCP: these agents bound TLS too, so an endpoint that never completes
     // the handshake is told apart from one that took the request. The request itself is bounded by the deadline.
-    requestHandler: { httpAgent: agents.http, httpsAgent: agents.https },
+    // The handler reports each connection it opens to the watch of the call (watchedOptions), without an async context.
+    requestHandler: new WatchedHttpHandler({ httpAgent: agents.http, httpsAgent: agents.https }),
   });
 }
