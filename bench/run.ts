@@ -8,6 +8,7 @@ const ALL = [
   'smtp-pool',
   'api-mode',
   'api-mode-gmail-oci',
+  'send-profile',
   'failover',
   'aws-bundle',
   'aws-batch',

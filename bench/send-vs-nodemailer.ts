@@ -5,7 +5,7 @@ import { startCaptureServer } from '../providers/local/capture-server.ts';
 import { type BenchSection, fmt, median, runWorker } from './lib.ts';
 
 const COUNT = 1000;
-const ROUNDS = 5;
+const ROUNDS = 9;
 const CONCURRENCY = 20;
 const CONNECTIONS = 5;
 
