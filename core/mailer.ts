@@ -97,7 +97,9 @@ export class Mailer {
     this.createAdapter = createAdapter;
     this.sharedStore = options.store !== undefined;
     this.ownsStore = options.ownsStore === true;
-    this.store = options.store ?? new MemoryStore();
+    const memory = this.config.store?.type === 'memory' ? this.config.store : undefined;
+    this.store =
+      options.store ?? new MemoryStore(memory?.maxRecords === undefined ? {} : { maxRecords: memory.maxRecords });
     this.log = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
     this.health = new HealthTracker(this.store, config.health);

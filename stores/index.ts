@@ -2,7 +2,7 @@ import { MemoryStore } from './memory.ts';
 import type { StateStore } from './store.ts';
 
 export type StoreConfig =
-  | { type: 'memory' }
+  | { type: 'memory'; maxRecords?: number }
   | { type: 'dynamodb'; tableName: string; region?: string; endpoint?: string }
   | {
       type: 'azure-table';
@@ -37,7 +37,7 @@ export type StoreConfig =
 export async function createStore(config: StoreConfig): Promise<StateStore> {
   switch (config.type) {
     case 'memory':
-      return new MemoryStore();
+      return new MemoryStore(config.maxRecords === undefined ? {} : { maxRecords: config.maxRecords });
     case 'dynamodb': {
       const { DynamoDbStore } = await import('./dynamodb.ts');
       return new DynamoDbStore({ tableName: config.tableName, region: config.region, endpoint: config.endpoint });

@@ -14,12 +14,35 @@ import {
   type WriteOptions,
 } from './store.ts';
 
-/** The default store: one process's memory. Health, limits and idempotency then hold for this instance only. */
+/**
+ * How many records a memory store keeps at most, by default. A send writes a few (the idempotency record, the event
+ * correlation of each message, kept 30 days): about 1.2 KB a send, so a long-running `serve` would otherwise grow
+ * by about 120 MB every 100,000 sends until its records expire.
+ */
+export const DEFAULT_MAX_MEMORY_RECORDS = 100_000;
+
+export interface MemoryStoreOptions {
+  /** Records kept at most; past it, the least recently written go first. Default DEFAULT_MAX_MEMORY_RECORDS. */
+  maxRecords?: number;
+}
+
+/**
+ * The default store: one process's memory. Health, limits and idempotency then hold for this instance only, and for
+ * its last `maxRecords` records: past that many, the least recently written record is dropped (a message whose
+ * idempotency record went that way is no longer recognized if it comes again, as after a restart).
+ */
 export class MemoryStore implements StateStore {
   private readonly records = new Map<string, StoredRecord>();
+  readonly maxRecords: number;
+  /** Records dropped for room so far. */
+  evicted = 0;
   /** Rate-rule state, apart from the records: `reserveRate` keys are not `get`/`put` keys. */
   private readonly rates = new Map<string, { tats: number[]; expiresAt: number }>();
   private counter = 0;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.maxRecords = options.maxRecords ?? DEFAULT_MAX_MEMORY_RECORDS;
+  }
 
   async get<T>(key: string): Promise<StoredRecord<T> | undefined> {
     const record = this.records.get(key);
@@ -70,6 +93,12 @@ export class MemoryStore implements StateStore {
     const expiresAt = expiryFrom(options);
     this.counter += 1;
     const version = String(this.counter);
+    // Deleted first so that the map's order is the order of the last writes: the first key is the one to drop.
+    this.records.delete(key);
+    while (this.records.size >= this.maxRecords) {
+      this.records.delete(this.records.keys().next().value!);
+      this.evicted++;
+    }
     this.records.set(key, {
       key,
       value: cloneData(value),

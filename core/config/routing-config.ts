@@ -106,7 +106,17 @@ export const routingFields = {
     .optional(),
   store: z
     .discriminatedUnion('type', [
-      z.object({ type: z.literal('memory') }).strict(),
+      z
+        .object({
+          type: z.literal('memory'),
+          maxRecords: z
+            .number()
+            .int()
+            .min(100)
+            .optional()
+            .describe('Records kept at most (default 100,000); past it the least recently written are dropped.'),
+        })
+        .strict(),
       z
         .object({
           type: z.literal('dynamodb'),
