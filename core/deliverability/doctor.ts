@@ -3,7 +3,7 @@ import { parseSenderEntry } from '../config/senders-config.ts';
 import type { DomainSetup } from '../contract/deliverability.ts';
 import type { ProviderRegistry } from '../contract/provider-registry.ts';
 import { ConfigurationError } from '../errors.ts';
-import { toAsciiDomain } from '../message/address.ts';
+import { domainKey, toAsciiDomain } from '../message/address.ts';
 import {
   type Check,
   checkDkimKey,
@@ -99,7 +99,7 @@ export function doctorTargets(
 ): Target[] {
   const routes = config.routes ?? [];
   const entryDomains = (names: string[]) =>
-    names.flatMap((n) => config.providers.find((p) => p.name === n)?.domains ?? []);
+    names.flatMap((n) => config.providers.find((p) => p.name === n)?.domains ?? []).map(domainKey);
   const everyProvider = (() => {
     const names = config.providers.map((p) => p.name);
     const first = config.defaultProvider ?? names[0];
@@ -110,12 +110,12 @@ export function doctorTargets(
     providers: everyProvider,
   };
   const topLevel = allowedDomains(config.allowedSenders, notes);
-  const claimed = new Set(routes.flatMap((r) => r.senderDomains ?? []).map((d) => d.toLowerCase()));
+  const claimed = new Set(routes.flatMap((r) => r.senderDomains ?? []).map(domainKey));
   const candidates: { route: string; providers: string[]; domains: string[] }[] = routes.map((r) => ({
     route: r.name,
     providers: r.providers,
     domains: unique([
-      ...(r.senderDomains ?? []),
+      ...(r.senderDomains ?? []).map(domainKey),
       ...(r.allowedSenders ? allowedDomains(r.allowedSenders, notes) : []),
       ...(r.name === fallback.name ? [...topLevel, ...entryDomains(r.providers)] : []),
     ]),
@@ -135,7 +135,7 @@ export function doctorTargets(
         issues: [{ path: 'domain', message: 'must be a domain name' }],
       });
     }
-    const byDomain = routes.find((r) => r.senderDomains?.some((d) => d.toLowerCase() === domain));
+    const byDomain = routes.find((r) => r.senderDomains?.some((d) => domainKey(d) === domain));
     const takes = byDomain ? { route: byDomain.name, providers: byDomain.providers } : fallback;
     const also = candidates.filter(
       (c) => c.domains.includes(domain) && c.route !== ('route' in takes ? takes.route : takes.name),
@@ -221,7 +221,7 @@ async function checkDomain(
   for (const name of target.providers) {
     const entry = config.providers.find((p) => p.name === name);
     if (!entry) continue;
-    const limited = entry.domains?.map((d) => d.toLowerCase());
+    const limited = entry.domains?.map(domainKey);
     if (limited && !limited.includes(domain)) continue; // it never sends for this domain
     const role = position === 0 ? 'primary' : `failover #${position}`;
     position += 1;

@@ -104,6 +104,14 @@ export function toAsciiDomain(domain: string): string | undefined {
   return ascii;
 }
 
+/**
+ * A configured domain as messages carry it: an internationalized one in punycode (messages are normalized so),
+ * lower case. A name that is not a domain is only lowercased (it then matches nothing, as before).
+ */
+export function domainKey(domain: string): string {
+  return toAsciiDomain(domain) ?? domain.toLowerCase();
+}
+
 /** `Name <address>` for logs and summaries; the name quoted when it needs to be. */
 export function formatAddress(a: MailAddress): string {
   if (!a.name) return a.address;

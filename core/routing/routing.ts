@@ -1,5 +1,6 @@
 import type { MailrouteConfig } from '../config/schema.ts';
 import { ConfigurationError, InvalidMessageError } from '../errors.ts';
+import { domainKey } from '../message/address.ts';
 import type { NormalizedMessage } from '../message/message.ts';
 
 export interface Plan {
@@ -33,7 +34,7 @@ export function planRoute(config: MailrouteConfig, message: NormalizedMessage, o
   const excluded: Plan['excluded'] = [];
   const eligible = chosen.providers.filter((name) => {
     const entry = config.providers.find((p) => p.name === name);
-    const domains = entry?.domains?.map((d) => d.toLowerCase());
+    const domains = entry?.domains?.map(domainKey);
     if (domains && !domains.includes(senderDomain)) {
       excluded.push({ name, why: `sends only for ${domains.join(', ')}, not ${senderDomain}` });
       return false;
@@ -107,7 +108,7 @@ export function chooseRoute(
       why: message.route ? `route "${named}" named by the message` : `route "${named}" named by the caller`,
     };
   }
-  const byDomain = routes.find((r) => r.senderDomains?.some((d) => d.toLowerCase() === senderDomain));
+  const byDomain = routes.find((r) => r.senderDomains?.some((d) => domainKey(d) === senderDomain));
   if (byDomain) return { chosen: byDomain, why: `route "${byDomain.name}" serves sender domain ${senderDomain}` };
   const byDefault = config.defaultRoute ? routes.find((r) => r.name === config.defaultRoute) : undefined;
   if (byDefault) return { chosen: byDefault, why: `default route "${byDefault.name}"` };

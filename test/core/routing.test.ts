@@ -31,6 +31,22 @@ describe('planRoute', () => {
     expect(plan.candidates.map((c) => c.name)).toEqual(['ses-api', 'azure']);
   });
 
+  it('matches an internationalized sender domain written in Unicode or in capitals in the configuration', () => {
+    const idn = parseConfig(`
+providers:
+  - { name: eu, provider: local, mode: api, domains: [Bücher.example] }
+  - { name: us, provider: local, mode: api, domains: [xn--bcher-kva.example] }
+  - { name: other, provider: local, mode: api, domains: [other.example] }
+routes:
+  - { name: books, providers: [other, eu, us], senderDomains: [BÜCHER.example] }
+`);
+    // The message's domain is normalized to punycode; the configuration's is compared the same way.
+    const plan = planRoute(idn, msg('shop@bücher.example'));
+    expect(plan.route).toBe('books');
+    expect(plan.candidates.map((c) => c.name)).toEqual(['eu', 'us']);
+    expect(plan.excluded.map((e) => e.name)).toEqual(['other']);
+  });
+
   it('falls back to the default route and leaves out providers not verified for the sender', () => {
     const plan = planRoute(config, msg('a@example.com'));
     expect(plan.route).toBe('main');
