@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,9 +40,14 @@ export interface PackageResult {
  */
 export async function packageAws(args: string[] = []): Promise<PackageResult> {
   const home = await mkdtemp(join(tmpdir(), 'mailroute-osls-home-'));
+  // osls bundles each function into a directory of its own under the system's temporary directory and leaves it
+  // there (about 13 MB a function, every packaging): pointed inside `home`, it goes with it.
+  const temporary = join(home, 'tmp');
+  await mkdir(temporary);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     HOME: home,
+    TMPDIR: temporary,
     SLS_TELEMETRY_DISABLED: '1',
     SLS_NOTIFICATIONS_MODE: 'off',
   };
