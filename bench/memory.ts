@@ -426,6 +426,15 @@ export async function run(): Promise<BenchSection> {
       '| step | peak RSS while it ran | held once done (heap + external) |',
       '| --- | ---: | ---: |',
       ...stages,
+      '',
+      `Reading. The in-flight budget admits as many bodies as fit in it (one near-limit body at the defaults, the`,
+      `others answered 503 and retried), so the peak is the idle resident set plus what that many sends take at`,
+      `their worst: a send holds its body parsed, the attachment decoded and the MIME composed (${fmt(
+        Math.max(...profile.stages.map((s) => s.peakAboveStart)) / profile.bytes,
+        1,
+      )}× the body at the worst step above), with the collector's slack on top. So the peak is set by the`,
+      'configuration, not by the clients: about 5 to 8 times `http.maxInflightBytes`, plus the idle set; for a box of',
+      '400 MB, the limits of the middle column.',
     ].join('\n'),
     summary,
   };

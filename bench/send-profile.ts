@@ -64,6 +64,12 @@ async function profileOnce(provider: string, side: string): Promise<Sample> {
     const { attributed } = attributeProfile(profile, out.window);
     const groups = new Map<string, number>();
     for (const [key, us] of attributed) groups.set(group(key), (groups.get(group(key)) ?? 0) + us / 1000 / COUNT);
+    // The profiler samples on a wall-clock interval: on a loaded machine, time the thread spent waiting for a core
+    // is charged to whatever it was running. The shares are right; their sum is not CPU. Scaled so that the rows
+    // (idle apart) add up to the process's CPU time per message, measured beside.
+    const sampled = [...groups].filter(([k]) => k !== 'idle').reduce((sum, [, ms]) => sum + ms, 0);
+    const scale = sampled > 0 ? out.cpuMsPerMessage / sampled : 0;
+    for (const [k, ms] of groups) groups.set(k, ms * scale);
     return { cpuMs: out.cpuMsPerMessage, rate: out.rate, groups };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -133,7 +139,9 @@ export async function run(): Promise<BenchSection> {
       `limits), 16 in flight against the provider's emulator in a child process (its CPU is not in these figures),`,
       `${ROUNDS} rounds of ${fmt(COUNT)} after 300 warm-up sends, sides alternated. Each sample of the measured sends is`,
       `charged to the nearest frame on its stack that is the repository's code (by step) or a package's (Node's`,
-      `internals and builtins to whoever called them; zod and cockatiel to mailroute, which calls them); medians per row.`,
+      `internals and builtins to whoever called them; zod and cockatiel to mailroute, which calls them); each row is its`,
+      `share of the samples times the process's CPU time per message (the profiler samples by wall clock, so on a`,
+      `loaded machine the raw sample times include waits for a core); medians per row.`,
       `Rows are sorted by what send() adds. Load average ${load0.map((l) => fmt(l, 2)).join(', ')} before, ${load1.map((l) => fmt(l, 2)).join(', ')} after, on 2 cores.`,
       '',
       ...lines,

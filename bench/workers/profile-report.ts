@@ -141,6 +141,7 @@ export function attributeProfile(profile: Profile, window: { startUs: number; en
   /** The work of the promise and async hooks an AsyncLocalStorage turns on (not what runs inside its `run`). */
   const HOOKS =
     /^(promise(Init|Before|After|Resolve)Hook|_propagate|lookupPublicResource|getOrSetAsyncId|emit(Init|Before|After|Destroy)Script|(push|pop)AsyncContext|executionAsyncResource|newAsyncId)$/;
+  const WRAPPERS = /\/providers\/http\/(agents|smithy-handler)\.ts$/;
   const attributed = new Map<string, number>();
   for (const [id, us] of self) {
     let key: string | undefined;
@@ -165,6 +166,9 @@ export function attributeProfile(profile: Profile, window: { startUs: number; en
         key = pkg === 'zod' || pkg === 'cockatiel' ? `${pkg} (called by mailroute)` : `package ${pkg}`;
         break;
       }
+      // The adapters' hooks into Node's HTTP (the agents' addRequest and createConnection, the smithy handler's
+      // handle) call Node's and the SDK's own work, which the raw side does too: only their own code is theirs.
+      if (n !== id && WRAPPERS.test(url)) continue;
       key = url.startsWith(ROOT) ? step(url) : url;
       break;
     }
