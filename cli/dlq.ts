@@ -15,7 +15,9 @@ Messages whose errorCode is AMBIGUOUS (the provider may have delivered them) are
 --include-ambiguous: replaying one may deliver it twice.
 
 QUEUE, by cloud:
-  sqs:https://sqs.REGION.amazonaws.com/ACCOUNT/NAME  (or the queue URL alone)
+  sqs:https://sqs.REGION.amazonaws.com/ACCOUNT/NAME  (or the queue URL alone); an S3-offloaded body is read
+                                      only from MAILROUTE_PAYLOAD_BUCKET under MAILROUTE_PAYLOAD_PREFIX,
+                                      owned by MAILROUTE_PAYLOAD_BUCKET_OWNER (the function's settings)
   azure:NAME                          connection string in AZURE_STORAGE_CONNECTION_STRING
                                       (--connection-string-env VAR to read another variable);
                                       a NAME-poison queue replays to NAME unless --to says otherwise

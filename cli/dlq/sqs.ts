@@ -11,6 +11,7 @@ import { displayUrl, regionIn } from '../../client/options.ts';
 import { readS3Reference } from '../../client/s3-reference.ts';
 import { createSqsProducer, type SqsProducer } from '../../client/sqs-producer.ts';
 import { ConfigurationError } from '../../core/errors.ts';
+import { payloadPolicyFromEnv, s3PayloadResolver } from '../../functions/aws/s3-payload.ts';
 import {
   type AdapterOptions,
   countOf,
@@ -28,8 +29,14 @@ const WAIT_SECONDS = 1;
  * An SQS dead-letter queue: the permanent-failure queue (original body, attributes `reason`, `errorCode`,
  * `sourceMessageId`, `receiveCount`; functions/aws/dead-letter.ts) or the send queue's redrive DLQ (the body
  * only). Replayed through the SQS producer (client/sqs-producer.ts): validated, and on a FIFO send queue in the
- * message group any enqueue gives it, with a deduplication id of the replay's own (`replay:<DLQ message id>`). A body that is an S3 reference (a payload over the queue's limit) is
- * read from S3 and enqueued again the same way: offloaded to the same bucket and key prefix.
+ * message group any enqueue gives it, with a deduplication id of the replay's own (`replay:<DLQ message id>`). A
+ * body that is an S3 reference (a payload over the queue's limit) is read from S3 and enqueued again the same way:
+ * offloaded to the same bucket and key prefix. It is read as the queue handler reads it (functions/aws/s3-payload.ts),
+ * with the function's own variables: only `MAILROUTE_PAYLOAD_BUCKET` under `MAILROUTE_PAYLOAD_PREFIX`, owned by
+ * `MAILROUTE_PAYLOAD_BUCKET_OWNER` (`ExpectedBucketOwner` on the read and the write), and no object over the largest
+ * message any provider takes, refused unread. A reference the function refused (dead-lettered `PAYLOAD_REFUSED`:
+ * another bucket, a huge object) is refused again here, and stays in the dead-letter queue with why: the
+ * operator's credentials, often broader than the function's, never read or copy what the function would not.
  *
  * Each queue URL is reached at `--endpoint` if given, else at `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL` when
  * set, else at the URL's own host (so an emulator's queue URL works as it is); S3 at `AWS_ENDPOINT_URL_S3` /
@@ -57,11 +64,13 @@ export function createAdapter(options: AdapterOptions): DlqAdapter {
   const producers = new Map<string, SqsProducer>();
   const fifo = !!to && new URL(to).pathname.endsWith('.fifo');
   let s3: Promise<S3Client> | undefined;
+  const payloadPolicy = payloadPolicyFromEnv(env);
+  let readPayload: ReturnType<typeof s3PayloadResolver> | undefined;
   const target = (operation: string) =>
     ({ service: 'SQS', operation, resource: displayUrl(from), setting: '--from' }) as const;
 
   /** The producer for a message, or for an S3-offloaded one, one that offloads to the same bucket and prefix. */
-  const producerFor = async (offloadTo?: { bucket: string; prefix: string }) => {
+  const producerFor = async (offloadTo?: { bucket: string; prefix: string; expectedBucketOwner?: string }) => {
     if (!to || !sendClient) throw new ConfigurationError('replay needs --to (the send queue URL)');
     const key = offloadTo ? `${offloadTo.bucket}/${offloadTo.prefix}` : '';
     let producer = producers.get(key);
@@ -120,10 +129,17 @@ export function createAdapter(options: AdapterOptions): DlqAdapter {
       // vanish while its dead letter is deleted. The replay's own id still collapses two replays of one letter.
       const enqueue = fifo ? { deduplicationId: `replay:${letter.id}` } : {};
       if (!reference) return (await (await producerFor()).enqueue(message as never, enqueue)).messageId;
-      // The payload itself, enqueued again through a producer that offloads it the same way.
-      const text = await getObject(reference.bucket, reference.key);
+      // The payload itself (checked and bounded as the function reads it), enqueued again through a producer that
+      // offloads it the same way: the same key, since keys are the payload's hash.
+      readPayload ??= s3PayloadResolver(payloadPolicy, await s3Client());
+      const text = await readPayload(letter.body);
       const prefix = reference.key.slice(0, reference.key.lastIndexOf('/') + 1);
-      const producer = await producerFor({ bucket: reference.bucket, prefix });
+      const owner = payloadPolicy.expectedBucketOwner;
+      const producer = await producerFor({
+        bucket: reference.bucket,
+        prefix,
+        ...(owner ? { expectedBucketOwner: owner } : {}),
+      });
       return (await producer.enqueue(messageOf({ ...letter, body: text }) as never, enqueue)).messageId;
     },
     async remove(letter) {
@@ -168,16 +184,5 @@ export function createAdapter(options: AdapterOptions): DlqAdapter {
       return new S3Client({ region, ...(endpoint ? { endpoint, forcePathStyle: true } : {}) });
     })();
     return s3;
-  }
-
-  async function getObject(bucket: string, key: string): Promise<string> {
-    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
-    try {
-      const object = await (await s3Client()).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return (await object.Body?.transformToString('utf-8')) ?? '';
-    } catch (error) {
-      const resource = `s3://${bucket}/${key}`;
-      throw translateAwsError(error, { service: 'S3', operation: 'GetObject', resource, setting: 'mailrouteS3Ref' });
-    }
   }
 }

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { MAX_S3_PAYLOAD_BYTES, s3ReferenceBody } from '../../client/s3-reference.ts';
 import { createSqsProducer } from '../../client/sqs-producer.ts';
 import { type S3Emulator, startS3Emulator } from '../../emulators/s3/index.ts';
 import { type SqsEmulator, startSqsEmulator } from '../../emulators/sqs/index.ts';
 import { deadLetterTo } from '../../functions/aws/dead-letter.ts';
+import { PayloadRefusedError } from '../../functions/aws/s3-payload.ts';
 import { freePort } from '../helpers/child-process.ts';
 import { type DlqCloud, dlqSuite, run, threeLetters, writeDeadLetters } from './dlq-fixtures.ts';
 
@@ -26,6 +28,16 @@ afterAll(async () => {
   vi.unstubAllEnvs();
   await Promise.all([sqs.close(), s3.close()]);
 });
+
+/** What the CLI is given to read offloaded payloads: the S3 emulator, and the function's payload bucket. */
+const payloadEnv = (): NodeJS.ProcessEnv => ({
+  ...cloud.env(),
+  AWS_ENDPOINT_URL_S3: s3.url,
+  AWS_REGION: 'us-east-1',
+  MAILROUTE_PAYLOAD_BUCKET: 'payloads',
+});
+const messageJson = (subject: string) =>
+  JSON.stringify({ from: 'app@example.com', to: 'ann@example.net', subject, text: subject });
 
 const cloud: DlqCloud = {
   name: 'the SQS emulator',
@@ -129,14 +141,87 @@ describe('mailroute dlq on SQS: what only SQS has', () => {
     expect(enqueued.offloaded).toBeDefined();
     await q.put([{ record: { id: 'src-large', body: stored!.Body }, error: threeLetters('x')[0]!.error }]);
 
-    const env = { ...cloud.env(), AWS_ENDPOINT_URL_S3: s3.url, AWS_REGION: 'us-east-1' };
+    s3.requests.splice(0);
+    const env = { ...payloadEnv(), MAILROUTE_PAYLOAD_BUCKET_OWNER: s3.accountId };
     const { code, lines } = await run(['replay', '--from', q.from, '--to', q.to], cloud, { env });
     expect(lines.join('\n')).toMatch(/Summary: replayed 1,/);
     expect(code).toBe(0);
     expect(await q.sentBodies()).toEqual([stored!.Body]);
     expect(s3.keys('payloads')).toEqual([enqueued.offloaded!.key]);
+    // Read as the function reads it (length first, then the object) and written back, each for the owner.
+    expect(s3.requests.map((r) => [r.method, r.key, r.expectedBucketOwner])).toEqual([
+      ['HEAD', enqueued.offloaded!.key, s3.accountId],
+      ['GET', enqueued.offloaded!.key, s3.accountId],
+      ['PUT', enqueued.offloaded!.key, s3.accountId],
+    ]);
     sqsClient.destroy();
     s3Client.destroy();
+  });
+
+  describe('an S3 reference is read only as the queue handler would read it', () => {
+    /** A dead letter whose body is a reference, as the function set it aside (PAYLOAD_REFUSED). */
+    async function referenceLetter(bucket: string, key: string) {
+      const q = await cloud.fresh();
+      const body = s3ReferenceBody({ bucket, key });
+      const error = new PayloadRefusedError(`s3://${bucket}/${key} is not in the payload bucket`);
+      await q.put([{ record: { id: `src-ref-${bucket}`, body }, error }]);
+      return q;
+    }
+    const replay = (q: { from: string; to: string }, env: NodeJS.ProcessEnv) =>
+      run(['replay', '--from', q.from, '--to', q.to], cloud, { env });
+
+    it('another bucket than MAILROUTE_PAYLOAD_BUCKET: refused before S3 is asked, left in the dead-letter queue', async () => {
+      s3.createBucket('elsewhere');
+      s3.putObject('elsewhere', 'mailroute/secret.json', messageJson('not ours'));
+      const q = await referenceLetter('elsewhere', 'mailroute/secret.json');
+      s3.requests.splice(0);
+
+      const { code, text } = await replay(q, payloadEnv());
+      expect(text).toMatch(
+        /failed .*s3:\/\/elsewhere\/mailroute\/secret\.json is not in the payload bucket: only s3:\/\/payloads\/mailroute\/\* is read \(left in the dead-letter queue\)/,
+      );
+      expect(text).toMatch(/Summary: replayed 0,/);
+      expect(code).not.toBe(0);
+      expect(s3.requests).toEqual([]);
+      expect(await q.sentBodies()).toEqual([]);
+      expect(await q.dlqBodies()).toHaveLength(1);
+    });
+
+    it('no MAILROUTE_PAYLOAD_BUCKET: no reference is read, and the error names the variable', async () => {
+      s3.createBucket('payloads');
+      s3.putObject('payloads', 'mailroute/unset.json', messageJson('unset'));
+      const q = await referenceLetter('payloads', 'mailroute/unset.json');
+      s3.requests.splice(0);
+
+      const { MAILROUTE_PAYLOAD_BUCKET: _, ...env } = payloadEnv();
+      const { code, text } = await replay(q, env);
+      expect(text).toMatch(/failed .*was not read: no payload bucket is set \(MAILROUTE_PAYLOAD_BUCKET\)/);
+      expect(code).not.toBe(0);
+      expect(s3.requests).toEqual([]);
+      expect(await q.sentBodies()).toEqual([]);
+      expect(await q.dlqBodies()).toHaveLength(1);
+    });
+
+    it('an object over the largest message any provider takes: refused from its length, not a byte read', async () => {
+      s3.createBucket('payloads');
+      const key = 'mailroute/huge-replay.json';
+      s3.putObject('payloads', key, Buffer.alloc(MAX_S3_PAYLOAD_BYTES + 1, 0x20));
+      try {
+        const q = await referenceLetter('payloads', key);
+        s3.requests.splice(0);
+
+        const { code, text } = await replay(q, payloadEnv());
+        expect(text).toMatch(
+          /failed .*s3:\/\/payloads\/mailroute\/huge-replay\.json is [\d,]+ bytes, over [\d,]+ bytes/,
+        );
+        expect(code).not.toBe(0);
+        expect(s3.requests.map((r) => [r.method, r.bytesServed])).toEqual([['HEAD', 0]]);
+        expect(await q.sentBodies()).toEqual([]);
+        expect(await q.dlqBodies()).toHaveLength(1);
+      } finally {
+        await fetch(`${s3.url}/payloads/${key}`, { method: 'DELETE' });
+      }
+    });
   });
 
   it('on a terminal: a progress bar redrawn in place, failures above it, the summary after it', async () => {
