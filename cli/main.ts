@@ -570,6 +570,8 @@ async function sendCommand(args: string[], out: Out): Promise<number> {
     idempotencyKey: values['idempotency-key'],
   };
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) message[key] = value;
+  // --route overrides the file's route, as every flag does (the library refuses a message naming another one).
+  if (values.route) delete message.route;
   const { cliMailer } = await import('./events.ts');
   const mailer = await cliMailer(values.config);
   try {
@@ -603,6 +605,7 @@ async function explainCommand(args: string[], out: Out): Promise<number> {
   const { values } = parse('explain', EXPLAIN_OPTIONS, args);
   if (!values.message) throw new UsageError('explain needs --message FILE.json (or - for standard input)');
   const message = await readMessageArg(values.message);
+  if (values.route) delete message.route;
   const { createMailer, loadConfig } = await import('../index.ts');
   const { config, source } = loadConfig({ file: values.config });
   const mailer = await createMailer(config);

@@ -92,6 +92,15 @@ export function chooseRoute(
     const chosen = { name: `provider:${options.provider}`, providers: [options.provider] };
     return { chosen, why: `provider "${options.provider}" named by the send` };
   }
+  // Both naming a route, and not the same: which one was meant cannot be told, so neither is guessed.
+  if (message.route && options.route && message.route !== options.route) {
+    throw new InvalidMessageError([
+      {
+        path: 'route',
+        message: `"${message.route}" is named by the message, but the send names route "${options.route}": name one, or the same`,
+      },
+    ]);
+  }
   const named = message.route ?? options.route;
   if (named) {
     const found = routes.find((r) => r.name === named);

@@ -173,4 +173,26 @@ describe('mailroute send --route', () => {
     expect(code).toBe(0);
     expect(json.result).toMatchObject({ name: 'b', route: 'via-b' });
   });
+
+  it('--route overrides the route the message file names, as every flag overrides the file', async () => {
+    const config = JSON.stringify({
+      providers: [
+        { name: 'a', provider: 'local', mode: 'api' },
+        { name: 'b', provider: 'local', mode: 'api' },
+      ],
+      routes: [
+        { name: 'via-a', providers: ['a'] },
+        { name: 'via-b', providers: ['b'] },
+      ],
+    });
+    const file = messageFile({ ...good, route: 'via-a' });
+    const env = { MAILROUTE_CONFIG: config };
+    const sent = await mailroute(['send', '--message', file, '--route', 'via-b'], env);
+    expect(sent.code).toBe(0);
+    expect(sent.json.result).toMatchObject({ name: 'b', route: 'via-b' });
+    const explained = await mailroute(['explain', '--message', file, '--route', 'via-b'], env);
+    expect(explained.json).toMatchObject({ ok: true, route: 'via-b', candidates: [{ name: 'b' }] });
+    // Without the flag, the file's own route.
+    expect((await mailroute(['send', '--message', file], env)).json.result).toMatchObject({ route: 'via-a' });
+  });
 });

@@ -62,6 +62,14 @@ routes:
     );
   });
 
+  it('refuses a message that names another route than the send does, naming both; the same one is taken', () => {
+    expect(() => planRoute(config, msg('a@shop.example', { route: 'main' }), { route: 'split' })).toThrow(
+      /route: "main" is named by the message, but the send names route "split"/,
+    );
+    expect(planRoute(config, msg('a@shop.example', { route: 'split' }), { route: 'split' }).route).toBe('split');
+    expect(planRoute(config, msg('a@shop.example'), { route: 'split' }).route).toBe('split');
+  });
+
   it('draws the first provider by weight and keeps the rest behind it', () => {
     const firsts = [0, 0.5, 0.74, 0.76, 0.99].map((r) =>
       planRoute(config, msg('a@example.com', { route: 'split' }), { random: () => r }).candidates.map((c) => c.name),
