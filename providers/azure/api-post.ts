@@ -2,8 +2,9 @@ import type { EmailClient, EmailMessage } from '@azure/communication-email';
 import type { AdapterSendResult } from '../../core/contract/adapter.ts';
 import { AmbiguousDeliveryError, type ErrorOrigin } from '../../core/errors.ts';
 import type { PreparedMessage } from '../../core/message/compose.ts';
+import type { ConnectWatch } from '../http/connect-watch.ts';
 import { unsuccessfulOperation } from './api-errors.ts';
-import { type RepeatabilityHeaders, withRepeatability } from './api-repeatability.ts';
+import { type RepeatabilityHeaders, withAcsCall } from './api-repeatability.ts';
 
 /** The operation's state as the service last reported it (the 202 or a poll). */
 export interface OperationBody {
@@ -26,6 +27,8 @@ export interface PostOutcome {
 export interface PostOptions {
   operationId: string;
   repeatability?: RepeatabilityHeaders;
+  /** Where the connections the POST (and its first poll) open report: one that never connected sent nothing. */
+  watch?: ConnectWatch;
   pollIntervalMs?: number;
   abortSignal?: AbortSignal;
 }
@@ -41,9 +44,14 @@ export async function postEmail(
 ): Promise<PostOutcome> {
   const outcome: PostOutcome = { accepted: false, last: {} };
   try {
-    outcome.poller = await withRepeatability(options.repeatability, () =>
+    const call = {
+      ...(options.repeatability ? { repeatability: options.repeatability } : {}),
+      ...(options.watch ? { watch: options.watch } : {}),
+    };
+    outcome.poller = await withAcsCall(call, (requestOptions) =>
       client.beginSend(message, {
         operationId: options.operationId,
+        requestOptions,
         ...(options.pollIntervalMs ? { updateIntervalInMs: options.pollIntervalMs } : {}),
         ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
         // The generated LRO code drops onResponse's error argument: the status tells an answer from an error.

@@ -1,5 +1,5 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { EmailClient, EmailClientOptions } from '@azure/communication-email';
+import { type ConnectWatch, WATCH_OPTION } from '../http/connect-watch.ts';
 
 /**
  * ACS repeatable requests (https://learn.microsoft.com/en-us/rest/api/communication/repeatable-requests): a POST
@@ -30,24 +30,59 @@ type Pipeline = {
 };
 
 const POLICY_NAME = 'mailroute-acs-repeatability';
-const current = new AsyncLocalStorage<RepeatabilityHeaders>();
 
-/** Runs an SDK call whose `POST /emails:send` carries these headers (none when undefined). */
-export function withRepeatability<T>(headers: RepeatabilityHeaders | undefined, call: () => Promise<T>): Promise<T> {
-  return headers ? current.run(headers, call) : call();
+/** What one SDK call's requests carry: the repeatability headers of its POST, and the watch of its connections. */
+export interface AcsCall {
+  repeatability?: RepeatabilityHeaders;
+  watch?: ConnectWatch;
 }
 
 /**
- * Adds the headers of the call in progress to its `POST /emails:send` only: the operation GET is not a repeatable
- * request, and the Azure guidelines have a service answer 501 to repeatability headers it does not support.
+ * The header that names a call to the policy, set through the operation's `requestOptions.customHeaders` (which
+ * every request of the call gets, its polls included) and taken off by the policy before the request leaves.
+ * No AsyncLocalStorage: once one has run, Node keeps promise hooks on for the whole process, which cost every
+ * send of every provider CPU (bench/send-profile.ts).
+ */
+const CALL_HEADER = 'x-mailroute-call';
+const calls = new Map<string, AcsCall>();
+let lastCall = 0;
+
+/**
+ * Runs an SDK call with the `requestOptions` it must pass on: its `POST /emails:send` then carries the
+ * repeatability headers, and the connections its requests open report to the watch. The call's requests made
+ * after it settled (a poller's later polls) carry neither.
+ */
+export async function withAcsCall<T>(
+  state: AcsCall,
+  call: (requestOptions: { customHeaders: Record<string, string> }) => Promise<T>,
+): Promise<T> {
+  const id = String(++lastCall);
+  calls.set(id, state);
+  try {
+    return await call({ customHeaders: { [CALL_HEADER]: id } });
+  } finally {
+    calls.delete(id);
+  }
+}
+
+/**
+ * Adds the headers of the call to its `POST /emails:send` only: the operation GET is not a repeatable request, and
+ * the Azure guidelines have a service answer 501 to repeatability headers it does not support. The call's watch
+ * goes in the request's `requestOverrides`, which reach `http.request` and so the agent's `createConnection`.
  */
 export const repeatabilityPolicy: Policy = {
   name: POLICY_NAME,
   sendRequest: (request, next) => {
-    const headers = current.getStore();
-    if (headers && request.method === 'POST' && new URL(request.url).pathname.endsWith('/emails:send')) {
-      request.headers.set('Repeatability-Request-Id', headers.requestId);
-      request.headers.set('Repeatability-First-Sent', new Date(headers.firstSentAt).toUTCString());
+    const id = request.headers.get(CALL_HEADER);
+    if (id !== undefined) {
+      request.headers.delete(CALL_HEADER);
+      const call = calls.get(id);
+      const headers = call?.repeatability;
+      if (headers && request.method === 'POST' && new URL(request.url).pathname.endsWith('/emails:send')) {
+        request.headers.set('Repeatability-Request-Id', headers.requestId);
+        request.headers.set('Repeatability-First-Sent', new Date(headers.firstSentAt).toUTCString());
+      }
+      if (call?.watch) request.requestOverrides = { ...request.requestOverrides, [WATCH_OPTION]: call.watch };
     }
     return next(request);
   },

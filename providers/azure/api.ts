@@ -103,14 +103,13 @@ export class AzureApiAdapter implements Adapter {
       : undefined;
     // The watch tells a POST that never had a connection (nothing sent) from one whose answer was lost.
     const watch = new ConnectWatch();
-    const outcome = await watch.run(() =>
-      postEmail(this.client, message, {
-        operationId,
-        ...(repeatability ? { repeatability } : {}),
-        ...(this.config.pollIntervalMs ? { pollIntervalMs: this.config.pollIntervalMs } : {}),
-        ...(abortSignal ? { abortSignal } : {}),
-      }),
-    );
+    const outcome = await postEmail(this.client, message, {
+      operationId,
+      watch,
+      ...(repeatability ? { repeatability } : {}),
+      ...(this.config.pollIntervalMs ? { pollIntervalMs: this.config.pollIntervalMs } : {}),
+      ...(abortSignal ? { abortSignal } : {}),
+    });
     if (!outcome.accepted) throw translateAcsError(outcome.error, origin, facts, watch);
     return completeSend(prepared, outcome, operationId, origin, {
       ...(this.config.waitForCompletion ? { pollTimeoutMs: this.config.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS } : {}),

@@ -94,15 +94,21 @@ function idleBounded<A extends http.Agent>(agent: A, maxIdleMs: number): A {
 function boundedAgent<A extends http.Agent>(agent: A, connectTimeoutMs: number, ready: string): A {
   const create = agent.createConnection.bind(agent);
   agent.createConnection = (...args: Parameters<http.Agent['createConnection']>) =>
-    bounded(create(...args), connectTimeoutMs, ready);
+    bounded(create(...args), connectTimeoutMs, ready, args[0]);
   return agent;
 }
 
 /** Destroys a new connection that is not ready (`connect`, or `secureConnect` for TLS) within the bound. */
-function bounded<T extends Duplex | null | undefined>(socket: T, timeoutMs: number, ready: string): T {
+function bounded<T extends Duplex | null | undefined>(
+  socket: T,
+  timeoutMs: number,
+  ready: string,
+  connectionOptions?: unknown,
+): T {
   if (!socket) return socket;
-  // Read now: createConnection runs inside the request call, so this is the watch of the SDK call it serves.
-  const watch = currentWatch();
+  // Read now: createConnection runs inside the request call, so this is the watch of the SDK call it serves
+  // (carried in the request's options, or made current around the request).
+  const watch = currentWatch(connectionOptions);
   if (watch) watch.opened++;
   const timer = setTimeout(() => {
     watch?.expired(timeoutMs);

@@ -55,8 +55,17 @@ const calls = new AsyncLocalStorage<ConnectWatch>();
 /** The watch of a call whose request is being opened right now, synchronously (see `openingFor`). */
 let opening: ConnectWatch | undefined;
 
-/** The watch of the SDK call running now, if the adapter set one. */
-export function currentWatch(): ConnectWatch | undefined {
+/**
+ * The option that carries a call's watch to the agent: an SDK that lets a request add options to `http.request`
+ * (Azure's pipeline: `PipelineRequest.requestOverrides`) sets it, and Node hands the request's options on to the
+ * agent's `createConnection`. No AsyncLocalStorage then either.
+ */
+export const WATCH_OPTION = 'mailrouteConnectWatch';
+
+/** The watch of the connection being created: the one its request options carry, else the SDK call's running now. */
+export function currentWatch(connectionOptions?: unknown): ConnectWatch | undefined {
+  const carried = (connectionOptions as Record<string, unknown> | null | undefined)?.[WATCH_OPTION];
+  if (carried instanceof ConnectWatch) return carried;
   return opening ?? calls.getStore();
 }
 

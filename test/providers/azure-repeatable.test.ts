@@ -98,6 +98,9 @@ describe('ACS API mode: repeatable requests', () => {
     const gets = seen.filter((r) => r.method === 'GET');
     expect(gets.length).toBeGreaterThan(0);
     for (const get of gets) expect(Object.keys(get.headers).filter((h) => h.startsWith('repeatability'))).toEqual([]);
+    // The header that names the call to the policy (polls after the call included) never leaves the process.
+    for (const request of seen) expect(Object.keys(request.headers)).not.toContain('x-mailroute-call');
+    expect(acs.store.emails[0]?.headers).not.toHaveProperty('x-mailroute-call');
     expect(acs.store.emails[0]?.headers['repeatability-request-id']).toBe(token);
     expect(acs.store.emails[0]?.headers['operation-id']).toBe(operationIdFor(prepared.message));
   });
