@@ -1,5 +1,6 @@
 import { auth, gmail, type gmail_v1 } from '@googleapis/gmail';
 import type { ConnectAgents } from '../http/agents.ts';
+import { ConnectWatch, currentForNow, WATCH_OPTION } from '../http/connect-watch.ts';
 
 export const GMAIL_SEND_SCOPE = 'https://www.googleapis.com/auth/gmail.send';
 /** The narrowest scope that may search a mailbox (`q` on users.messages.list); gmail.metadata may not. */
@@ -58,8 +59,22 @@ export function createGmailApiClient(
   return { jwt, gmail: gmail({ version: 'v1', auth: jwt, rootUrl }) };
 }
 
-/** Token and API requests both go through the JWT client's transporter (node-fetch over node:http). */
+/**
+ * Token and API requests both go through the JWT client's transporter (node-fetch over node:http). A request made
+ * with a `ConnectWatch` in its options (`WATCH_OPTION`, kept by googleapis and gaxios as they merge options) gets
+ * the agent through a function: node-fetch calls it synchronously right before `http.request`, so the watch is the
+ * current one while the agent opens the connection.
+ */
 function withAgent<T extends { url: URL | string; agent?: unknown }>(config: T, agents: ConnectAgents | undefined): T {
-  if (agents && !config.agent) config.agent = agents.for(config.url);
+  if (!agents || config.agent) return config;
+  const agent = agents.for(config.url);
+  const watch = (config as Record<string, unknown>)[WATCH_OPTION];
+  config.agent =
+    watch instanceof ConnectWatch
+      ? () => {
+          currentForNow(watch);
+          return agent;
+        }
+      : agent;
   return config;
 }

@@ -7,7 +7,7 @@ import type { PreparedMessage } from '../../core/message/compose.ts';
 import { callSignal, deadlinePassed, untilAborted } from '../../core/util/deadline.ts';
 import { neverConnected } from '../../core/util/network.ts';
 import { connectAgents, proxyConfigured } from '../http/agents.ts';
-import { ConnectWatch, DEFAULT_CONNECT_TIMEOUT_MS } from '../http/connect-watch.ts';
+import { ConnectWatch, DEFAULT_CONNECT_TIMEOUT_MS, WATCH_OPTION } from '../http/connect-watch.ts';
 import { unsentFailure } from '../http/unsent.ts';
 import { createGmailApiClient, GMAIL_ROOT_URL, type GmailApiClient, type GmailApiClientOptions } from './api-client.ts';
 import { describeGmailFailure, isRefusedAccessToken, mapGmailError } from './api-errors.ts';
@@ -68,7 +68,7 @@ export class GmailApiAdapter implements Adapter {
     let watch: ConnectWatch | undefined;
     const upload = () => {
       watch = new ConnectWatch();
-      return watch.run(() => this.upload(raw, context));
+      return this.upload(raw, context, watch);
     };
     try {
       // The token first, on its own: a failure there sent nothing and is safely retried or failed over.
@@ -108,14 +108,15 @@ export class GmailApiAdapter implements Adapter {
     }
   }
 
-  private upload(raw: Buffer, context: SendContext) {
+  private upload(raw: Buffer, context: SendContext, watch: ConnectWatch) {
     if (deadlinePassed(context)) throw this.timedOut(context);
     const signal = callSignal(context);
     const request = this.client.gmail.users.messages.send(
       { userId: 'me', media: { mimeType: 'message/rfc822', body: raw } },
       // rootUrl again per call: googleapis-common ignores the client-level one for media uploads.
       // retry: false, because retrying (and failing over) is the router's decision.
-      { rootUrl: this.rootUrl, retry: false, signal },
+      // The watch rides in the options to the client's interceptor (api-client.ts), which hands it to the agent.
+      { rootUrl: this.rootUrl, retry: false, signal, [WATCH_OPTION]: watch } as { rootUrl: string },
     );
     return untilAborted(request, signal);
   }

@@ -100,6 +100,18 @@ export function openingFor<T>(options: object | undefined, open: () => T): T {
   }
 }
 
+/**
+ * Makes `watch` the current one until the synchronous code running now ends (a microtask clears it), for an SDK that
+ * asks a function of ours for the agent synchronously right before `http.request`: node-fetch calls its `agent`
+ * option that way, and the agent opens the connection inside `http.request`. No AsyncLocalStorage involved.
+ */
+export function currentForNow(watch: ConnectWatch): void {
+  opening = watch;
+  queueMicrotask(() => {
+    if (opening === watch) opening = undefined;
+  });
+}
+
 /** True when the error (or one of its causes) is a connection that was not set up in time. */
 export function connectTimedOut(error: unknown): boolean {
   for (let e = error as { code?: unknown; name?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 6; ) {
