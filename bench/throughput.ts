@@ -3,17 +3,25 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { createSqsProducer } from '../client/sqs-producer.ts';
 import type { SesStore } from '../emulators/ses/index.ts';
 import { type BenchSection, fmt, type SummaryRow } from './lib.ts';
-import type { InstanceReport } from './workers/throughput-instance.ts';
+import { toRecord } from './workers/sqs-event.ts';
+import type { InstanceReport, InvokeAnswer, InvokeRequest } from './workers/throughput-instance.ts';
 
 /**
  * Throughput at scale of the whole AWS pipeline: the producer client enqueues a burst of messages on the SQS
- * emulator, then 1, 2, 4 and 8 "Lambda instances" (each its own Node process running the real queue handler
- * behind a loop that polls like the SQS event source mapping) drain it through SES API mode to the SES emulator,
- * which adds 50 ms to every SendEmail. `BENCH_THROUGHPUT_MESSAGES` sets the burst (default 5,000) for trial runs.
+ * emulator, then 1, 2, 4 and 8 "Lambda instances" (each its own Node process running the real queue handler, fed
+ * by a poller in this process that does what the SQS event source mapping does) drain it through SES API mode to
+ * the SES emulator, which adds 50 ms to every SendEmail. `BENCH_THROUGHPUT_MESSAGES` sets the burst (default 5,000) for trial runs.
  */
 const MESSAGES = Number(process.env.BENCH_THROUGHPUT_MESSAGES ?? 5000);
 const INSTANCES = (process.env.BENCH_THROUGHPUT_INSTANCES ?? '1,2,4,8').split(',').map(Number);
@@ -103,6 +111,9 @@ interface RunResult {
   drainMs: number;
   instanceCpuMs: number;
   handlerCpuMs: number;
+  /** This process's CPU during the drain: the pollers (receive, the event, delete). */
+  pollerCpuMs: number;
+  emptyReceives: number;
   sqsCpuMs: number;
   sesCpuMs: number;
   lost: number;
@@ -177,12 +188,7 @@ export async function run(): Promise<BenchSection> {
     delete env.POWERTOOLS_LOG_LEVEL;
     delete env.POWERTOOLS_METRICS_DISABLED;
     const children = Array.from({ length: n }, (_, index) => {
-      const args = {
-        queueUrl,
-        queueArn: `arn:aws:sqs:${REGION}:000000000000:${name}`,
-        index,
-        idlePollMs: IDLE_POLL_MS,
-      };
+      const args = { queueArn: `arn:aws:sqs:${REGION}:000000000000:${name}`, index };
       // Powertools' JSON log lines and EMF metrics go to stdout, as in Lambda; written, not kept.
       const child = fork(`${WORKERS}throughput-instance.ts`, [JSON.stringify(args)], {
         env,
@@ -230,9 +236,8 @@ export async function run(): Promise<BenchSection> {
     const producerCpu = process.cpuUsage(cpu0);
     const sqsCpu1 = await cpuMs(sqs);
 
-    // The drain: every instance polls until the queue is empty (every record sent and deleted).
+    // The drain: a poller per instance, in this process, until every message was sent and deleted.
     const sesCpu1 = await cpuMs(ses);
-    const go = Date.now();
     const reports = children.map(
       (c, i) =>
         new Promise<InstanceReport>((resolve, reject) => {
@@ -244,15 +249,10 @@ export async function run(): Promise<BenchSection> {
     let died: Error | undefined;
     for (const r of reports) r.catch((error: Error) => (died ??= error));
     for (const c of children) c.send({ type: 'go' });
-    for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const { Attributes } = await client.send(
-        new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
-      );
-      if (Attributes?.ApproximateNumberOfMessages === '0') break;
-      if (died) throw died;
-      if (Date.now() - go > RUN_TIMEOUT_MS) throw new Error(`throughput: ${n} instances did not drain the queue`);
-    }
+    const pollerCpu0 = process.cpuUsage();
+    const go = Date.now();
+    const polled = await poll(children, queueUrl!, messageIds, () => died);
+    const pollerCpu = process.cpuUsage(pollerCpu0);
     for (const c of children) c.send({ type: 'stop' });
     const done = await Promise.all(reports);
     const [sqsCpu2, sesCpu2] = await Promise.all([cpuMs(sqs), cpuMs(ses)]);
@@ -272,7 +272,7 @@ export async function run(): Promise<BenchSection> {
       duplicates += Math.max(0, c - 1);
     }
     const stored = new Map(await ses.request<[string, number[]][]>({ type: 'stored', prefix }));
-    const received = new Map(done.flatMap((r) => r.received));
+    const received = polled.received;
     const e2e: number[] = [];
     const wait: number[] = [];
     const service: number[] = [];
@@ -294,6 +294,8 @@ export async function run(): Promise<BenchSection> {
       drainMs: last - go,
       instanceCpuMs: done.reduce((s, r) => s + r.cpuUs / 1000, 0),
       handlerCpuMs: done.reduce((s, r) => s + r.handlerCpuUs / 1000, 0),
+      pollerCpuMs: (pollerCpu.user + pollerCpu.system) / 1000,
+      emptyReceives: polled.emptyReceives,
       sqsCpuMs: sqsCpu2 - sqsCpu1,
       sesCpuMs: sesCpu2 - sesCpu1,
       lost,
@@ -309,6 +311,102 @@ export async function run(): Promise<BenchSection> {
       reports: done,
     };
   }
+
+  /**
+   * What the event source mapping does for `children.length` concurrent invocations, one loop per instance: receive
+   * up to 10 messages, build the SQS event, invoke the instance (over IPC, as the runtime API hands it the event),
+   * then delete the records not named in `batchItemFailures`. As the mapping does, the next batch is received while
+   * the instance runs this one and the deletes go on behind it, so neither is on the instance's path. Resolves when
+   * every message of the burst was deleted once.
+   */
+  async function poll(
+    children: ChildProcess[],
+    queueUrl: string,
+    messageIds: string[],
+    died: () => Error | undefined,
+  ): Promise<{ received: Map<string, number>; emptyReceives: number }> {
+    const received = new Map<string, number>();
+    const wanted = new Set(messageIds);
+    const deleted = new Set<string>();
+    let emptyReceives = 0;
+    let allDeleted!: () => void;
+    const finished = new Promise<void>((resolve) => (allDeleted = resolve));
+    let stopping = false;
+    const answers = new Map<number, (answer: InvokeAnswer) => void>();
+    let nextId = 0;
+    for (const child of children) {
+      child.on('message', (m: InvokeAnswer) => {
+        if (m.type !== 'answer') return;
+        answers.get(m.id)?.(m);
+        answers.delete(m.id);
+      });
+    }
+    const invoke = (child: ChildProcess, records: InvokeRequest['records']) =>
+      new Promise<InvokeAnswer>((resolve) => {
+        const id = nextId++;
+        answers.set(id, resolve);
+        child.send({ type: 'invoke', id, records } satisfies InvokeRequest);
+      });
+    const receive = () =>
+      client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: BATCH_SIZE,
+          WaitTimeSeconds: 20,
+          MessageSystemAttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+        }),
+      );
+    const remove = async (batch: Message[]) => {
+      // The mapping deletes with DeleteMessageBatch; the emulator has DeleteMessage only, so one call per record.
+      await Promise.all(
+        batch.map((m) => client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }))),
+      );
+      for (const m of batch) if (wanted.has(m.MessageId!)) deleted.add(m.MessageId!);
+      if (deleted.size === wanted.size) allDeleted();
+    };
+    const pending = new Set<Promise<void>>();
+    const loop = async (child: ChildProcess) => {
+      let next = receive();
+      while (!stopping) {
+        const { Messages = [] } = await next;
+        if (!Messages.length) {
+          emptyReceives++;
+          await new Promise((resolve) => setTimeout(resolve, IDLE_POLL_MS));
+          next = receive();
+          continue;
+        }
+        next = receive();
+        // When the instance was handed the record: "in queue" ends and "receive → SES" (the handler's part) starts.
+        const at = Date.now();
+        for (const m of Messages) if (!received.has(m.MessageId!)) received.set(m.MessageId!, at);
+        const { retry } = await invoke(
+          child,
+          Messages.map((m) => toRecord(m, `arn:aws:sqs:${REGION}:000000000000:${queueUrl.split('/').pop()}`, REGION)),
+        );
+        // A failed invocation: the mapping deletes nothing, and the batch is visible again after the timeout.
+        if (retry === null) continue;
+        const again = new Set(retry);
+        const removing = remove(Messages.filter((m) => !again.has(m.MessageId!)));
+        pending.add(removing);
+        void removing.finally(() => pending.delete(removing));
+      }
+      // The receive made ahead when the burst was done: empty, or its messages would be counted as lost.
+      const { Messages: left = [] } = await next;
+      if (left.length) throw new Error(`throughput: ${left.length} messages received after the last was deleted`);
+    };
+    const loops = children.map((child) => loop(child));
+    const deadline = Date.now() + RUN_TIMEOUT_MS;
+    while (deleted.size < wanted.size) {
+      await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, 100))]);
+      const error = died();
+      if (error) throw error;
+      if (Date.now() > deadline) throw new Error(`throughput: ${children.length} instances did not drain the queue`);
+    }
+    stopping = true;
+    await Promise.all([...loops, ...pending]);
+    return { received, emptyReceives };
+  }
 }
 
 const perInstanceIdeal = (BATCH_CONCURRENCY * 1000) / LATENCY_MS;
@@ -318,7 +416,7 @@ function measure(r: RunResult) {
   const cores = cpus().length;
   const rate = (MESSAGES / r.drainMs) * 1000;
   const ideal = r.instances * perInstanceIdeal;
-  const totalCpu = r.instanceCpuMs + r.sqsCpuMs + r.sesCpuMs;
+  const totalCpu = r.instanceCpuMs + r.pollerCpuMs + r.sqsCpuMs + r.sesCpuMs;
   const ceiling = (cores * 1000 * MESSAGES) / totalCpu;
   return { rate, ideal, totalCpu, ceiling, coresUsed: totalCpu / r.drainMs, bound: rate / Math.min(ideal, ceiling) };
 }
@@ -387,7 +485,8 @@ function report(results: RunResult[], load0: number): string {
   const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
   const used = results.map((r) => measure(r).coresUsed);
   const atCeiling = results.filter((r) => measure(r).rate >= 0.9 * measure(r).ceiling).map((r) => r.instances);
-  // One sequential instance: a batch's CPU (handler and poller) is on its path beside the latency.
+  // One instance runs one invocation at a time: a batch's CPU in the instance is on its path beside the latency
+  // (the poller's receive and deletes are not: they overlap the invocations).
   const batchCpu = (BATCH_SIZE * first.instanceCpuMs) / MESSAGES;
   const sequential = (BATCH_SIZE * 1000) / (LATENCY_MS + batchCpu);
   const handlerBatch = BATCH_SIZE * handlerPerMsg;
@@ -398,9 +497,12 @@ function report(results: RunResult[], load0: number): string {
     'fills a fresh queue on the SQS emulator; then N instances drain it. Each instance is its own Node process, as',
     'each Lambda instance is: one mailer, one SES client, the real `functions/aws/queue.ts` handler (middy, Powertools',
     'logs at their default level and EMF metrics, written to stdout, here /dev/null), cold start and five warm-up',
-    `batches outside the measure. Its loop does what the event source mapping does: ReceiveMessage (${BATCH_SIZE} at most),`,
-    'the SQS event built from it, one invocation, then DeleteMessage for every record not in `batchItemFailures` (the',
-    'mapping uses DeleteMessageBatch, which the emulator does not have). The SES emulator (aws-ses-v2-local behind the',
+    'batches outside the measure. It is invoked over IPC, one event at a time, as the Lambda runtime API hands an',
+    'instance its events. The poller, in the bench process, does per instance what the event source mapping does:',
+    `ReceiveMessage (${BATCH_SIZE} at most), the SQS event built from it, one invocation, then DeleteMessage for every record`,
+    'not in `batchItemFailures` (the mapping uses DeleteMessageBatch, which the emulator does not have); as the mapping',
+    'does, it receives the next batch while the instance runs this one and deletes behind it, so neither is on the',
+    "instance's path. The SES emulator (aws-ses-v2-local behind the",
     `project's fault proxy) adds ${LATENCY_MS} ms to every SendEmail and nothing to other calls. State store: in memory, one per`,
     'instance (the deployment uses DynamoDB: its conditional writes per message are not in these figures). The SQS',
     'and SES emulators run in a process each. msg/s is the burst over the time from the start signal to the last',
@@ -409,8 +511,9 @@ function report(results: RunResult[], load0: number): string {
     `Batch concurrency: \`runBatch\` (core/runtime/invocation.ts) sends \`MAILROUTE_CONCURRENCY\` records of a batch at once,`,
     `default ${BATCH_CONCURRENCY}; batches hold ${BATCH_SIZE}, so an instance has at most ${BATCH_CONCURRENCY} sends in flight. Ideal = N × ${BATCH_CONCURRENCY} / ${LATENCY_MS / 1000} s =`,
     `N × ${fmt(perInstanceIdeal)} msg/s. CPU is charged per message: "handler" is the CPU of the invocations alone (what a Lambda`,
-    'instance pays), "poller" the receive and delete calls around them (the event source mapping, which runs outside',
-    `Lambda), "emulators" the SQS and SES processes. CPU ceiling = ${cores} cores / all of it: the rate this machine could`,
+    'instance pays; the rest of the instance process, the IPC and its idle time, is in the CPU ceiling, not in this',
+    'column), "poller" the bench process during the drain (receives, events, deletes: the event source mapping, which',
+    `runs outside Lambda), "emulators" the SQS and SES processes. CPU ceiling = ${cores} cores / all of it: the rate this machine could`,
     'carry with both cores to the pipeline alone. "Cores used" = all of it / the drain time, so msg/s = cores used ×',
     '1000 / CPU ms per message, exactly.',
     '',
@@ -418,7 +521,7 @@ function report(results: RunResult[], load0: number): string {
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...results.map((r) => {
       const x = measure(r);
-      return `| ${r.instances} | ${fmt(x.rate)} | ${fmt(x.ideal)} | **${fmt(x.rate / x.ideal, 2)}** | ${fmt(x.ceiling)} | ${perMsg(r.handlerCpuMs)} | ${perMsg(r.instanceCpuMs - r.handlerCpuMs)} | ${perMsg(r.sqsCpuMs + r.sesCpuMs)} (SQS ${perMsg(r.sqsCpuMs)}, SES ${perMsg(r.sesCpuMs)}) | ${fmt(x.coresUsed, 2)} | ${pp(r.e2e)} | ${pp(r.wait)} | ${pp(r.service)} | ${r.lost} / ${r.duplicates} |`;
+      return `| ${r.instances} | ${fmt(x.rate)} | ${fmt(x.ideal)} | **${fmt(x.rate / x.ideal, 2)}** | ${fmt(x.ceiling)} | ${perMsg(r.handlerCpuMs)} | ${perMsg(r.pollerCpuMs)} | ${perMsg(r.sqsCpuMs + r.sesCpuMs)} (SQS ${perMsg(r.sqsCpuMs)}, SES ${perMsg(r.sesCpuMs)}) | ${fmt(x.coresUsed, 2)} | ${pp(r.e2e)} | ${pp(r.wait)} | ${pp(r.service)} | ${r.lost} / ${r.duplicates} |`;
     }),
     '',
     'Per run: records per instance (min–max), batches, empty receives, max RSS per instance, records retried and',
@@ -426,7 +529,7 @@ function report(results: RunResult[], load0: number): string {
     ...results.map((r) => {
       const recs = r.reports.map((x) => x.records);
       const rss = Math.max(...r.reports.map((x) => x.maxRssMb));
-      const empty = r.reports.reduce((s, x) => s + x.emptyReceives, 0);
+      const empty = r.emptyReceives;
       const batches = r.reports.reduce((s, x) => s + x.batches, 0);
       return `- ${r.instances}: ${fmt(Math.min(...recs))}–${fmt(Math.max(...recs))} records, ${fmt(batches)} batches, ${fmt(empty)} empty receives, max RSS ${fmt(rss)} MB; ${r.itemFailures} retried, ${r.invocationErrors} failed invocations, ${r.deadLettered} dead-lettered; producer ${fmt((MESSAGES / r.producerMs) * 1000)} msg/s (${fmt(r.producerMs / 1000, 1)} s), ${perMsg(r.producerCpuMs)} ms CPU/msg, SQS emulator ${perMsg(r.producerSqsCpuMs)} ms/msg; ${r.problems.count} warning or error lines logged${r.problems.first.length ? `, the first: ${r.problems.first.map((l) => `\`${l.replaceAll('`', "'")}\``).join('; ')}` : ''}`;
     }),
@@ -443,8 +546,8 @@ function report(results: RunResult[], load0: number): string {
     'assumes both cores free. Every message costs CPU in four places: the handler (the SES SDK call and its SigV4',
     'signature, validation, routing, the log and metric lines), the poller (the SQS receive and one delete per record,',
     "through the AWS SDK), and both emulators (HTTP, JSON, aws-ses-v2-local's Express and zod, the SQS emulator's MD5s).",
-    `One instance is not purely latency-bound either: the CPU of a batch (handler and poller, ${fmt(batchCpu, 1)} ms for 10 records at`,
-    `one instance) sits on its path beside the ${LATENCY_MS} ms, so a sequential instance can do at most 10 / (${LATENCY_MS} ms + ${fmt(batchCpu, 1)} ms) =`,
+    `One instance is not purely latency-bound either: the CPU of a batch in the instance (${fmt(batchCpu, 1)} ms for 10 records at`,
+    `one instance) sits on its path beside the ${LATENCY_MS} ms, so an instance, one invocation at a time, can do at most 10 / (${LATENCY_MS} ms + ${fmt(batchCpu, 1)} ms) =`,
     `${fmt(sequential)} msg/s with a core to itself; it reached ${fmt(one.rate / sequential, 2)} of that. More instances take more of the machine, but`,
     `${growth > 1.1 ? `each message then costs more CPU (handler ×${fmt(growth, 2)} from 1 to ${lastRun.instances} instances: ${cores} cores time-sliced between more processes)` : `the CPU per message stays about the same (handler ×${fmt(growth, 2)} from 1 to ${lastRun.instances} instances)`}`,
     `and sends wait for a core rather than for SES ("receive → SES" p50 ${fmt(percentile(first.service, 50))} ms at 1, ${fmt(percentile(lastRun.service, 50))} ms at ${lastRun.instances}), so the`,
@@ -455,6 +558,6 @@ function report(results: RunResult[], load0: number): string {
     `${fmt(handlerBatch / 0.29)} ms) = ${fmt(lambdaInstance)} msg/s rather than ${fmt(perInstanceIdeal)} (measured on this machine's x86 cores, not Graviton: an order of`,
     'magnitude for sizing `maximumConcurrency`, not a forecast). "e2e" runs from the producer\'s enqueue to SES storing',
     'the message: the whole burst is enqueued before the instances start, so it is mostly time in the queue (the rest',
-    'of the burst, then the drain ahead of it); "receive → SES" is the handler\'s part.',
+    'of the burst, then the drain ahead of it); "receive → SES" runs from the event handed to the instance: the handler\'s part.',
   ].join('\n');
 }
