@@ -396,10 +396,13 @@ export async function run(): Promise<BenchSection> {
       if (left.length) throw new Error(`throughput: ${left.length} messages received after the last was deleted`);
     };
     const loops = children.map((child) => loop(child));
+    // A poller that failed (an SQS call refused) fails the run at once.
+    let failed: Error | undefined;
+    for (const l of loops) l.catch((error: Error) => (failed ??= error));
     const deadline = Date.now() + RUN_TIMEOUT_MS;
     while (deleted.size < wanted.size) {
       await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, 100))]);
-      const error = died();
+      const error = died() ?? failed;
       if (error) throw error;
       if (Date.now() > deadline) throw new Error(`throughput: ${children.length} instances did not drain the queue`);
     }
