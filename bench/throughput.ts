@@ -366,6 +366,8 @@ export async function run(): Promise<BenchSection> {
       if (deleted.size === wanted.size) allDeleted();
     };
     const pending = new Set<Promise<void>>();
+    // A poller that failed (an SQS call refused) fails the run at once.
+    let failed: Error | undefined;
     const loop = async (child: ChildProcess) => {
       let next = receive();
       while (!stopping) {
@@ -387,17 +389,18 @@ export async function run(): Promise<BenchSection> {
         // A failed invocation: the mapping deletes nothing, and the batch is visible again after the timeout.
         if (retry === null) continue;
         const again = new Set(retry);
-        const removing = remove(Messages.filter((m) => !again.has(m.MessageId!)));
+        const removing: Promise<void> = remove(Messages.filter((m) => !again.has(m.MessageId!)))
+          .catch((error: Error) => {
+            failed ??= error;
+          })
+          .finally(() => pending.delete(removing));
         pending.add(removing);
-        void removing.finally(() => pending.delete(removing));
       }
       // The receive made ahead when the burst was done: empty, or its messages would be counted as lost.
       const { Messages: left = [] } = await next;
       if (left.length) throw new Error(`throughput: ${left.length} messages received after the last was deleted`);
     };
     const loops = children.map((child) => loop(child));
-    // A poller that failed (an SQS call refused) fails the run at once.
-    let failed: Error | undefined;
     for (const l of loops) l.catch((error: Error) => (failed ??= error));
     const deadline = Date.now() + RUN_TIMEOUT_MS;
     while (deleted.size < wanted.size) {
