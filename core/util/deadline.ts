@@ -7,12 +7,27 @@ import type { SendContext } from '../contract/adapter.ts';
 export function callSignal(context: SendContext, now = Date.now()): AbortSignal | undefined {
   const signals: AbortSignal[] = [];
   if (context.signal) signals.push(context.signal);
-  if (context.deadline !== undefined) signals.push(AbortSignal.timeout(Math.max(1, context.deadline - now)));
+  if (context.deadline !== undefined) {
+    const timer = AbortSignal.timeout(Math.max(1, context.deadline - now));
+    deadlineTimers.set(context, timer);
+    signals.push(timer);
+  }
   return signals.length > 1 ? AbortSignal.any(signals) : signals[0];
 }
 
+/**
+ * The deadline timer of each context's latest `callSignal`. Timers run on the event loop's clock, which is read at
+ * the start of each loop turn: one set late in a busy turn fires that much before `Date.now()` reaches the deadline,
+ * and a call cut by it must still count as cut by the deadline (not as a lost connection, or a provider fault).
+ */
+const deadlineTimers = new WeakMap<SendContext, AbortSignal>();
+
 export function deadlinePassed(context: SendContext, now = Date.now()): boolean {
-  return Boolean(context.signal?.aborted) || (context.deadline !== undefined && context.deadline <= now);
+  return (
+    Boolean(context.signal?.aborted) ||
+    (context.deadline !== undefined && context.deadline <= now) ||
+    Boolean(deadlineTimers.get(context)?.aborted)
+  );
 }
 
 /**
